@@ -1,0 +1,35 @@
+# hmrkit: two commands on a fresh machine — `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= demo_out
+# Parallel workers for pytest (2 cores on CI machines).
+JOBS   ?= 2
+
+.PHONY: venv install test test-fast test-all demo bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch/torchvision first, pinned to the releases on this machine's disk.
+	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+venv install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow"
+
+demo: $(STAMP)
+	$(VENV)/bin/hmr demo --out $(OUT)
+
+bench: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""The ``hmr`` command. Argument parsing only: every command calls a library function."""

@@ -1,0 +1,83 @@
+"""Entry point of the ``hmr`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+
+import cli.commands
+from hmr import __version__
+from hmr.errors import HmrError
+
+
+def discover_commands() -> dict[str, ModuleType]:
+    """Import every module of :mod:`cli.commands` that declares a ``COMMAND``."""
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(cli.commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"cli.commands.{info.name}")
+        name = getattr(module, "COMMAND", None)
+        if name:
+            found[name] = module
+    return dict(sorted(found.items()))
+
+
+def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hmr",
+        description="hmrkit: convert, verify, shard, train and evaluate 3D human mesh recovery.",
+        epilog="Run 'hmr COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("--version", action="version", version=f"hmrkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in commands.items():
+        example = getattr(module, "EXAMPLE", "")
+        p = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=f"example:\n  {example}" if example else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks on errors")
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    commands = discover_commands()
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    debug = getattr(args, "debug", False)
+    try:
+        code = args._run(args)
+    except HmrError as exc:
+        if debug:
+            raise
+        print(f"hmr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+            NotADirectoryError, ValueError) as exc:
+        if debug:
+            raise
+        print(f"hmr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"hmr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
