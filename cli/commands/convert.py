@@ -1,0 +1,45 @@
+"""hmr convert: raw dataset -> schema-v1 store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+COMMAND = "convert"
+HELP = "convert a raw dataset (its real download layout) into a schema-v1 store"
+EXAMPLE = "hmr convert coco2017 --root /data/coco --split val --out stores/ --format zarr"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="converter name (see 'hmr datasets')")
+    p.add_argument("--root", required=True, help="raw dataset folder, as downloaded and extracted")
+    p.add_argument("--out", required=True, help="output store (*.zarr / *.npz) or folder for NAME_SPLIT.zarr")
+    p.add_argument("--split", action="append", help="split(s) to convert (default: all of the converter's)")
+    p.add_argument("--format", choices=("zarr", "npz"), default=None, help="container when --out is a folder")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip unconvertible records and list them in STORE.skipped.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--workers", type=int, default=None, help="processes for per-image work")
+    p.add_argument("--body-model", default=None, help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")
+    p.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="converter-specific option (see the converter's docstring)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from converters import get_converter
+    from converters.common import ConvertOptions, run_conversion
+
+    module = get_converter(args.name)
+    extra = dict(kv.split("=", 1) for kv in args.option)
+    options = ConvertOptions(workers=args.workers, check_images=not args.no_check_images,
+                             body_model=args.body_model, extra=extra)
+    for split in args.split or list(getattr(module, "SPLITS", ("train",))):
+        result = run_conversion(args.name, args.root, args.out, split=split, fmt=args.format,
+                                skip_bad=args.skip_bad, overwrite=args.overwrite, options=options,
+                                argv=["hmr", *sys.argv[1:]])
+        line = f"{args.name}/{split}: {result.num_samples} samples -> {result.store}"
+        if result.skipped:
+            line += f" ({len(result.skipped)} skipped, see {result.skipped_report})"
+        print(line)
+    return 0

@@ -1,0 +1,32 @@
+"""hmr store: copy between containers (zarr <-> npz) and validate."""
+
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "store"
+HELP = "copy a schema store between zarr and npz (lossless), or validate it"
+EXAMPLE = "hmr store copy stores/coco2017_val.zarr coco2017_val.npz   |   hmr store validate coco2017_val.npz"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", required=True)
+    c = sub.add_parser("copy", help="copy SRC to DST (container chosen by DST's suffix)")
+    c.add_argument("src")
+    c.add_argument("dst")
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("--chunk-rows", type=int, default=None, help="rows per zarr chunk")
+    v = sub.add_parser("validate", help="check every sample against schema v1")
+    v.add_argument("store")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hmr.schema import copy_store, open_store
+
+    if args.action == "copy":
+        out = copy_store(args.src, args.dst, overwrite=args.overwrite, chunk_rows=args.chunk_rows)
+        print(f"{args.src} -> {out} ({len(open_store(out))} samples)")
+        return 0
+    n = open_store(args.store).validate()
+    print(f"{args.store}: ok, {n} samples valid (schema v1)")
+    return 0
