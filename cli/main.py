@@ -76,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hmr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not a user error: still one line, with a pointer
+        if debug:
+            raise
+        print(f"hmr {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
     return int(code or 0)
 
 
