@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hmr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"hmr {args.command}: interrupted", file=sys.stderr)
         return 130
