@@ -43,7 +43,7 @@ def _keypoints(ann: dict, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # H36M first, SMPL second: where both conventions name the same landmark, SMPL wins.
     kp2d = to_superset(np.c_[uv17, in17], "h36m")
     kp3d = to_superset(np.c_[j17, np.ones(17)], "h36m")
-    s2d, s3d = to_superset(uv24, "smpl"), to_superset(np.c_[j24, np.ones(24)], "smpl_24")
+    s2d, s3d = to_superset(uv24, "smpl"), to_superset(np.c_[j24, np.ones(24)], "smpl")
     kp2d = np.where(s2d[:, 2:] > 0, s2d, kp2d)
     kp3d = np.where(s3d[:, 3:] > 0, s3d, kp3d)
     return kp2d, kp3d
