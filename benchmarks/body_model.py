@@ -1,0 +1,76 @@
+"""Body-model throughput and mannequin generation time.
+
+Figures: bodies per second of the SMPL forward pass (vertices + SMPL-24, H36M-17 and SPIN-49
+joints, no gradient) at batch 1 and at batch 64 on CPU with 2 threads, the ratio between the
+two (the baseline is batch 1, measured in the same run), and the time to generate the
+mannequin's arrays and write its folder. PITFALLS.md quotes ~640 bodies/s at batch 1 and
+~4,100/s at batch 64 for SMPL on 2 CPU threads.
+
+Run:  python benchmarks/body_model.py [--seconds 3] [--body-model DIR] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def bodies_per_second(model, batch: int, seconds: float, device: str) -> float:
+    g = torch.Generator().manual_seed(0)
+    orient = (0.3 * torch.randn(batch, 3, generator=g)).to(device)
+    pose = (0.3 * torch.randn(batch, 69, generator=g)).to(device)
+    betas = torch.randn(batch, 10, generator=g).to(device)
+    with torch.no_grad():
+        for _ in range(3):  # warm-up
+            model(orient, pose, betas)
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            model(orient, pose, betas)
+            n += batch
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return n / (time.perf_counter() - start)
+
+
+def mannequin_timings() -> tuple[float, float]:
+    """(seconds to build the arrays in a fresh cache, seconds to build and write the folder)."""
+    from hmr.body import mannequin
+
+    mannequin._neutral_parts.cache_clear()
+    start = time.perf_counter()
+    mannequin.mannequin_files()
+    build = time.perf_counter() - start
+    mannequin._neutral_parts.cache_clear()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        mannequin.write_mannequin(Path(tmp) / "m")
+        write = time.perf_counter() - start
+    return build, write
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--body-model", default=None, help="SMPL folder (default: the mannequin)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    from hmr.body import load_body_model
+
+    build, write = mannequin_timings()
+    print(f"mannequin: arrays {build:.2f} s, arrays + write folder {write:.2f} s")
+    model = load_body_model(args.body_model, device=args.device)
+    rates = {b: bodies_per_second(model, b, args.seconds, args.device) for b in (1, 64)}
+    print(f"forward on {args.device}, {args.threads} threads ({model.source}):")
+    for b, rate in rates.items():
+        print(f"  batch {b:3d}: {rate:8.0f} bodies/s")
+    print(f"  batch 64 / batch 1: {rates[64] / rates[1]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
