@@ -145,7 +145,11 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
                 raise DatasetFormatError(f"sample does not fit schema v1: {exc.message}",
                                          path=key or None) from None
         if added == 0:
-            raise DatasetFormatError(f"no samples found for split '{split}'", path=root)
+            if skipped:
+                atomic_write_text(report_path, json.dumps([asdict(b) for b in skipped], indent=1, default=str))
+            raise DatasetFormatError(f"no samples found for split '{split}'"
+                                     + (f" ({len(skipped)} skipped, see {report_path})" if skipped else ""),
+                                     path=root)
     if skipped:
         atomic_write_text(report_path, json.dumps([asdict(b) for b in skipped], indent=1, default=str))
     else:
@@ -311,3 +315,138 @@ def parallel_imap(fn: Callable[[Any], Any], items: Iterable[Any], workers: int |
 
     with mp.get_context("spawn").Pool(workers) as pool:
         yield from pool.imap(fn, items, chunksize=chunksize)
+
+
+# --------------------------------------------------------------------------------------
+# Small shared helpers (appended for the 2D / EFT / SPIN-fit converters)
+# --------------------------------------------------------------------------------------
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def get_option(options: ConvertOptions, name: str, default: Any) -> Any:
+    """Converter option ``name`` from ``options.extra`` (``-o name=value`` on the CLI), cast to
+    the type of ``default`` (bool accepts 1/0/true/false/yes/no). Bad values raise HmrError."""
+    if name not in options.extra:
+        return default
+    raw = options.extra[name]
+    if default is None or isinstance(raw, type(default)) and not isinstance(default, bool):
+        return raw
+    text = str(raw).strip().lower()
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(text)
+        return type(default)(raw)
+    except (TypeError, ValueError):
+        raise HmrError(f"option {name}={raw!r}: expected a {type(default).__name__}") from None
+
+
+def _probe_image(path: str) -> tuple[int, int] | str:
+    """(height, width) of one image, or the reason it cannot be read (picklable for pools)."""
+    try:
+        return image_size_hw(Path(path))
+    except DatasetFormatError as exc:
+        return exc.message
+
+
+def attach_image_sizes(items: Iterable[Any], path_of: Callable[[Any], str | None], *,
+                       workers: int | None = None, chunk: int = 512
+                       ) -> Iterator[tuple[Any, tuple[int, int] | str | None]]:
+    """Pair each item with its image's (height, width), or an error message, or None when
+    ``path_of(item)`` is None (item needs no image / is a BadRecord).
+
+    Header reads only (no decode), ``chunk`` items at a time over one process pool of
+    ``workers`` (None: all cores; 1: in this process), so memory does not grow with the
+    number of items and an image shared by several persons is read once per chunk.
+    """
+    workers = os.cpu_count() if workers is None else workers
+    pool = None
+    if workers > 1:
+        import multiprocessing as mp
+
+        pool = mp.get_context("spawn").Pool(workers)
+    try:
+        it = iter(items)
+        while True:
+            block = [x for _, x in zip(range(chunk), it)]
+            if not block:
+                return
+            paths = [path_of(x) for x in block]
+            unique = sorted({p for p in paths if p is not None})
+            sizes = pool.map(_probe_image, unique, chunksize=16) if pool else map(_probe_image, unique)
+            found = dict(zip(unique, sizes))
+            for x, p in zip(block, paths):
+                yield x, (found[p] if p is not None else None)
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+def rotmat_to_axis_angle(rotmats: np.ndarray, *, atol: float = 1e-3) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> axis-angle (..., 3) radians.
+
+    Matrices must be rotations within ``atol`` (orthonormal, det +1): a fit file with a
+    reflection or a scaled matrix is an error, not something to silently project.
+    Angles near pi are handled (scipy's quaternion path, not the trace formula).
+    """
+    from scipy.spatial.transform import Rotation
+
+    mats = np.asarray(rotmats, dtype=np.float64)
+    if mats.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., 3, 3) rotation matrices, got {mats.shape}")
+    flat = mats.reshape(-1, 3, 3)
+    if not np.isfinite(flat).all():
+        raise ValueError("rotation matrices contain NaN or inf")
+    gram = np.einsum("nji,njk->nik", flat, flat) - np.eye(3)
+    if np.abs(gram).max(initial=0.0) > atol or (np.linalg.det(flat) <= 0).any():
+        raise ValueError("matrices are not rotations (not orthonormal or det <= 0)")
+    return Rotation.from_matrix(flat).as_rotvec().reshape(*mats.shape[:-2], 3)
+
+
+class ImageProber:
+    """One process pool for many image-header probes (converters that walk many sequences).
+
+    ``with ImageProber(workers) as probe: probe(paths)`` -> ordered iterator of
+    (height, width) or an error message per path, like :func:`probe_image_sizes`, but the
+    pool starts once and is reused, so thousands of sequences do not each pay a pool
+    start-up. ``workers=1`` probes in this process.
+    """
+
+    def __init__(self, workers: int | None = None):
+        self.workers = os.cpu_count() if workers is None else workers
+        self._pool: Any = None
+
+    def __enter__(self) -> Callable[[Iterable[Any]], Iterator[Any]]:
+        if self.workers > 1:
+            import multiprocessing as mp
+
+            self._pool = mp.get_context("spawn").Pool(self.workers)
+        return self.probe
+
+    def probe(self, paths: Iterable[Any]) -> Iterator[Any]:
+        names = [str(p) for p in paths]
+        if self._pool is None:
+            return map(_probe_image, names)
+        return self._pool.imap(_probe_image, names, chunksize=64)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+def merge_keypoints(*arrays: np.ndarray) -> np.ndarray:
+    """Merge superset keypoint arrays (K, C): each slot takes the first array's value whose
+    confidence (last column) is > 0; slots no array labels stay zero."""
+    out = np.zeros_like(np.asarray(arrays[0], dtype=np.float32))
+    for arr in arrays:
+        free = (out[..., -1] <= 0) & (np.asarray(arr)[..., -1] > 0)
+        out[free] = np.asarray(arr, dtype=np.float32)[free]
+    return out
