@@ -1,0 +1,167 @@
+"""Decoded stages: shard sample bytes → :class:`CropSample` → batch arrays → tensors.
+
+``decode_sample`` turns one shard sample (``.jpg``, ``.kp.npy``, ``.json``; see
+:mod:`loaders.shard`) into a :class:`CropSample`, raising :class:`CorruptSample` for anything
+malformed; ``training_arrays`` applies the batch contract to one augmented sample (keypoints
+normalised to [-1, 1] over the output crop, confidence 0 outside it, optional convention);
+``collate`` stacks them, applying colour noise and ImageNet normalisation in one table lookup.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from loaders.augment import normalise_lut
+from loaders.sample import CropSample
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+class CorruptSample(Exception):
+    """A shard sample that cannot be decoded (bad JPEG, bad annotation)."""
+
+
+_NPY_F4 = re.compile(rb"^\{'descr': '<f4', 'fortran_order': False, 'shape': \(([0-9, ]*)\), \}\s*$")
+
+
+def read_npy(data: bytes) -> np.ndarray:
+    """Decode .npy bytes without pickles; a fast path for our own little-endian float32 arrays
+    (np.load parses every header with ast.literal_eval, ~0.1 ms a member)."""
+    if data[:6] == b"\x93NUMPY" and data[6] == 1:
+        hlen = int.from_bytes(data[8:10], "little")
+        m = _NPY_F4.match(data[10:10 + hlen])
+        if m is not None:
+            shape = tuple(int(v) for v in m.group(1).split(b",") if v.strip())
+            return np.frombuffer(data, dtype="<f4", offset=10 + hlen).reshape(shape)
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _npy(raw: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if name not in raw:
+        raise CorruptSample(f"member .{name} missing")
+    arr = read_npy(raw[name])
+    if arr.shape != shape or not np.all(np.isfinite(arr)):
+        raise CorruptSample(f".{name} has shape {arr.shape} (want {shape}) or non-finite values")
+    return arr
+
+
+SMPL_SIZES = {"smpl_global_orient": 3, "smpl_body_pose": 69, "smpl_betas": 10, "smpl_transl": 3}
+
+
+def _vector(meta: dict, name: str, size: int) -> np.ndarray:
+    arr = np.asarray(meta[name], dtype=np.float32)
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        raise CorruptSample(f"{name} has shape {arr.shape} (want ({size},)) or non-finite values")
+    return arr
+
+
+def decode_sample(raw: dict, num_keypoints: int) -> CropSample:
+    """Raw members of one shard sample → :class:`CropSample` (raises CorruptSample)."""
+    if "jpg" not in raw or "json" not in raw:
+        raise CorruptSample("members .jpg / .json missing")
+    bgr = cv2.imdecode(np.frombuffer(raw["jpg"], np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.ndim != 3 or bgr.shape[0] != bgr.shape[1]:
+        raise CorruptSample("JPEG does not decode to a square colour image")
+    try:
+        meta = json.loads(raw["json"])
+        k = meta["cam_intrinsics"]
+        kp = _npy(raw, "kp.npy", (num_keypoints, 7))
+        smpl = {name: _vector(meta, name, n) for name, n in SMPL_SIZES.items()}
+        sample = CropSample(
+            image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), keypoints2d_px=kp[:, :3], keypoints3d_m=kp[:, 3:],
+            box_center_px=np.asarray(meta["box_center_px"], dtype=np.float64),
+            box_side_px=float(meta["box_side_px"]),
+            crop_to_image=np.asarray(meta["crop_to_image"], dtype=np.float64).reshape(2, 3),
+            image_hw=np.asarray(meta["image_hw"], dtype=np.int32).reshape(2),
+            cam_intrinsics=np.asarray(k if k is not None else np.zeros((3, 3)), dtype=np.float64).reshape(3, 3),
+            has_intrinsics=k is not None, **smpl, has_smpl=bool(meta["has_smpl"]),
+            has_smpl_transl=bool(meta["has_smpl_transl"]), gender=int(meta["gender"]),
+            key=raw["__key__"], dataset=str(meta["dataset"]),
+            meta={"split": meta.get("split", ""), "index": meta.get("index", -1),
+                  "source_key": meta.get("source_key", "")})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CorruptSample(f"bad annotation ({type(exc).__name__}: {exc})") from None
+    if sample.box_side_px <= 0 or not np.isfinite(sample.box_side_px):
+        raise CorruptSample("bad annotation (box side)")
+    return sample
+
+
+def identity_resize(sample: CropSample, out_size: int, flip_perm: np.ndarray) -> CropSample:
+    """The evaluation crop: the person box, no augmentation."""
+    from loaders.augment import geometric_affine, identity_geometry, transform_sample
+
+    affine = geometric_affine(sample, identity_geometry(), out_size)
+    return transform_sample(sample, affine, out_size, False, flip_perm)
+
+
+def training_arrays(sample: CropSample, out_size: int, src_convention: str,
+                    convention: str | None) -> dict:
+    """Final per-sample arrays of the batch contract (image stays uint8 HWC until collate)."""
+    kp2 = sample.keypoints2d_px.astype(np.float32).copy()  # (K, 3) px
+    inside = ((kp2[:, 0] >= -0.5) & (kp2[:, 0] <= out_size - 0.5)
+              & (kp2[:, 1] >= -0.5) & (kp2[:, 1] <= out_size - 0.5))
+    kp2[~inside, 2] = 0.0
+    kp2[:, :2] = 2.0 * kp2[:, :2] / out_size - 1.0
+    kp3 = sample.keypoints3d_m.astype(np.float32)  # (K, 4)
+    if convention and convention != src_convention:
+        from hmr.keypoints import convert_keypoints
+
+        kp2, mask2 = convert_keypoints(kp2, src_convention, convention)
+        kp3, mask3 = convert_keypoints(kp3, src_convention, convention)
+        kp2[..., 2] *= mask2
+        kp3[..., 3] *= mask3
+    return {
+        "img": sample.image, "keypoints2d": kp2, "keypoints3d": kp3,
+        "smpl_global_orient": sample.smpl_global_orient, "smpl_body_pose": sample.smpl_body_pose,
+        "smpl_betas": sample.smpl_betas, "has_smpl": sample.has_smpl,
+        "smpl_transl": sample.smpl_transl, "has_smpl_transl": sample.has_smpl_transl,
+        "cam_intrinsics": sample.cam_intrinsics.astype(np.float32), "has_intrinsics": sample.has_intrinsics,
+        "crop_to_image": sample.crop_to_image.astype(np.float32), "image_hw": sample.image_hw,
+        "gender": sample.gender, "key": sample.key, "dataset": sample.dataset,
+    }
+
+
+TENSOR_DTYPES = {"keypoints2d": torch.float32, "keypoints3d": torch.float32,
+                 "smpl_global_orient": torch.float32, "smpl_body_pose": torch.float32,
+                 "smpl_betas": torch.float32, "has_smpl": torch.bool, "smpl_transl": torch.float32,
+                 "has_smpl_transl": torch.bool, "cam_intrinsics": torch.float32,
+                 "has_intrinsics": torch.bool, "crop_to_image": torch.float32,
+                 "image_hw": torch.int32, "gender": torch.int64}
+
+
+def collate(items: Sequence[dict], channels_last: bool = False) -> dict:
+    """List of :func:`training_arrays` → the batch dict of tensors.
+
+    Each item's ``img`` is (S, S, 3) uint8 RGB and ``gains`` (3,) its colour-noise gains;
+    colour noise and ImageNet normalisation are one table lookup per channel (cv2.LUT)
+    written straight into the batch. ``img`` is (B, 3, S, S) float32; with
+    ``channels_last`` it keeps NHWC memory (what cuDNN prefers for ResNets under AMP).
+    """
+    b, s = len(items), items[0]["img"].shape[0]
+    if channels_last:
+        buf = np.empty((b, s, s, 3), np.float32)
+        for i, it in enumerate(items):
+            cv2.LUT(np.ascontiguousarray(it["img"]), normalise_lut(it["gains"], IMAGENET_MEAN, IMAGENET_STD),
+                    dst=buf[i])
+        img = torch.from_numpy(buf).permute(0, 3, 1, 2)
+    else:
+        buf = np.empty((b, 3, s, s), np.float32)
+        for i, it in enumerate(items):
+            lut = normalise_lut(it["gains"], IMAGENET_MEAN, IMAGENET_STD)  # (256, 1, 3)
+            for c, plane in enumerate(cv2.split(np.ascontiguousarray(it["img"]))):
+                cv2.LUT(plane, np.ascontiguousarray(lut[:, :, c]), dst=buf[i, c])
+        img = torch.from_numpy(buf)
+    batch = {"img": img}
+    for name, dtype in TENSOR_DTYPES.items():
+        batch[name] = torch.as_tensor(np.stack([np.asarray(it[name]) for it in items]), dtype=dtype)
+    batch["key"] = [it["key"] for it in items]
+    batch["dataset"] = [it["dataset"] for it in items]
+    return batch

@@ -1,0 +1,189 @@
+"""Dataset mixes: shard sets combined by sampling ratio.
+
+The 11 presets are the mixes of Pang et al., "Benchmarking 3D Pose and Shape Estimation
+Beyond Algorithms" (NeurIPS 2022). Components and ratios are read from the benchmark's
+published configs, ``configs/mixed/resnet50_hmr_mix{1..11}.py`` of
+github.com/smplbody/hmr-benchmarks (commit 6d782f06), field ``partition`` of the
+``MixedDataset``; ``ann_file`` names the annotation each component uses (``eft_coco_train.npz``
+= COCO with EFT pseudo-ground-truth SMPL, ``spin_mpi_inf_3dhp_train.npz`` = MPI-INF-3DHP with
+SPIN's fits, ``muco3dhp_no3dkp_train.npz`` = MuCo-3DHP without 3D keypoints).
+
+A component names a shard set by its ``name`` (the folder ``hmr shard`` writes, by default
+``<dataset>-<split>``). ``ANN_FILE_TO_SET`` maps the benchmark's annotation files to the
+names our converters produce (``hmr convert eft-coco --split train`` → ``eft-coco-train``,
+``hmr convert spin-fits --split mpi-inf-3dhp`` → ``spin-fits-mpi-inf-3dhp``); datasets
+without a converter yet use the obvious name. The benchmark's own HumanData files imported
+with ``hmr convert humandata --split <file stem>`` are accepted too
+(``humandata-h36m_mosh_train``). ``aliases`` (``--alias`` on the CLI) maps any other name.
+
+User mixes use the same form, in TOML or JSON::
+
+    name = "my-mix"
+    description = "H36M + EFT-COCO"
+    [[components]]
+    set = "h36m-train"
+    ratio = 0.6
+    [[components]]
+    set = "eft-coco-train"
+    ratio = 0.4
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hmr.errors import ConfigError, HmrError
+from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
+
+BENCHMARK_SOURCE = ("github.com/smplbody/hmr-benchmarks @ 6d782f06, configs/mixed/"
+                    "resnet50_hmr_mix{N}.py, MixedDataset.partition")
+
+# The benchmark's ann_file → our shard-set name.
+ANN_FILE_TO_SET = {
+    "h36m_mosh_train.npz": "h36m-train",
+    "mpi_inf_3dhp_train.npz": "mpi_inf_3dhp-train",
+    "spin_mpi_inf_3dhp_train.npz": "spin-fits-mpi-inf-3dhp",
+    "coco_2014_train.npz": "coco2014-train",
+    "eft_coco_train.npz": "eft-coco-train",
+    "eft_mpii_train.npz": "eft-mpii-train",
+    "eft_lspet_train.npz": "eft-lspet-train",
+    "eft_posetrack_train.npz": "eft-posetrack-train",
+    "eft_ochuman_train.npz": "eft-ochuman-train",
+    "mpii_train.npz": "mpii-train",
+    "lsp_train.npz": "lsp-train",
+    "lspet_train.npz": "lspet-train",
+    "muco3dhp_no3dkp_train.npz": "muco-3dhp-train",
+    "prox_train.npz": "prox-train",
+    "crowdpose_train.npz": "crowdpose-train",
+    "mtp_train.npz": "mtp-train",
+    "up3d_trainval.npz": "up3d-trainval",
+}
+
+
+@dataclass(frozen=True)
+class MixComponent:
+    set: str          # shard-set name
+    ratio: float
+    ann_file: str = ""  # the benchmark's annotation file, for presets
+
+    def candidates(self) -> list[str]:
+        """Accepted shard-set names: ours, then the HumanData import of the benchmark's file."""
+        names = [self.set]
+        if self.ann_file:
+            names.append(f"humandata-{Path(self.ann_file).stem}")
+        return names
+
+
+@dataclass(frozen=True)
+class Mix:
+    name: str
+    components: tuple[MixComponent, ...]
+    description: str = ""
+    source: str = ""
+
+    def ratios(self) -> list[float]:
+        total = sum(c.ratio for c in self.components)
+        return [c.ratio / total for c in self.components]
+
+
+def _preset(n: int, description: str, parts: list[tuple[str, float]]) -> Mix:
+    comps = tuple(MixComponent(ANN_FILE_TO_SET[f], r, f) for f, r in parts)
+    return Mix(f"mix{n}", comps, description, BENCHMARK_SOURCE.replace("{N}", str(n)))
+
+
+MIXES: dict[str, Mix] = {m.name: m for m in (
+    _preset(1, "H36M, MI, COCO", [("h36m_mosh_train.npz", 0.34), ("mpi_inf_3dhp_train.npz", 0.33),
+                                  ("coco_2014_train.npz", 0.33)]),
+    _preset(2, "H36M, MI, EFT-COCO", [("h36m_mosh_train.npz", 0.5), ("mpi_inf_3dhp_train.npz", 0.3),
+                                      ("eft_coco_train.npz", 0.2)]),
+    _preset(3, "H36M, MI, EFT-COCO, MPII", [("h36m_mosh_train.npz", 0.25), ("mpi_inf_3dhp_train.npz", 0.25),
+                                            ("mpii_train.npz", 0.25), ("eft_coco_train.npz", 0.25)]),
+    _preset(4, "H36M, MuCo, EFT-COCO", [("h36m_mosh_train.npz", 0.2), ("muco3dhp_no3dkp_train.npz", 0.3),
+                                        ("eft_coco_train.npz", 0.5)]),
+    _preset(5, "H36M, MI, COCO, LSP, LSPET, MPII (the SPIN mix)",
+            [("h36m_mosh_train.npz", 0.35), ("mpi_inf_3dhp_train.npz", 0.15), ("lsp_train.npz", 0.1),
+             ("lspet_train.npz", 0.1), ("mpii_train.npz", 0.1), ("coco_2014_train.npz", 0.2)]),
+    _preset(6, "EFT-[COCO, MPII, LSPET], SPIN-MI, H36M",
+            [("h36m_mosh_train.npz", 0.5), ("eft_coco_train.npz", 0.233), ("eft_lspet_train.npz", 0.046),
+             ("eft_mpii_train.npz", 0.021), ("spin_mpi_inf_3dhp_train.npz", 0.2)]),
+    _preset(7, "EFT-[COCO, MPII, LSPET], MuCo, H36M, PROX",
+            [("h36m_mosh_train.npz", 0.3), ("eft_coco_train.npz", 0.2), ("eft_lspet_train.npz", 0.05),
+             ("eft_mpii_train.npz", 0.05), ("prox_train.npz", 0.2), ("muco3dhp_no3dkp_train.npz", 0.2)]),
+    _preset(8, "EFT-[COCO, PT, LSPET], MI, H36M",
+            [("h36m_mosh_train.npz", 0.35), ("eft_coco_train.npz", 0.4), ("eft_lspet_train.npz", 0.05),
+             ("eft_posetrack_train.npz", 0.1), ("mpi_inf_3dhp_train.npz", 0.1)]),
+    _preset(9, "EFT-[COCO, PT, LSPET, OCH], MI, H36M",
+            [("h36m_mosh_train.npz", 0.3), ("eft_coco_train.npz", 0.4), ("eft_lspet_train.npz", 0.05),
+             ("eft_posetrack_train.npz", 0.1), ("eft_ochuman_train.npz", 0.05),
+             ("mpi_inf_3dhp_train.npz", 0.1)]),
+    # The published config also lists EFT-MPII (10 components at 0.1 each).
+    _preset(10, "PROX, MuCo, EFT-[COCO, PT, LSPET, OCH, MPII], UP-3D, MTP, CrowdPose",
+            [("muco3dhp_no3dkp_train.npz", 0.1), ("prox_train.npz", 0.1), ("eft_lspet_train.npz", 0.1),
+             ("eft_mpii_train.npz", 0.1), ("eft_coco_train.npz", 0.1), ("eft_posetrack_train.npz", 0.1),
+             ("eft_ochuman_train.npz", 0.1), ("crowdpose_train.npz", 0.1), ("mtp_train.npz", 0.1),
+             ("up3d_trainval.npz", 0.1)]),
+    _preset(11, "EFT-[COCO, MPII, LSPET], MuCo, H36M",
+            [("h36m_mosh_train.npz", 0.5), ("eft_coco_train.npz", 0.233), ("eft_lspet_train.npz", 0.046),
+             ("eft_mpii_train.npz", 0.021), ("muco3dhp_no3dkp_train.npz", 0.2)]),
+)}
+
+
+def mix_from_dict(data: dict, path: str | os.PathLike | None = None) -> Mix:
+    """A user mix from its TOML / JSON content (see the module docstring)."""
+    try:
+        comps = tuple(MixComponent(str(c["set"]), float(c["ratio"])) for c in data["components"])
+        mix = Mix(str(data.get("name", Path(path).stem if path else "custom")), comps,
+                  str(data.get("description", "")), str(path or ""))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"bad mix definition ({type(exc).__name__}: {exc}); expected "
+                          "[[components]] tables with 'set' and 'ratio'", path=path) from None
+    if not comps or any(c.ratio <= 0 for c in comps):
+        raise ConfigError("a mix needs components with positive ratios", path=path)
+    return mix
+
+
+def load_mix(spec: str) -> Mix:
+    """A preset name (``mix5``) or a path to a TOML / JSON mix file."""
+    if spec in MIXES:
+        return MIXES[spec]
+    p = Path(spec)
+    if not p.exists():
+        raise ConfigError(f"unknown mix '{spec}' (presets: {', '.join(MIXES)}; or give a .toml/.json file)")
+    if p.suffix == ".json":
+        return mix_from_dict(json.loads(p.read_text()), p)
+    import tomllib
+
+    return mix_from_dict(tomllib.loads(p.read_text()), p)
+
+
+def find_shard_sets(root: str | os.PathLike) -> dict[str, ShardSet]:
+    """Shard sets under ``root`` (each ``root/<name>/index.json``), by name."""
+    found = {}
+    for index in sorted(Path(root).glob(f"*/{INDEX_NAME}")):
+        sset = load_shard_set(index)
+        found[sset.name] = sset
+    return found
+
+
+def resolve_mix(mix: Mix, root: str | os.PathLike, aliases: dict[str, str] | None = None
+                ) -> list[tuple[ShardSet, float]]:
+    """The mix's shard sets under ``root`` with normalised ratios; errors name what is missing."""
+    available = find_shard_sets(root)
+    aliases = aliases or {}
+    missing = []
+    out = []
+    for comp, ratio in zip(mix.components, mix.ratios()):
+        names = [aliases.get(n, n) for n in comp.candidates()]
+        found = [n for n in names if n in available]
+        if not found:
+            missing.append(" or ".join(names) + (f" (benchmark file {comp.ann_file})" if comp.ann_file else ""))
+            continue
+        out.append((available[found[0]], ratio))
+    if missing:
+        raise HmrError(f"mix '{mix.name}' needs shard sets that are not under {root}: {', '.join(missing)} "
+                       f"(found: {', '.join(available) or 'none'}); shard them with 'hmr shard'",
+                       path=root)
+    return out

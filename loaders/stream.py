@@ -1,0 +1,360 @@
+"""Shards → mixed, augmented, batched training input (a torch ``IterableDataset``).
+
+Stages, each a generator over the previous one (webdataset style)::
+
+    shard urls (per component, split over rank × worker, or resampled)
+      → tar members grouped by key (webdataset.tariterators)   raw bytes
+      → shuffle buffer (filled completely before the first yield)
+      → mix of components by ratio                              raw bytes
+      → decode (JPEG, npy with allow_pickle=False, JSON)        CropSample
+      → geometric augmentation (one warp) → occlusion-style → channel noise
+      → labels for training (normalised keypoints, conventions) → batch of tensors
+
+Seeding: every random choice comes from a generator seeded by ``(seed, epoch, rank,
+worker, …)`` — shard order, shuffle buffer, mix draws, and a per-sample generator keyed
+by the sample's position in the stream — so a run is reproducible and resumable
+(``resume_batches``) without webdataset's pid/time-seeded resampling.
+
+Splitting: shards are split over ``rank × worker`` by us (no webdataset nodesplitter). In
+finite mode (``resampled=False``) every shard is read exactly once per epoch by exactly one
+(rank, worker), so no sample is seen twice within the rank set; that needs at least one
+shard per rank × worker. In resampled mode each (rank, worker) draws shards with its own
+seed, forever; the epoch length is set on the loader, in batches (:class:`EpochLoader`).
+
+Corrupt samples (bad JPEG, bad annotation) are skipped, counted in :data:`STATS` and
+logged with the shard and key; a truncated or short shard is logged, never silently
+shortened.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tarfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from hmr.errors import HmrError
+from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
+from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
+from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
+from loaders.shard import ShardSet
+
+log = logging.getLogger("hmr.loaders")
+
+
+
+def _secure_webdataset() -> None:
+    """Our shards hold no pickles; make webdataset refuse them anyway (WDS_SECURE)."""
+    os.environ.setdefault("WDS_SECURE", "1")
+    import webdataset.utils
+
+    webdataset.utils.enforce_security = True
+
+
+@dataclass
+class LoaderStats:
+    """Per-process counters (each DataLoader worker has its own copy)."""
+
+    samples: int = 0
+    corrupt: int = 0
+    bad_shards: int = 0
+    corrupt_keys: list[str] = field(default_factory=list)
+
+
+STATS = LoaderStats()
+
+
+@dataclass
+class StreamConfig:
+    out_size: int = 224
+    batch_size: int = 64
+    shuffle_buffer: int = 1000
+    resampled: bool = True
+    seed: int = 0
+    train: bool = True                   # False: no augmentation (evaluation / debugging)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    convention: str | None = None        # output keypoint convention (None: the shards')
+    drop_last: bool = True
+    channels_last: bool = False          # img in NHWC memory layout (same shape), saves a copy
+    max_corrupt_fraction: float = 0.5    # fail when more than this share of ≥ 1000 samples is bad
+
+
+# --------------------------------------------------------------------------------------
+# Raw stages
+# --------------------------------------------------------------------------------------
+def iter_shard(url: str, expected: int | None = None) -> Iterator[dict]:
+    """Samples (dicts of raw bytes, ``__key__``, ``__url__``) of one tar; logs truncation."""
+    from webdataset.tariterators import group_by_keys, tar_file_iterator
+
+    count = 0
+    try:
+        with open(url, "rb") as fh:
+            members = ({**m, "__url__": url} for m in tar_file_iterator(fh))
+            for sample in group_by_keys(members):
+                count += 1
+                yield sample
+    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+        STATS.bad_shards += 1
+        log.warning("shard %s is truncated or unreadable after %d samples (%s: %s)",
+                    url, count, type(exc).__name__, exc)
+        return
+    if expected is not None and count != expected:
+        STATS.bad_shards += 1
+        log.warning("shard %s holds %d samples, its index says %d (truncated?)", url, count, expected)
+
+
+def shuffle_buffer(samples: Iterator[dict], size: int, rng: np.random.Generator) -> Iterator[dict]:
+    """Uniform shuffle through a buffer of ``size``, filled completely before yielding."""
+    if size <= 1:
+        yield from samples
+        return
+    buf: list[dict] = []
+    for s in samples:
+        if len(buf) < size:
+            buf.append(s)
+            continue
+        j = int(rng.integers(size))
+        buf[j], s = s, buf[j]
+        yield s
+    order = rng.permutation(len(buf))
+    for j in order:
+        yield buf[j]
+
+
+@dataclass(frozen=True)
+class Placement:
+    rank: int
+    world_size: int
+    worker: int
+    num_workers: int
+
+    @property
+    def index(self) -> int:
+        return self.rank * self.num_workers + self.worker
+
+    @property
+    def total(self) -> int:
+        return self.world_size * self.num_workers
+
+
+def placement(rank: int | None, world_size: int | None) -> Placement:
+    """This process's (rank, worker) place: explicit > torch.distributed > env > single."""
+    if rank is None or world_size is None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world_size = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        else:
+            rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    info = get_worker_info()
+    worker, num_workers = (info.id, info.num_workers) if info is not None else (0, 1)
+    return Placement(int(rank), int(world_size), worker, num_workers)
+
+
+def component_samples(sset: ShardSet, comp: int, cfg: StreamConfig, epoch: int,
+                      where: Placement) -> Iterator[dict]:
+    """Raw shuffled samples of one shard set for this (rank, worker)."""
+    counts = {str(sset.root / s["name"]): int(s["num_samples"]) for s in sset.shards}
+    urls = list(counts)
+    if not urls:
+        raise HmrError("shard set has no shards", path=sset.root)
+    if cfg.resampled:
+        rng = np.random.default_rng([cfg.seed, epoch, comp, where.index, 1])
+        weights = np.array([max(1, counts[u]) for u in urls], dtype=np.float64)
+
+        def shards() -> Iterator[str]:
+            while True:
+                yield urls[int(rng.choice(len(urls), p=weights / weights.sum()))]
+    else:
+        if len(urls) < where.total:
+            raise HmrError(f"{len(urls)} shards cannot feed {where.world_size} ranks × {where.num_workers} "
+                           "workers: reshard with fewer samples per shard, use fewer workers, or "
+                           "stream with resampled=True", path=sset.root)
+        order = np.random.default_rng([cfg.seed, epoch, comp, 0]).permutation(len(urls))
+        mine = [urls[j] for j in order[where.index::where.total]]
+        rng = np.random.default_rng([cfg.seed, epoch, comp, where.index, 1])
+
+        def shards() -> Iterator[str]:
+            yield from mine
+    return shuffle_buffer(_read_shards(shards(), counts, sset), cfg.shuffle_buffer, rng)
+
+
+def _read_shards(urls: Iterator[str], counts: dict[str, int], sset: ShardSet) -> Iterator[dict]:
+    """Samples of the given shards in turn; fails instead of spinning when none yields anything."""
+    barren = 0
+    for url in urls:
+        got = False
+        for sample in iter_shard(url, counts[url]):
+            got = True
+            yield sample
+        barren = 0 if got else barren + 1
+        if barren > 2 * len(counts) + 2:
+            raise HmrError(f"{barren} shards in a row gave no sample: the shard set is unreadable "
+                           "(see the warnings above)", path=sset.root)
+
+
+def mix_samples(streams: Sequence[Iterator[dict]], ratios: Sequence[float],
+                rng: np.random.Generator) -> Iterator[tuple[int, dict]]:
+    """(component, sample) drawn by ratio; stops when a component runs out (finite mode)."""
+    p = np.asarray(ratios, dtype=np.float64)
+    p = p / p.sum()
+    its = [iter(s) for s in streams]
+    while True:
+        c = int(rng.choice(len(its), p=p)) if len(its) > 1 else 0
+        try:
+            yield c, next(its[c])
+        except StopIteration:
+            return
+
+
+# --------------------------------------------------------------------------------------
+# The dataset and its loader
+# --------------------------------------------------------------------------------------
+class ShardStream(IterableDataset):
+    """Batches from one or several shard sets mixed by ratio.
+
+    ``sources``: ``[(ShardSet, ratio), ...]``. ``rank`` / ``world_size`` default to
+    torch.distributed (or the RANK / WORLD_SIZE environment). Call :meth:`set_epoch` before
+    each epoch; ``resume_batches`` skips the batches an interrupted epoch already used.
+    """
+
+    def __init__(self, sources: Sequence[tuple[ShardSet, float]], cfg: StreamConfig | None = None, *,
+                 rank: int | None = None, world_size: int | None = None,
+                 smpl_root: SmplRootModel | None = None):
+        if not sources:
+            raise HmrError("no shard sets to stream from")
+        self.sources = list(sources)
+        self.cfg = cfg or StreamConfig()
+        self.rank, self.world_size = rank, world_size
+        self.smpl_root = smpl_root
+        self.epoch = 0
+        self.resume_batches = 0
+        conventions = {s.keypoint_convention for s, _ in self.sources}
+        sizes = {s.num_keypoints for s, _ in self.sources}
+        if len(conventions) != 1 or len(sizes) != 1:
+            raise HmrError(f"shard sets mix keypoint conventions {sorted(conventions)}: reshard them "
+                           "from stores in one convention")
+        self.src_convention = conventions.pop()
+        self.num_keypoints = sizes.pop()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[dict]:
+        _secure_webdataset()
+        where = placement(self.rank, self.world_size)
+        cfg = self.cfg
+        streams = [component_samples(s, c, cfg, self.epoch, where) for c, (s, _) in enumerate(self.sources)]
+        mixed = mix_samples(streams, [r for _, r in self.sources],
+                            np.random.default_rng([cfg.seed, self.epoch, where.index, 2]))
+        skip = self._skip_samples(where)
+        processed = (self._process(raw, n, where) for n, (_, raw) in enumerate(mixed) if n >= skip)
+        batch: list[dict] = []
+        for item in processed:
+            if item is None:
+                continue
+            batch.append(item)
+            if len(batch) == cfg.batch_size:
+                yield collate(batch, cfg.channels_last)
+                batch = []
+        if batch and not cfg.drop_last:
+            yield collate(batch, cfg.channels_last)
+
+    def _skip_samples(self, where: Placement) -> int:
+        """Raw samples this worker already turned into batches before ``resume_batches``.
+
+        DataLoader takes batches from workers round-robin, so worker w made the batches
+        j < resume_batches with j % num_workers == w. Exact unless skipped samples were corrupt.
+        """
+        k, w, n = self.resume_batches, where.worker, where.num_workers
+        mine = max(0, (k - w + n - 1) // n)
+        return mine * self.cfg.batch_size
+
+    def _process(self, raw: dict, n: int, where: Placement) -> dict | None:
+        from hmr.keypoints import flip_permutation
+
+        cfg = self.cfg
+        if not hasattr(self, "_flip_perm"):
+            self._flip_perm = np.asarray(flip_permutation(self.src_convention), dtype=np.int64)
+            self._bank = None
+            if cfg.occlusion.occluder_images:
+                self._bank = OccluderBank.from_images(cfg.occlusion.occluder_images,
+                                                      np.random.default_rng([cfg.seed, 3]))
+        rng = np.random.default_rng([cfg.seed, self.epoch, where.index, 4, n])
+        try:
+            sample = decode_sample(raw, self.num_keypoints)
+        except CorruptSample as exc:
+            self._count_corrupt(raw, exc)
+            return None
+        STATS.samples += 1
+        if cfg.train:
+            sample = geometric_augment(sample, cfg.augment, rng, cfg.out_size, self._flip_perm, self.smpl_root)
+            image = apply_occlusions(sample.image, cfg.occlusion, rng, keypoints2d_px=sample.keypoints2d_px,
+                                     box_center_px=sample.box_center_px, box_side_px=sample.box_side_px,
+                                     bank=self._bank)
+            sample = sample.replace(image=image)
+            gains = channel_gains(cfg.augment.channel_noise, rng)
+        else:
+            sample = identity_resize(sample, cfg.out_size, self._flip_perm)
+            gains = np.ones(3)
+        arrays = training_arrays(sample, cfg.out_size, self.src_convention, cfg.convention)
+        arrays["gains"] = gains  # colour noise, applied with the normalisation in collate
+        return arrays
+
+    def _count_corrupt(self, raw: dict, exc: Exception) -> None:
+        STATS.corrupt += 1
+        key = f"{raw.get('__url__', '?')}:{raw.get('__key__', '?')}"
+        if len(STATS.corrupt_keys) < 1000:
+            STATS.corrupt_keys.append(key)
+        log.warning("skipping corrupt sample %s (%s)", key, exc)
+        seen = STATS.corrupt + STATS.samples
+        if seen >= 1000 and STATS.corrupt > self.cfg.max_corrupt_fraction * seen:
+            raise HmrError(f"{STATS.corrupt} of {seen} samples are corrupt: the shards are broken",
+                           path=raw.get("__url__"))
+
+
+class EpochLoader:
+    """A DataLoader over a :class:`ShardStream` whose epoch is ``batches_per_epoch`` batches.
+
+    The epoch length lives here, in batches, after batching — not on the dataset, where
+    webdataset's ``with_epoch`` would count per worker. ``None`` runs until the stream ends
+    (finite mode).
+    """
+
+    def __init__(self, dataset: ShardStream, batches_per_epoch: int | None = None, *,
+                 num_workers: int = 0, pin_memory: bool = False, prefetch_factor: int | None = None,
+                 multiprocessing_context: str | None = None):
+        self.dataset = dataset
+        self.batches_per_epoch = batches_per_epoch
+        self.kwargs = {"num_workers": num_workers, "pin_memory": pin_memory}
+        if num_workers > 0:
+            self.kwargs["prefetch_factor"] = prefetch_factor or 2
+            if multiprocessing_context:
+                self.kwargs["multiprocessing_context"] = multiprocessing_context
+
+    def set_epoch(self, epoch: int, resume_batches: int = 0) -> None:
+        self.dataset.set_epoch(epoch)
+        self.dataset.resume_batches = int(resume_batches)
+
+    def __len__(self) -> int:
+        if self.batches_per_epoch is None:
+            raise TypeError("finite-mode loader has no fixed length")
+        return self.batches_per_epoch
+
+    def __iter__(self) -> Iterator[dict]:
+        loader = DataLoader(self.dataset, batch_size=None, **self.kwargs)
+        remaining = None
+        if self.batches_per_epoch is not None:
+            remaining = self.batches_per_epoch - self.dataset.resume_batches
+        yield from islice(loader, remaining)
+        self.dataset.resume_batches = 0
+
+
+def batches_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:
+    """Nominal epoch length per rank: every sample once, on average, across the rank set."""
+    return max(1, num_samples // (batch_size * world_size))
