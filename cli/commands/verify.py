@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 COMMAND = "verify"
-HELP = "check raw files against a source manifest (with --root), or a converted store"
+HELP = "check raw files against a source manifest (with --root), a converted store, or a shard set"
 EXAMPLE = ("hmr verify coco2014 --root /data/coco      # raw files\n"
-           "  hmr verify out/coco_train.zarr                # a converter output")
+           "  hmr verify out/coco_train.zarr                # a converter output\n"
+           "  hmr verify shards/coco2017-train              # a shard set (its index.json)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
                                          progress=progress)
     else:
         target = Path(args.target)
+        if (target / "index.json").is_file():
+            return _verify_shards(target, quick=args.quick, as_json=args.json)
         if not target.exists():
             raise FileNotFoundError(f"{target}: no such store; to check raw files of a "
                                     f"source give --root DIR")
@@ -50,3 +53,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.format_table(show_ok=args.all))
     return 0 if report.ok else 1
+
+
+def _verify_shards(folder: Path, *, quick: bool, as_json: bool) -> int:
+    import json
+
+    from loaders import verify_shard_set
+
+    problems = verify_shard_set(folder, check_digest=not quick)
+    if as_json:
+        sys.stdout.write(json.dumps({"shard_set": str(folder), "ok": not problems,
+                                     "problems": problems}) + "\n")
+    else:
+        for line in problems:
+            print(f"  problem  {line}")
+        print(f"shard set {folder}: " + ("OK" if not problems else f"FAILED ({len(problems)} problem(s))"))
+    return 0 if not problems else 1
