@@ -17,12 +17,19 @@ from manifests import ManifestFile, SourceManifest, dump_manifest
 from tests.fixtures.manifests import make_sparse_file
 
 SIZE = 256 * 1024 * 1024
+# Peak RSS from /proc's VmHWM (this address space's own high-water mark): getrusage's
+# ru_maxrss survives exec on Linux, so a child of a big test process would report the
+# parent's peak instead of its own.
 CHILD = """
-import json, resource, sys
+import json, sys
 import manifests
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+before = hwm_kb()
 report = manifests.verify_source(sys.argv[1], sys.argv[2], progress=False, workers=4)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm_kb()
 print(json.dumps({"ok": report.ok, "before_kb": before, "peak_kb": after,
                   "hashed": report.bytes_hashed}))
 """
