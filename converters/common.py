@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -355,22 +356,24 @@ def _probe_image(path: str) -> tuple[int, int] | str:
         return exc.message
 
 
+POOL_MIN_SECONDS_PER_IMAGE = 5e-4  # header reads faster than this stay in-process
+
+
 def attach_image_sizes(items: Iterable[Any], path_of: Callable[[Any], str | None], *,
                        workers: int | None = None, chunk: int = 512
                        ) -> Iterator[tuple[Any, tuple[int, int] | str | None]]:
     """Pair each item with its image's (height, width), or an error message, or None when
     ``path_of(item)`` is None (item needs no image / is a BadRecord).
 
-    Header reads only (no decode), ``chunk`` items at a time over one process pool of
-    ``workers`` (None: all cores; 1: in this process), so memory does not grow with the
-    number of items and an image shared by several persons is read once per chunk.
+    Header reads only (no decode), ``chunk`` items at a time, so memory does not grow with
+    the number of items and an image shared by several persons is read once per chunk.
+    The first chunk is read in this process and timed: a process pool of ``workers`` (None:
+    all cores; 1: never) starts only if a header read costs more than
+    :data:`POOL_MIN_SECONDS_PER_IMAGE` (slow or network disks). On a local disk a header
+    read takes ~0.2 ms, less than a pool's start-up and messaging would save.
     """
     workers = os.cpu_count() if workers is None else workers
     pool = None
-    if workers > 1:
-        import multiprocessing as mp
-
-        pool = mp.get_context("spawn").Pool(workers)
     try:
         it = iter(items)
         while True:
@@ -379,7 +382,13 @@ def attach_image_sizes(items: Iterable[Any], path_of: Callable[[Any], str | None
                 return
             paths = [path_of(x) for x in block]
             unique = sorted({p for p in paths if p is not None})
-            sizes = pool.map(_probe_image, unique, chunksize=16) if pool else map(_probe_image, unique)
+            start = time.perf_counter()
+            sizes = pool.map(_probe_image, unique, chunksize=16) if pool else list(map(_probe_image, unique))
+            slow = unique and (time.perf_counter() - start) / len(unique) > POOL_MIN_SECONDS_PER_IMAGE
+            if pool is None and workers > 1 and slow and len(block) == chunk:
+                import multiprocessing as mp
+
+                pool = mp.get_context("spawn").Pool(workers)
             found = dict(zip(unique, sizes))
             for x, p in zip(block, paths):
                 yield x, (found[p] if p is not None else None)

@@ -1,0 +1,164 @@
+"""Converter streaming: peak memory for N and 10 x N samples, and throughput.
+
+Part 1 (COCO format): a generated ``person_keypoints_val2017.json`` with N and 10 x N person
+annotations (17 keypoints each, 4 persons per image) is converted by the real ``coco2017``
+converter into a zarr store, each size in a fresh process. Figures per size: peak RSS of the
+process, RSS once the annotation file is parsed (the JSON itself must be in memory: COCO is
+one JSON document), the conversion's own increment above that (what streaming keeps flat),
+and samples/s. The baseline is the N run of the same invocation: the increment at 10 x N
+should be about the same, while the parsed-JSON part grows with N.
+
+Part 2 (per-image work): LSP-layout ``joints.mat`` + M tiny images whose headers are read
+for ``image_hw``; samples/s with 1 worker, with all cores (``os.cpu_count()``) forcing the
+process pool, and with all cores and the default rule (pool only when a header read is
+slower than ``POOL_MIN_SECONDS_PER_IMAGE``; baseline = 1 worker, same run).
+
+Run:  python benchmarks/convert_memory.py [--n 2000] [--images 1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def write_coco_json(path: Path, n_persons: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    n_images = (n_persons + 3) // 4
+    images = [{"id": i + 1, "file_name": f"{i + 1:012d}.jpg", "height": 480, "width": 640}
+              for i in range(n_images)]
+    anns = []
+    for a in range(n_persons):
+        kps = np.c_[rng.integers(0, 640, 17), rng.integers(0, 480, 17), rng.integers(1, 3, 17)]
+        anns.append({"id": a + 1, "image_id": a // 4 + 1, "category_id": 1, "iscrowd": 0,
+                     "num_keypoints": 17, "keypoints": kps.ravel().tolist(),
+                     "bbox": [10.0, 20.0, 100.0, 200.0], "area": 20000.0})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"images": images, "annotations": anns,
+                                "categories": [{"id": 1, "name": "person"}]}))
+
+
+def warm_imports() -> None:
+    """Import what every conversion imports (torch comes with hmr.keypoints), so the figures
+    are about converting, not about importing."""
+    import converters.coco  # noqa: F401
+    import hmr.keypoints  # noqa: F401
+    import hmr.schema.store  # noqa: F401
+    import manifests  # noqa: F401
+    import pycocotools.coco  # noqa: F401
+    import zarr  # noqa: F401
+
+
+def _convert_child(root: str, out: str, queue) -> None:
+    """Runs in a fresh process: convert and report memory figures."""
+    warm_imports()
+    import converters.coco as coco
+    from converters.common import ConvertOptions, run_conversion
+
+    marks = {"imported": rss_mb()}
+    original = coco.iter_coco
+
+    def watched(*args, **kwargs):
+        first = True
+        for item in original(*args, **kwargs):
+            if first:  # the JSON is parsed and indexed once the first sample exists
+                marks["parsed"], marks["t_first"], first = rss_mb(), time.perf_counter(), False
+            yield item
+
+    coco.iter_coco = watched
+    start = time.perf_counter()
+    result = run_conversion("coco2017", root, out, split="val", progress=False, argv=["bench"],
+                            options=ConvertOptions(workers=1, check_images=False))
+    end = time.perf_counter()
+    queue.put({**marks, "peak": peak_rss_mb(), "n": result.num_samples, "seconds": end - start,
+               "stream_seconds": end - marks["t_first"]})
+
+
+def measure_coco(n: int, workdir: Path) -> dict:
+    root = workdir / f"coco_{n}"
+    write_coco_json(root / "annotations" / "person_keypoints_val2017.json", n)
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_convert_child, args=(str(root), str(workdir / f"out_{n}"), queue))
+    proc.start()
+    figures = queue.get()
+    proc.join()
+    return figures
+
+
+def measure_images(m: int, workdir: Path) -> dict[int, float]:
+    from converters.common import ConvertOptions, run_conversion
+    from tests.fixtures.converters_2d import write_lsp
+
+    root = workdir / "lsp"
+    write_lsp(root, n=2 * m)
+    warm_imports()
+    import converters.common as common
+
+    default_threshold = common.POOL_MIN_SECONDS_PER_IMAGE
+    cores = os.cpu_count() or 1
+    rates = {}
+    for label, workers, threshold in (("1 worker", 1, default_threshold),
+                                      (f"{cores} workers, pool forced", cores, -1.0),
+                                      (f"{cores} workers, default rule", cores, default_threshold)):
+        common.POOL_MIN_SECONDS_PER_IMAGE = threshold
+        start = time.perf_counter()
+        result = run_conversion("lsp", root, workdir / f"lsp_out_{len(rates)}", split="train",
+                                progress=False, argv=["bench"], options=ConvertOptions(workers=workers))
+        rates[label] = result.num_samples / (time.perf_counter() - start)
+    common.POOL_MIN_SECONDS_PER_IMAGE = default_threshold
+    return rates
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="base sample count N (also runs 10 x N)")
+    parser.add_argument("--images", type=int, default=1500, help="images for the per-image part (0: skip)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="hmr-bench-convert-") as tmp:
+        work = Path(tmp)
+        rows = [measure_coco(n, work) for n in (args.n, 10 * args.n)]
+        print("COCO-format conversion (coco2017 converter -> zarr), fresh process per size")
+        print(f"{'samples':>9} {'peak RSS':>10} {'after imports':>14} {'parsed JSON':>12} "
+              f"{'conversion +':>13} {'samples/s':>10} {'streaming/s':>12}")
+        for r in rows:
+            print(f"{r['n']:>9,} {r['peak']:>8.1f}MB {r['imported']:>12.1f}MB "
+                  f"{r['parsed'] - r['imported']:>10.1f}MB {r['peak'] - r['parsed']:>11.1f}MB "
+                  f"{r['n'] / r['seconds']:>10,.0f} {r['n'] / r['stream_seconds']:>12,.0f}")
+        base, big = rows
+        print(f"10N vs N (baseline = the N run): peak RSS x{big['peak'] / base['peak']:.2f}; "
+              f"conversion increment {big['peak'] - big['parsed']:.1f} MB vs "
+              f"{base['peak'] - base['parsed']:.1f} MB; streaming throughput "
+              f"x{(big['n'] / big['stream_seconds']) / (base['n'] / base['stream_seconds']):.2f}")
+        if args.images:
+            rates = measure_images(args.images, work)
+            print(f"\nPer-image header reads (lsp converter, {args.images} samples)")
+            base = next(iter(rates.values()))
+            for label, rate in rates.items():
+                print(f"  {label:<28} {rate:>8,.0f} samples/s  (x{rate / base:.2f} vs 1 worker)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

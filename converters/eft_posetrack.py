@@ -1,0 +1,21 @@
+"""EFT fits for PoseTrack (28,856). ``imageName`` is joined to ../posetrack as written,
+falling back to its basename.
+
+Reader, layout and conventions: :mod:`converters.eft`. Raw files (ROOT = ``data/datasets/eft``)
+and images: the table :data:`SUBSETS` below (paths relative to ROOT).
+"""
+
+from __future__ import annotations
+
+from converters.eft import Subset, define
+
+NAME = "eft-posetrack"
+ALIASES = ("eft_posetrack",)
+VERSION = "1"
+MANIFEST = "eft_posetrack"
+DESCRIPTION = "EFT SMPL fits, PoseTrack"
+DEFAULT_ROOT = "eft"
+SUBSETS = {
+    "train": Subset("PoseTrack_fit/PoseTrack_ver01.json", "../posetrack", 28856),
+}
+SPLITS, raw_files, iter_samples = define(SUBSETS)
