@@ -121,6 +121,7 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
     if splits and split not in splits:
         raise HmrError(f"converter '{module.NAME}' has splits {', '.join(splits)}, not '{split}'")
     options = options or ConvertOptions()
+    _check_manifest_exists(module)
     store_path = output_path(out, module.NAME, split, fmt)
     skipped: list[BadRecord] = []
     report_path = store_path.with_name(store_path.name + ".skipped.json")
@@ -158,6 +159,22 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
     manifest_path = _write_output_manifest(module, root, store_path, split, writer.num_samples, argv)
     return ConversionResult(store_path, writer.num_samples, skipped, report_path if skipped else None,
                             manifest_path)
+
+
+def _check_manifest_exists(module: ModuleType) -> None:
+    """Fail before converting when the converter names a source manifest we do not have
+    (the output manifest records its digest, so it must exist)."""
+    name = getattr(module, "MANIFEST", None)
+    if not name:
+        return
+    try:
+        from manifests import manifest_location
+    except ImportError:
+        return
+    try:
+        manifest_location(name)
+    except FileNotFoundError as exc:
+        raise HmrError(f"converter '{module.NAME}' reads manifest '{name}', which is missing: {exc}") from None
 
 
 def _progress(items: Iterable[Any], enabled: bool, name: str, split: str) -> Iterable[Any]:
@@ -422,7 +439,7 @@ class ImageProber:
     """One process pool for many image-header probes (converters that walk many sequences).
 
     ``with ImageProber(workers) as probe: probe(paths)`` -> ordered iterator of
-    (height, width) or an error message per path, like :func:`probe_image_sizes`, but the
+    (height, width) or an error message per path, like :func:`attach_image_sizes` does per chunk, but the
     pool starts once and is reused, so thousands of sequences do not each pay a pool
     start-up. ``workers=1`` probes in this process.
     """

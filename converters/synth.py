@@ -22,7 +22,7 @@ from converters.common import BadRecord, ConvertOptions, project_points, read_js
 
 NAME = "synth"
 VERSION = "1"
-MANIFEST = None  # each synthetic dataset carries its own manifest.toml (hmr verify ROOT/manifest.toml)
+MANIFEST = None  # each synthetic dataset carries its own: hmr verify ROOT/.hmr/manifest.toml --root ROOT
 SPLITS = ("train", "val", "test")
 DESCRIPTION = "Synthetic mannequin renders from 'hmr synth' (exact SMPL, 2D/3D joints, cameras)"
 

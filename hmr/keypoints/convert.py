@@ -14,18 +14,22 @@ one pixel.) A joint with confidence 0 (absent) stays all-zero.
 
 from __future__ import annotations
 
+import sys
+
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import torch
 
 from hmr.errors import ConventionError
 from hmr.keypoints.convention import Convention, get_convention
 
 
 def _is_torch(x: Any) -> bool:
-    return isinstance(x, torch.Tensor)
+    # torch is imported only when a tensor can exist: converters that work on numpy alone
+    # should not pay torch's import time and memory.
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 @lru_cache(maxsize=None)
@@ -68,6 +72,8 @@ def convert_keypoints(kps: Any, src: str | Convention, dst: str | Convention) ->
     src_idx, dst_idx = mapping_indices(src_c, dst_c)
     shape = (*kps.shape[:-2], dst_c.num_joints, kps.shape[-1])
     if _is_torch(kps):
+        import torch
+
         out = kps.new_zeros(shape)
         s = torch.tensor(src_idx, device=kps.device)  # copies: the cached arrays are read-only
         d = torch.tensor(dst_idx, device=kps.device)
@@ -89,6 +95,8 @@ def flip_permutation(name: str | Convention) -> np.ndarray:
 
 def _permute(kps: Any, perm: np.ndarray) -> Any:
     if _is_torch(kps):
+        import torch
+
         return kps[..., torch.tensor(perm, device=kps.device), :]
     return np.asarray(kps)[..., perm, :]
 
