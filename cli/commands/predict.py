@@ -1,0 +1,40 @@
+"""hmr predict: SMPL parameters (JSON + npz) and a mesh overlay for people in images."""
+
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "predict"
+HELP = "predict SMPL for the person in each image (JSON/npz parameters and an overlay picture)"
+EXAMPLE = "hmr predict runs/hmr_l1/last.pt photo.jpg --bbox 120,40,200,380 --out predictions/"
+
+
+def _box(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--bbox {text!r}: expected x,y,w,h numbers") from None
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0:
+        raise argparse.ArgumentTypeError(f"--bbox {text!r}: expected x,y,w,h with w, h > 0")
+    return values
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="hmrkit checkpoint (.pt)")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--bbox", type=_box, action="append",
+                   help="person box x,y,w,h in pixels (once for all images, or once per image)")
+    p.add_argument("--crop-scale", type=float, default=1.2, help="crop side / max box side (default 1.2)")
+    p.add_argument("--out", default="predictions", help="output folder")
+    p.add_argument("--device", default="")
+    p.add_argument("--body-model", help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hmr.evaluation.predict import predict_images
+
+    written = predict_images(args.checkpoint, args.images, args.out, bboxes=args.bbox, crop_scale=args.crop_scale,
+                             device=args.device, body_model=args.body_model)
+    for path in written:
+        print(path)
+    return 0

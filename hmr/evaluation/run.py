@@ -1,0 +1,222 @@
+"""``hmr evaluate``: run a checkpoint on a schema-v1 test store and score it.
+
+Pipeline: open the store → pick the benchmark's samples (:func:`select_samples`) → crop each
+person from its image → predict SMPL with the checkpoint → score (:func:`score_predictions`)
+→ write the report (:mod:`hmr.evaluation.report`) and overlays of the worst predictions.
+
+Crops: a square of side ``crop_scale × max(bbox w, h)`` centred on the stored box, resized to
+the model's input size (pixel centres at integer coordinates, bilinear), RGB, ImageNet
+mean/std. Stored boxes of COCO/3DPW/EFT-style converters are already the 1.2× person box,
+so ``crop_scale`` is 1.0 for them. Human3.6M boxes are the foreground-mask box, which SPIN
+crops at 0.9× (its ``scale = 0.9 · max side / 200``); we follow it for ``h36m-p1/p2``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hmr.errors import ConfigError, DatasetFormatError
+from hmr.evaluation.benchmarks import SampleErrors, get_benchmark, score_predictions, select_samples
+from hmr.evaluation.report import summarise, write_report
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+CROP_SCALE = {"h36m-p1": 0.9, "h36m-p2": 0.9}
+
+
+@dataclass
+class EvalOptions:
+    batch_size: int = 64
+    device: str = ""  # "" = cuda if available
+    num_workers: int = 2
+    crop_scale: float | None = None  # None = the benchmark's default
+    image_root: str = ""  # "" = the store's image_root attribute
+    max_samples: int | None = None
+    worst: int = 8  # overlays of the worst predictions (by PA-MPJPE)
+    body_model: str | None = None  # SMPL folder; None = $HMR_BODY_MODEL or the mannequin
+    allow_other_dataset: bool = False
+
+
+def crop_affine(bbox_xywh: np.ndarray, out_px: int, scale: float) -> np.ndarray:
+    """2×3 matrix mapping image pixels to crop pixels.
+
+    Both use schema v1's convention (pixel centres at integer coordinates), so the crop's
+    extent [-0.5, S - 0.5] covers [c - side/2, c + side/2] of the image and its centre
+    (S - 1)/2 lands on the box centre c.
+    """
+    x, y, w, h = (float(v) for v in bbox_xywh)
+    cx, cy = x + w / 2, y + h / 2
+    side = max(w, h, 1.0) * scale
+    a = side / out_px  # image px per crop px
+    # image x of crop pixel u: cx - side/2 + (u + 0.5) a
+    bx, by = cx - side / 2 + 0.5 * a, cy - side / 2 + 0.5 * a
+    return np.array([[1 / a, 0, -bx / a], [0, 1 / a, -by / a]], dtype=np.float64)
+
+
+def read_crop(path: Path, bbox_xywh: np.ndarray, out_px: int, scale: float, record: int) -> np.ndarray:
+    """RGB uint8 crop ``(S, S, 3)`` of the person in ``path``."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetFormatError("image missing or unreadable", path=path, record=record)
+    m = crop_affine(bbox_xywh, out_px, scale)
+    crop = cv2.warpAffine(img, m, (out_px, out_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return crop[..., ::-1].copy()
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Crops of selected store rows; the columns are read up front (no store in workers)."""
+
+    def __init__(self, image_root: Path, image_paths: np.ndarray, boxes: np.ndarray, rows: np.ndarray,
+                 out_px: int, scale: float):
+        self.image_root, self.image_paths, self.boxes, self.rows = image_root, image_paths, boxes, rows
+        self.out_px, self.scale = out_px, scale
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        crop = read_crop(self.image_root / str(self.image_paths[i]), self.boxes[i], self.out_px, self.scale,
+                         int(self.rows[i]))
+        img = (crop.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        return torch.from_numpy(img.transpose(2, 0, 1).copy())
+
+
+@torch.no_grad()
+def predict(model, loader, device: torch.device) -> dict[str, torch.Tensor]:
+    """Run ``model`` over ``loader`` → ``pose_rotmat (N, 24, 3, 3)``, ``betas``, ``cam``, ``cam_t``."""
+    from tqdm import tqdm
+
+    outs: dict[str, list[torch.Tensor]] = {"pose_rotmat": [], "betas": [], "cam": [], "cam_t": []}
+    use_bf16 = device.type == "cuda"
+    for img in tqdm(loader, desc="predict", unit="batch", leave=False):
+        img = img.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out = model(img)
+        for k in outs:
+            outs[k].append(getattr(out, k).float().cpu())
+    return {k: torch.cat(v) for k, v in outs.items()}
+
+
+class BodyModels:
+    """Body models by gender, loaded on first use."""
+
+    def __init__(self, path: str | None, device: torch.device):
+        self.path, self.device, self._cache = path, device, {}
+
+    def __call__(self, gender: str):
+        if gender not in self._cache:
+            from hmr.body.smpl import load_body_model
+
+            self._cache[gender] = load_body_model(self.path, gender=gender, device=self.device)
+        return self._cache[gender]
+
+
+@torch.no_grad()
+def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
+    """Vertices ``(V, 3)`` of the SMPL mean parameters the regressor starts from."""
+    from hmr.geometry import rot6d_to_matrix
+    from hmr.models import smpl_output
+
+    rot = rot6d_to_matrix(model.regressor.init_pose6d.reshape(1, 24, 6).float())
+    out = smpl_output(body_models("neutral"), rot.to(body_models.device),
+                      model.regressor.init_betas.float().to(body_models.device))
+    return out.vertices[0]
+
+
+def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | os.PathLike,
+             out_dir: str | os.PathLike, options: EvalOptions | None = None) -> dict[str, Any]:
+    """Evaluate ``checkpoint`` on one benchmark; returns the summary written to results.json."""
+    from hmr.schema.store import open_store
+    from hmr.training.checkpoint import load_model
+
+    opts = options or EvalOptions()
+    bench = get_benchmark(bench_name)
+    store = open_store(store_path)
+    if not opts.allow_other_dataset:
+        if bench.datasets and store.dataset not in bench.datasets:
+            raise ConfigError(f"store holds dataset '{store.dataset}', benchmark {bench.name} expects one of "
+                              f"{list(bench.datasets)} (pass --allow-other-dataset to override)", path=store.path)
+        if bench.splits and store.split not in bench.splits:
+            raise ConfigError(f"store holds split '{store.split}', benchmark {bench.name} expects one of "
+                              f"{list(bench.splits)} (pass --allow-other-dataset to override)", path=store.path)
+    rows = select_samples(bench, store)
+    if opts.max_samples:
+        rows = rows[:opts.max_samples]
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, ckpt = load_model(checkpoint, device)
+    body_models = BodyModels(opts.body_model, device)
+    image_root = Path(opts.image_root or store.attrs.get("image_root", ""))
+    scale = opts.crop_scale or CROP_SCALE.get(bench.name, 1.0)
+    dataset = CropDataset(image_root, store.read("image_path")[rows], store.read("bbox_xywh")[rows], rows,
+                          model.config.img_size, scale)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
+                                         pin_memory=device.type == "cuda")
+    preds = predict(model, loader, device)
+    errors = score_predictions(bench, store, rows, preds["pose_rotmat"], preds["betas"], body_models,
+                               mean_vertices=mean_mesh(model, body_models), device=device)
+    meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)),
+            "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default"}
+    result = summarise(bench, errors, meta=meta)
+    keys = store.read("source_key")[rows]
+    write_report(out_dir, result, errors, keys)
+    if opts.worst:
+        write_worst_overlays(Path(out_dir) / "worst", dataset, preds, errors, body_models, model, opts.worst)
+    return result
+
+
+def overlay_mesh(crop: np.ndarray, vertices_m: np.ndarray, cam_t: np.ndarray, faces: np.ndarray,
+                 focal_length_px: float) -> np.ndarray:
+    """The mesh ``(V, 3)`` translated by ``cam_t`` and rendered over the RGB ``crop`` with the
+    crop camera (principal point at the crop centre, pixel centres at integers)."""
+    from hmr.render import render_mesh
+
+    size = crop.shape[0]
+    c = (size - 1) / 2.0
+    intrinsics = np.array([[focal_length_px, 0, c], [0, focal_length_px, c], [0, 0, 1.0]])
+    image, _, _ = render_mesh(vertices_m + cam_t, faces, intrinsics, size, size, background=crop)
+    return image
+
+
+def write_png(path: Path, rgb: np.ndarray) -> Path:
+    import cv2
+
+    from hmr.utils.atomic import atomic_path
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.tobytes())
+    return path
+
+
+def write_worst_overlays(out_dir: Path, dataset: CropDataset, preds: dict[str, torch.Tensor],
+                         errors: SampleErrors, body_models: BodyModels, model, count: int) -> list[Path]:
+    """Crop | predicted mesh over the crop, for the ``count`` highest PA-MPJPE samples."""
+    import cv2
+
+    from hmr.models import smpl_output
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    order = np.argsort(-errors.pa_mpjpe_mm)[:count]
+    neutral = body_models("neutral")
+    written = []
+    for rank, i in enumerate(order):
+        with torch.no_grad():
+            verts = smpl_output(neutral, preds["pose_rotmat"][i:i + 1].to(body_models.device),
+                                preds["betas"][i:i + 1].to(body_models.device)).vertices[0].cpu().numpy()
+        crop = read_crop(dataset.image_root / str(dataset.image_paths[i]), dataset.boxes[i], model.config.img_size,
+                         dataset.scale, int(dataset.rows[i]))
+        overlay = overlay_mesh(crop, verts, preds["cam_t"][i].numpy(), np.asarray(neutral.faces),
+                               model.config.focal_length_px)
+        panel = np.concatenate([crop, overlay], axis=1)
+        text = f"#{rank + 1} row {int(errors.index[i])} PA {errors.pa_mpjpe_mm[i]:.0f}mm"
+        cv2.putText(panel, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
+        written.append(write_png(out_dir / f"worst_{rank + 1:02d}_row{int(errors.index[i])}.png", panel))
+    return written

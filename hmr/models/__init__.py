@@ -1,0 +1,9 @@
+"""HMR networks: timm backbones, the IEF regressor and the model that joins them."""
+
+from hmr.models.backbone import BACKBONE_FAMILIES, InitReport, create_backbone, load_backbone_weights
+from hmr.models.hmr import HMR, HMROutput, ModelConfig, build_model, smpl_output
+from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
+
+__all__ = ["BACKBONE_FAMILIES", "HMR", "HMROutput", "InitReport", "IterativeRegressor", "MeanParams",
+           "ModelConfig", "build_model", "create_backbone", "load_backbone_weights", "load_mean_params",
+           "smpl_output"]

@@ -1,0 +1,143 @@
+"""Image backbones through :func:`timm.create_model`, and their initialisation from a file.
+
+Every family the HMR benchmark compares is one timm name away (``BACKBONE_FAMILIES`` lists
+the names we use for the paper's table); any other timm model name works too. The backbone
+returns one pooled feature vector per image, ``(B, C)`` with ``C = backbone.num_features``:
+timm's own global pooling (``"avg"`` for CNNs, the class token or mean of tokens for
+transformers as each model defines it) unless ``pooling`` names another timm pooling.
+
+No weights are ever downloaded: initial weights come from a user file (ImageNet
+classification, or a COCO/MPII pose-estimation checkpoint as in the benchmark's
+"L1 + COCO" variant), read with ``torch.load(weights_only=True)``. Keys are matched after
+stripping the usual wrappers (``state_dict``/``model`` entries, ``module.``, ``backbone.``,
+``model.`` prefixes); :class:`InitReport` says what matched.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hmr.errors import ConfigError
+
+# The benchmark's backbone families → the timm names used for them.
+BACKBONE_FAMILIES: dict[str, str] = {
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+    "resnet152": "resnet152",
+    "resnext101": "resnext101_32x8d",
+    "hrnet_w32": "hrnet_w32",
+    "hrnet_w48": "hrnet_w48",
+    "efficientnet_b5": "efficientnet_b5",
+    "vit_base": "vit_base_patch16_224",
+    "swin_base": "swin_base_patch4_window7_224",
+    "twins_svt_base": "twins_svt_base",
+}
+WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
+STRIP_PREFIXES = ("module.", "backbone.", "model.", "encoder.")
+
+
+def create_backbone(name: str, *, pooling: str | None = None, img_size: int | None = None,
+                    drop_path_rate: float = 0.0) -> nn.Module:
+    """A timm model without classifier: ``forward(img (B, 3, H, W)) -> (B, num_features)``."""
+    import timm
+
+    timm_name = BACKBONE_FAMILIES.get(name, name)
+    kwargs: dict = {"pretrained": False, "num_classes": 0}
+    if pooling:
+        kwargs["global_pool"] = pooling
+    if drop_path_rate:
+        kwargs["drop_path_rate"] = drop_path_rate
+    if img_size is not None and _takes_img_size(timm_name):
+        kwargs["img_size"] = img_size
+    try:
+        return timm.create_model(timm_name, **kwargs)
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        raise ConfigError(f"backbone {name!r}: {exc}") from None
+
+
+def _takes_img_size(timm_name: str) -> bool:
+    # Transformers bake the token grid into their position embeddings: tell them the size.
+    return any(k in timm_name for k in ("vit", "swin", "deit", "beit", "eva"))
+
+
+@dataclass
+class InitReport:
+    """Which backbone weights a checkpoint provided."""
+
+    path: str
+    matched: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    @property
+    def fraction_matched(self) -> float:
+        total = len(self.matched) + len(self.shape_mismatch) + len(self.missing)
+        return len(self.matched) / total if total else 0.0
+
+    def summary(self) -> str:
+        return (f"{self.path}: {len(self.matched)} tensors loaded ({self.fraction_matched:.0%} of the "
+                f"backbone), {len(self.missing)} missing, {len(self.shape_mismatch)} with another "
+                f"shape, {len(self.unused)} in the file unused")
+
+
+def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(state, dict) and not any(isinstance(v, torch.Tensor) for v in state.values()):
+            inner = next((state[k] for k in WRAPPER_KEYS if k in state), None)
+            if inner is None:
+                break
+            state = inner
+    if not isinstance(state, dict):
+        raise ConfigError("checkpoint holds no state dict", path=path)
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _strip(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in STRIP_PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike, *,
+                          min_fraction: float = 0.0) -> InitReport:
+    """Copy matching tensors of the checkpoint at ``path`` into ``backbone``.
+
+    Raises :class:`ConfigError` when fewer than ``min_fraction`` of the backbone's tensors
+    match (a checkpoint of another architecture silently loading nothing is the usual
+    mistake this guards against).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone checkpoint {path} does not exist")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors of many types; weights_only refuses code
+        raise ConfigError(f"cannot read as a weights-only torch checkpoint ({exc})", path=path) from None
+    source = {_strip(k): v for k, v in _unwrap(raw, path).items()}
+    own = backbone.state_dict()
+    report = InitReport(path=str(path))
+    to_load: dict[str, torch.Tensor] = {}
+    for key, tensor in own.items():
+        if key not in source:
+            report.missing.append(key)
+        elif source[key].shape != tensor.shape:
+            report.shape_mismatch.append(key)
+        else:
+            to_load[key] = source[key]
+            report.matched.append(key)
+    report.unused = sorted(set(source) - set(own))
+    backbone.load_state_dict(to_load, strict=False)
+    if report.fraction_matched < min_fraction:
+        raise ConfigError(f"only {report.fraction_matched:.0%} of the backbone matched "
+                          f"(need {min_fraction:.0%}): {report.summary()}", path=path)
+    return report

@@ -1,0 +1,116 @@
+"""HMR / SPIN regression network: image crop → SMPL pose, shape and camera.
+
+``HMR(config)(img (B, 3, S, S))`` returns an :class:`HMROutput` with, for the last IEF
+iteration: ``pose_rotmat (B, 24, 3, 3)`` (joint 0 = global orientation in the camera frame,
+then the 23 body joints in SMPL order), ``pose6d (B, 144)``, ``betas (B, 10)``,
+``cam (B, 3)`` = weak-perspective [s, tx, ty] over the crop, and ``cam_t (B, 3)``: the
+equivalent camera-frame translation in metres for a pinhole camera of focal length
+``config.focal_length_px`` centred on the crop (SPIN: 5000 px for a 224 px crop).
+
+The body model (SMPL forward) is not part of the network: :func:`smpl_output` runs it on a
+prediction, so the same weights serve training, evaluation and prediction with any body model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from hmr.geometry import rot6d_to_matrix, weak_perspective_to_translation
+from hmr.models.backbone import create_backbone, load_backbone_weights
+from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
+
+
+@dataclass
+class ModelConfig:
+    """Network hyper-parameters (``[model]`` table of a training config)."""
+
+    backbone: str = "resnet50"
+    #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers)
+    pooling: str = ""
+    img_size: int = 224
+    num_iters: int = 3
+    hidden: int = 1024
+    dropout: float = 0.5
+    drop_path_rate: float = 0.0
+    #: SPIN's mean parameters; "" = the file next to the default body model
+    mean_params: str = ""
+    #: user checkpoint to initialise the backbone from ("" = random init)
+    backbone_checkpoint: str = ""
+    #: refuse a backbone checkpoint that fills less than this fraction of the backbone
+    backbone_min_match: float = 0.5
+    focal_length_px: float = 5000.0
+
+
+@dataclass
+class HMROutput:
+    pose6d: torch.Tensor  # (B, 144)
+    pose_rotmat: torch.Tensor  # (B, 24, 3, 3)
+    betas: torch.Tensor  # (B, 10)
+    cam: torch.Tensor  # (B, 3) weak perspective [s, tx, ty]
+    cam_t: torch.Tensor  # (B, 3) metres
+    #: (pose6d, betas, cam) of every IEF iteration, last one included
+    iterations: list = field(default_factory=list)
+
+
+def default_mean_params_path(body_model_path: str | None = None) -> str:
+    """``smpl_mean_params.npz`` next to the SMPL pkl or in its parent folder (SPIN's ``data/``
+    layout), for the body model :func:`hmr.body.load_body_model` would load."""
+    from hmr.body.smpl import resolve_model_file
+    from hmr.errors import BodyModelError
+
+    pkl = resolve_model_file(body_model_path, "neutral")
+    for folder in (pkl.parent, pkl.parent.parent):
+        if (folder / "smpl_mean_params.npz").is_file():
+            return os.fspath(folder / "smpl_mean_params.npz")
+    raise BodyModelError("no smpl_mean_params.npz next to the body model or in its parent folder "
+                         "(set model.mean_params)", path=pkl.parent)
+
+
+class HMR(nn.Module):
+    def __init__(self, config: ModelConfig, *, mean: MeanParams | None = None,
+                 load_backbone_checkpoint: bool = True):
+        """``mean`` overrides ``config.mean_params`` (used when rebuilding from a checkpoint,
+        which stores the mean parameters as buffers); ``load_backbone_checkpoint=False`` skips
+        the backbone initialisation file (its weights are about to be overwritten anyway)."""
+        super().__init__()
+        self.config = config
+        self.backbone = create_backbone(config.backbone, pooling=config.pooling or None,
+                                        img_size=config.img_size, drop_path_rate=config.drop_path_rate)
+        if mean is None:
+            mean = load_mean_params(config.mean_params or default_mean_params_path())
+        self.regressor = IterativeRegressor(self.backbone.num_features, mean, hidden=config.hidden,
+                                            num_iters=config.num_iters, dropout=config.dropout)
+        self.init_report = None
+        if config.backbone_checkpoint and load_backbone_checkpoint:
+            self.init_report = load_backbone_weights(self.backbone, config.backbone_checkpoint,
+                                                     min_fraction=config.backbone_min_match)
+
+    def forward(self, img: torch.Tensor) -> HMROutput:
+        features = self.backbone(img)  # (B, C)
+        if features.ndim != 2:
+            features = features.flatten(1)
+        iterations = self.regressor(features)
+        pose6d, betas, cam = iterations[-1]
+        pose_rotmat = rot6d_to_matrix(pose6d.float().reshape(-1, 24, 6))  # (B, 24, 3, 3)
+        cam_t = weak_perspective_to_translation(cam.float(), self.config.focal_length_px,
+                                                float(self.config.img_size))
+        return HMROutput(pose6d=pose6d, pose_rotmat=pose_rotmat, betas=betas, cam=cam,
+                         cam_t=cam_t, iterations=iterations)
+
+
+def smpl_output(body_model: nn.Module, pose_rotmat: torch.Tensor, betas: torch.Tensor):
+    """Run a body model (see :func:`hmr.body.load_body_model`) on rotation matrices.
+
+    ``pose_rotmat (B, 24, 3, 3)``, ``betas (B, 10)`` → the body model's output (vertices
+    ``(B, 6890, 3)``, joint sets) in metres, without translation.
+    """
+    return body_model(global_orient=pose_rotmat[:, :1], body_pose=pose_rotmat[:, 1:],
+                      betas=betas, pose2rot=False)
+
+
+def build_model(config: ModelConfig) -> HMR:
+    return HMR(config)

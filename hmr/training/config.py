@@ -1,0 +1,236 @@
+"""Training configuration: dataclasses filled from TOML files in ``hmr/configs/``.
+
+A config file has one table per dataclass below (``[model]``, ``[loss]``, ``[optim]``,
+``[train]``, ``[data]``) plus an optional top-level ``base = "other.toml"``: the base file
+(path relative to this one, or a named config) is read first and this file's values replace
+its values key by key, so the benchmark matrix is a few small files over one base.
+
+Overrides on the command line use dotted keys and TOML values:
+``optim.lr=1e-4``, ``loss.keypoints3d="l1"``, ``train.total_steps=10``; a value that is not
+valid TOML is taken as a string (``data.mix=spin``). Unknown tables or keys are errors that
+name the file and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hmr.errors import ConfigError
+from hmr.models.hmr import ModelConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+LOSS_KINDS = ("mse", "l1", "bmc", "bni", "gai")
+
+
+@dataclass
+class LossConfig:
+    """Loss terms and weights; SPIN's defaults: 60 × (5·2D + 5·3D + 1·pose + 0.001·betas + cam)."""
+
+    keypoints2d: str = "mse"
+    keypoints3d: str = "mse"
+    pose: str = "mse"
+    betas: str = "mse"
+    weight_keypoints2d: float = 5.0
+    weight_keypoints3d: float = 5.0
+    weight_pose: float = 1.0
+    weight_betas: float = 0.001
+    #: camera regulariser exp(-10 s)² keeping the weak-perspective scale positive (SPIN)
+    weight_cam: float = 1.0
+    #: the whole sum is multiplied by this (SPIN: 60)
+    scale: float = 60.0
+    #: weight of OpenPose-detector joints (``*_openpose`` in spin_49) in the keypoint terms;
+    #: SPIN trains with 0 (openpose_train_weight) and the annotated joints at 1
+    openpose_weight: float = 0.0
+    #: Balanced MSE noise σ (all balanced terms), learnable with its own learning rate
+    noise_sigma: float = 1.0
+    learnable_sigma: bool = True
+    sigma_lr: float = 1e-2
+    #: label priors of the ``gai`` / ``bni`` terms (npz from hmr.training.priors.fit_priors)
+    prior_file: str = ""
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 5e-5
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    scheduler: str = "constant"  # constant | cosine | step
+    warmup_steps: int = 0
+    step_milestones: list[int] = field(default_factory=list)
+    step_gamma: float = 0.1
+    grad_clip_norm: float = 0.0  # 0 = off
+
+
+@dataclass
+class TrainConfig:
+    total_steps: int = 100_000
+    batch_size: int = 64  # per process
+    seed: int = 0
+    device: str = ""  # "" = cuda if available, else cpu
+    precision: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32
+    channels_last: bool = True  # CUDA only
+    log_every: int = 50
+    checkpoint_every: int = 2_000
+    keep_checkpoints: int = 3
+    #: body model folder for training labels ("" = $HMR_BODY_MODEL or the mannequin)
+    body_model: str = ""
+    #: initialise the whole network from this hmrkit checkpoint (fine-tuning; SPIN from HMR)
+    init_from: str = ""
+    #: validation during training: every ``eval_every`` steps (0 = never) rank 0 runs
+    #: ``hmr evaluate`` on benchmark ``eval_bench`` with store ``eval_data`` (first
+    #: ``eval_max_samples`` samples, 0 = all) and logs its numbers as ``eval/<bench>/<metric>``
+    eval_every: int = 0
+    eval_bench: str = "3dpw"
+    eval_data: str = ""
+    eval_max_samples: int = 0
+
+
+@dataclass
+class DataConfig:
+    """What to train on; interpreted by :func:`hmr.training.data.build_batches`."""
+
+    source: str = "shards"  # shards | synthetic
+    #: folder holding the shard sets (``<root>/<set>/index.json``), for ``mix``
+    root: str = ""
+    #: a loaders mix preset (``mix1`` .. ``mix11``) or a mix TOML/JSON file
+    mix: str = ""
+    #: explicit shard-set folders, equal ratios (instead of ``mix``)
+    shards: list[str] = field(default_factory=list)
+    convention: str = "spin_49"
+    num_workers: int = 4
+    augment: bool = True
+    shuffle_buffer: int = 1000
+    #: occlusion-style augmentations: probabilities by name (loaders.occlusion.OcclusionConfig)
+    occlusion: dict = field(default_factory=dict)
+    #: synthetic source: distinct batches, cycled (labels from the body model)
+    synthetic_batches: int = 8
+
+
+@dataclass
+class Config:
+    name: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> "Config":
+        for term in ("keypoints2d", "keypoints3d", "pose", "betas"):
+            kind = getattr(self.loss, term)
+            if kind not in LOSS_KINDS:
+                raise ConfigError(f"loss.{term} = {kind!r}: choose one of {LOSS_KINDS}")
+        if self.train.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"train.precision = {self.train.precision!r}: choose auto, bf16 or fp32")
+        if self.optim.scheduler not in ("constant", "cosine", "step"):
+            raise ConfigError(f"optim.scheduler = {self.optim.scheduler!r}: choose constant, cosine or step")
+        if self.train.total_steps <= 0 or self.train.batch_size <= 0:
+            raise ConfigError("train.total_steps and train.batch_size must be positive")
+        if self.train.eval_every and not self.train.eval_data:
+            raise ConfigError("train.eval_every needs train.eval_data (a test store)")
+        return self
+
+
+SECTIONS = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig,
+            "data": DataConfig}
+
+
+def list_configs() -> list[str]:
+    """Names of the configs shipped in ``hmr/configs/``."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml") if not p.name.startswith("_"))
+
+
+def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    named = CONFIG_DIR / f"{p.name.removesuffix('.toml')}.toml"
+    if named.is_file():
+        return named
+    raise ConfigError(f"no config file {str(p)!r} and no named config of that name "
+                      f"(named configs: {', '.join(list_configs())})")
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError("configs inherit from each other in a cycle", path=path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML ({exc})", path=path) from None
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = path.parent / base if (path.parent / base).is_file() else resolve_config_path(base)
+    merged = _read_toml(base_path, (*seen, path))
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2:
+            if sep and parts == ["name"]:
+                data["name"] = _parse_value(value.strip())
+                continue
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        data.setdefault(parts[0], {})[parts[1]] = _parse_value(value.strip())
+    return data
+
+
+def _build(cls, values: dict[str, Any], where: str, path: Path | None):
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"[{where}] has unknown keys {unknown} (known: {sorted(known)})", path=path)
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(cls(), key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{where}.{key} must be true or false, got {value!r}", path=path)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(default) in (int, float, str, list) and not isinstance(value, type(default)):
+            raise ConfigError(f"{where}.{key} must be {type(default).__name__}, got {value!r}", path=path)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    data = dict(data)
+    unknown = sorted(set(data) - set(SECTIONS) - {"name"})
+    if unknown:
+        raise ConfigError(f"unknown tables {unknown} (known: {sorted(SECTIONS)})", path=path)
+    sections = {name: _build(cls, data.get(name, {}), name, path) for name, cls in SECTIONS.items()}
+    name = data.get("name") or (path.stem if path else "")
+    return Config(name=str(name), **sections).validate()
+
+
+def load_config(name_or_path: str | os.PathLike, overrides: list[str] | None = None) -> Config:
+    """Read a config file (or named config) and apply ``section.key=value`` overrides."""
+    path = resolve_config_path(name_or_path)
+    data = apply_overrides(_read_toml(path), list(overrides or []))
+    return config_from_dict(data, path)
