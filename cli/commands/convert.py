@@ -29,12 +29,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from converters import get_converter
     from converters.common import ConvertOptions, run_conversion
+    from hmr.errors import HmrError
 
     module = get_converter(args.name)
     extra = dict(kv.split("=", 1) for kv in args.option)
     options = ConvertOptions(workers=args.workers, check_images=not args.no_check_images,
                              body_model=args.body_model, extra=extra)
-    for split in args.split or list(getattr(module, "SPLITS", ("train",))):
+    splits = args.split or list(getattr(module, "SPLITS", ()))
+    if not splits:
+        raise HmrError(f"converter '{args.name}' has no fixed splits: name one with --split "
+                       "(see the converter's docstring)")
+    for split in splits:
         result = run_conversion(args.name, args.root, args.out, split=split, fmt=args.format,
                                 skip_bad=args.skip_bad, overwrite=args.overwrite, options=options,
                                 argv=["hmr", *sys.argv[1:]])

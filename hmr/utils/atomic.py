@@ -50,6 +50,8 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool
     On an exception the temporary file or folder is removed and ``path`` is untouched.
     """
     final = Path(path)
+    if final.exists() and not overwrite:  # before any work: nothing to clean up afterwards
+        raise FileExistsError(f"{final} exists (pass overwrite=True to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_partials(final)
     tmp = partial_name(final)
