@@ -26,13 +26,15 @@ class DemoConfig:
     image_size: int = 128
     seed: int = 0
     workers: int | None = None
-    train_steps: int = 0  # 0: the trainer's demo default
-    quick: bool = False  # tiny sizes, for the test suite
+    train_steps: int = 0  # 0: the demo config's own (hmr/configs/demo_cpu.toml)
+    quick: bool = False  # tiny sizes, for the test suite: runs every stage, proves nothing
+    #: the trained model must cut PA-MPJPE by this fraction against the mean-pose baseline
+    required_gain: float = 0.30
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if self.quick:
-            self.n_train, self.n_test, self.image_size = 24, 12, 64
+            self.n_train, self.n_test, self.image_size, self.train_steps = 24, 12, 64, 6
 
 
 @dataclass
@@ -40,6 +42,7 @@ class DemoReport:
     out: Path
     stages: list[tuple[str, float, str]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
         print(f"\n== {name}", flush=True)
@@ -111,20 +114,84 @@ def run_demo(config: DemoConfig) -> DemoReport:
         return summary.validation
 
     report.stage("inspect", inspect)
-    _shard(report, config, store_paths)
-    (out / "demo_report.md").write_text("# hmrkit demo\n\n" + report.table() + "\n")
-    (out / "demo_report.json").write_text(json.dumps({"stages": report.stages, "files": report.files}, indent=1))
+    shard_dirs = _shard(report, config, store_paths)
+    metrics = _train_and_evaluate(report, config, shard_dirs["train"], store_paths["test"], body_dir)
+    report.metrics = metrics
+    (out / "demo_report.md").write_text("# hmrkit demo\n\n" + report.table() + "\n\n"
+                                        + metrics_table(metrics) + "\n")
+    (out / "demo_report.json").write_text(json.dumps({"stages": report.stages, "files": report.files,
+                                                      "metrics": metrics}, indent=1))
     return report
 
 
-def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path]) -> None:
+def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path]) -> dict[str, Path]:
+    from hmr.schema import open_store
     from loaders import ShardConfig, load_shard_set, shard_store
 
-    shards = config.out / "shards"
+    shards, dirs = config.out / "shards", {}
     for split, path in store_paths.items():
-        def run(path: Path = path) -> str:
-            set_dir = shard_store(path, shards, ShardConfig(crop_size=config.image_size * 2 if not config.quick
-                                                            else 96, workers=1), progress=False)
-            shard_set = load_shard_set(set_dir)
+        def run(split: str = split, path: Path = path) -> str:
+            # Several shards so that loader workers each get some (PITFALLS: webdataset).
+            per_shard = max(8, -(-len(open_store(path)) // 4))
+            dirs[split] = shard_store(path, shards, ShardConfig(crop_size=128, samples_per_shard=per_shard,
+                                                                workers=1), progress=False)
+            shard_set = load_shard_set(dirs[split])
             return f"{shard_set.num_samples} crops in {len(shard_set.shards)} shard(s)"
         report.stage(f"shard {split}", run)
+    return dirs
+
+
+METRICS = ("MPJPE", "PA-MPJPE", "PVE")
+
+
+def _train_and_evaluate(report: DemoReport, config: DemoConfig, train_set: Path, test_store: Path,
+                        body_dir: Path) -> dict[str, dict[str, float]]:
+    from hmr.evaluation.baselines import mean_pose_checkpoint
+    from hmr.evaluation.run import EvalOptions, evaluate
+    from hmr.training.launch import train
+
+    run_dir = config.out / "run"
+    overrides = ['data.source="shards"', f'data.shards=["{train_set}"]', f'train.body_model="{body_dir}"']
+    if config.train_steps:
+        overrides += [f"train.total_steps={config.train_steps}", f"train.checkpoint_every={config.train_steps}"]
+    if config.quick:
+        overrides += ["model.img_size=64", "train.batch_size=8", "optim.warmup_steps=0"]
+
+    def run_training() -> str:
+        scalars = train("demo_cpu", overrides, out=run_dir, progress=True)
+        return f"final loss {scalars.get('loss', float('nan')):.4f}, {scalars.get('images_per_s', 0):.0f} images/s"
+
+    report.stage("train", run_training)
+    trained, baseline = run_dir / "last.pt", run_dir / "mean_pose_baseline.pt"
+    mean_pose_checkpoint(trained, baseline)
+    results: dict[str, dict[str, float]] = {}
+    options = EvalOptions(num_workers=0, body_model=str(body_dir), worst=6)
+    for name, ckpt in (("mean-pose baseline", baseline), ("trained HMR", trained)):
+        def run_eval(name: str = name, ckpt: Path = ckpt) -> str:
+            out = config.out / "eval" / name.split()[0].replace("-", "_")
+            summary = evaluate(ckpt, "smpl", test_store, out, options)
+            results[name] = {m: summary[m] for m in METRICS if summary.get(m) is not None}
+            for metric, tails in summary.get("balanced", {}).items():
+                for tail, value in tails.items():
+                    if value is not None:
+                        results[name][f"{metric} {tail}"] = value
+            report.files[f"evaluation ({name})"] = str(out)
+            return ", ".join(f"{m} {results[name][m]:.1f}" for m in METRICS if m in results[name])
+        report.stage(f"evaluate {name}", run_eval)
+    return results
+
+
+def metrics_table(results: dict[str, dict[str, float]]) -> str:
+    """Markdown table: one row per model, millimetres."""
+    names = list(results)
+    columns = [c for c in next(iter(results.values()))] if results else []
+    rows = ["| model | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+    for name in names:
+        rows.append(f"| {name} | " + " | ".join(f"{results[name].get(c, float('nan')):.1f}" for c in columns) + " |")
+    return "\n".join(rows)
+
+
+def gain(results: dict[str, dict[str, float]], metric: str = "PA-MPJPE") -> float:
+    """Relative error reduction of the trained model against the mean-pose baseline."""
+    base, ours = results["mean-pose baseline"][metric], results["trained HMR"][metric]
+    return (base - ours) / base
