@@ -1,0 +1,315 @@
+"""The per-sample fits table of SPIN: the best SMPL fit found so far for every training sample.
+
+It lives next to the shards it belongs to (never inside them), keyed by the sample keys the
+loaders emit (``<set name>_<store index, 9 digits>``, see :mod:`loaders.shard`)::
+
+    SET_DIR/fits/table.npz                  the merged table (written atomically)
+        keys   (N,)     str      sample keys, unique
+        pose   (N, 72)  float32  axis-angle: global orient (3) then body pose (69), radians
+        betas  (N, 10)  float32
+        error  (N,)     float32  reprojection loss of the stored fit (inf: not measured yet)
+        meta   ()       str      JSON: format, version, source, history of merges
+    SET_DIR/fits/updates/rank<R>-<ns>-<seq>.npz    improvements found by rank R (same keys),
+                                                   each file written atomically by its rank
+    SET_DIR/fits/.lock                      lock file: merges exclusive, readers shared
+
+Update rule (SPIN): a new fit replaces the stored one only when its reprojection loss is lower
+(:meth:`FitsTable.update`; the trainer may pass the stored fit's loss re-measured on the same
+batch, as SPIN does, else the recorded one is used). Under DDP every rank keeps its own copy in
+memory, updates it at once, and :meth:`~FitsTable.flush` writes what improved to its own file;
+:func:`merge_updates` (rank 0, after a barrier, e.g. at the end of an epoch) folds every
+update file into the table under an exclusive lock, keeping for each key the fit with the
+lowest loss, then deletes the files it merged. Taking the minimum is order-free and idempotent,
+so concurrent writers, a merge killed half-way or a merge repeated after a crash give the same
+table. Resume: :meth:`FitsTable.open` reads the table and applies any update files not merged
+yet, so flushing before a checkpoint is all a trainer has to do.
+
+Starts: SPIN's static fits (``*_fits.npy``, (N, 82) = 72 pose + 10 betas, row-aligned with the
+samples, :meth:`FitsTable.from_spin_fits`), or a store's own SMPL (:meth:`FitsTable.from_store`;
+samples without SMPL start from SPIN's mean pose with loss inf, fits from ``hmr fit`` bring
+their loss from the ``extra_smplify_loss`` column).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from hmr.errors import DatasetFormatError, HmrError
+from hmr.utils.atomic import atomic_path
+
+__all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "store_keys"]
+
+TABLE_NAME = "table.npz"
+UPDATES = "updates"
+LOCK_NAME = ".lock"
+FORMAT = "hmrkit-fits"
+VERSION = 1
+POSE_DIM, BETAS_DIM = 72, 10
+LOSS_COLUMN = "extra_smplify_loss"
+
+
+def fits_dir(set_dir: str | os.PathLike) -> Path:
+    """Where a shard set's fits table lives: ``SET_DIR/fits``."""
+    return Path(set_dir) / "fits"
+
+
+def store_keys(store, name: str | None = None) -> np.ndarray:
+    """The loader keys of a store's rows, ``<name>_<index:09d>`` (name: the shard set's,
+    default ``<dataset>-<split>`` as ``hmr shard`` names it)."""
+    from loaders.shard import safe_key, set_name
+
+    name = safe_key(name) if name else set_name(store.dataset, store.split)
+    return np.array([f"{name}_{i:09d}" for i in range(len(store))])
+
+
+@contextlib.contextmanager
+def _locked(root: Path, exclusive: bool) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / LOCK_NAME, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _write_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise HmrError(f"unreadable fits file ({type(exc).__name__}: {exc})", path=path) from None
+    n = len(out.get("keys", ()))
+    for name, shape in (("pose", (n, POSE_DIM)), ("betas", (n, BETAS_DIM)), ("error", (n,))):
+        if name not in out or out[name].shape != shape:
+            raise HmrError("fits file needs keys (N,), pose (N, 72), betas (N, 10), error (N,)",
+                           path=path, record=name)
+    return out
+
+
+def _check_rows(pose: np.ndarray, betas: np.ndarray, source: object) -> None:
+    bad = np.flatnonzero(~np.isfinite(pose).all(1) | ~np.isfinite(betas).all(1))
+    if len(bad):
+        raise DatasetFormatError(f"fit holds NaN/inf ({len(bad)} rows)", path=source, record=int(bad[0]))
+
+
+@dataclass
+class MergeReport:
+    files: int  # update files merged
+    proposed: int  # rows in them
+    improved: int  # table rows whose fit was replaced
+
+
+class FitsTable:
+    """In-memory fits of one shard set, bound to its folder (see the module docstring)."""
+
+    def __init__(self, root: Path, keys: np.ndarray, pose: np.ndarray, betas: np.ndarray, error: np.ndarray,
+                 meta: dict, rank: int = 0):
+        self.root, self.rank, self.meta = Path(root), int(rank), meta
+        self.keys = np.asarray(keys).astype(str)
+        self.pose = np.asarray(pose, dtype=np.float32)  # (N, 72)
+        self.betas = np.asarray(betas, dtype=np.float32)  # (N, 10)
+        self.error = np.asarray(error, dtype=np.float32)  # (N,)
+        self.row = {k: i for i, k in enumerate(self.keys)}
+        if len(self.row) != len(self.keys):
+            raise HmrError("fits table keys are not unique", path=self.root)
+        self._pending: dict[int, None] = {}  # rows improved since the last flush (ordered set)
+        self._seq = 0
+        self.proposed = self.improved = 0  # this rank's counts since reset_counts()
+
+    # -- creation / loading ---------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | os.PathLike, keys: Sequence[str], pose: np.ndarray, betas: np.ndarray,
+               error: np.ndarray | None = None, *, source: str = "", overwrite: bool = False) -> "FitsTable":
+        root = Path(root)
+        pose, betas = np.asarray(pose, np.float32), np.asarray(betas, np.float32)
+        if pose.shape != (len(keys), POSE_DIM) or betas.shape != (len(keys), BETAS_DIM):
+            raise HmrError(f"need pose (N, 72) and betas (N, 10) for {len(keys)} keys, got "
+                           f"{pose.shape} and {betas.shape}", path=root)
+        _check_rows(pose, betas, source or root)
+        error = np.full(len(keys), np.inf, np.float32) if error is None else np.asarray(error, np.float32)
+        with _locked(root, exclusive=True):
+            if (root / TABLE_NAME).exists() and not overwrite:
+                raise FileExistsError(f"{root / TABLE_NAME} exists (pass overwrite to start again)")
+            for stale in (root / UPDATES).glob("*.npz"):
+                stale.unlink()
+            meta = {"format": FORMAT, "version": VERSION, "source": source, "history": [],
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            table = cls(root, np.asarray(keys).astype(str), pose, betas, error, meta)
+            table._save()
+        return table
+
+    @classmethod
+    def from_spin_fits(cls, root: str | os.PathLike, fits_npy: str | os.PathLike, keys: Sequence[str],
+                       **kw) -> "FitsTable":
+        """SPIN static fits ``(N, 82)``, row i = the sample with key ``keys[i]``."""
+        path = Path(fits_npy)
+        try:
+            fits = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetFormatError(f"unreadable fits ({type(exc).__name__}: {exc})", path=path) from None
+        if fits.ndim != 2 or fits.shape[1] != POSE_DIM + BETAS_DIM:
+            raise DatasetFormatError(f"SPIN fits are (N, 82), got {fits.shape}", path=path)
+        if len(fits) != len(keys):
+            raise DatasetFormatError(f"{len(fits)} fits for {len(keys)} samples: not row-aligned", path=path)
+        _check_rows(fits[:, :POSE_DIM], fits[:, POSE_DIM:], path)
+        return cls.create(root, keys, fits[:, :POSE_DIM], fits[:, POSE_DIM:], source=f"spin static fits {path}", **kw)
+
+    @classmethod
+    def from_store(cls, root: str | os.PathLike, store_path: str | os.PathLike, name: str | None = None,
+                   **kw) -> "FitsTable":
+        """A store's own SMPL; rows without SMPL start from the mean pose (loss inf)."""
+        from hmr.fitting.smplify import mean_smpl_params
+        from hmr.schema import open_store
+
+        store = open_store(store_path)
+        mean = mean_smpl_params(1)
+        mean_pose = np.concatenate([mean.global_orient[0].numpy(), mean.body_pose[0].numpy()])
+        pose = np.tile(mean_pose, (len(store), 1)).astype(np.float32)
+        betas = np.tile(mean.betas[0].numpy(), (len(store), 1)).astype(np.float32)
+        error = np.full(len(store), np.inf, np.float32)
+        fields = ["has_smpl", "smpl_global_orient", "smpl_body_pose", "smpl_betas"]
+        fields += [LOSS_COLUMN] if LOSS_COLUMN in store.fields else []
+        for start, cols in store.blocks(fields=fields):
+            rows = start + np.flatnonzero(cols["has_smpl"])
+            has = cols["has_smpl"].astype(bool)
+            pose[rows] = np.c_[cols["smpl_global_orient"][has], cols["smpl_body_pose"][has]]
+            betas[rows] = cols["smpl_betas"][has]
+            if LOSS_COLUMN in cols:
+                error[rows] = cols[LOSS_COLUMN][has]
+        return cls.create(root, store_keys(store, name), pose, betas, error, source=f"store {store_path}", **kw)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike, rank: int = 0) -> "FitsTable":
+        """The table plus every update file not merged yet (resume point)."""
+        root = Path(root)
+        if not (root / TABLE_NAME).is_file():
+            raise HmrError("no fits table here (create one from SPIN fits or a store first)", path=root)
+        with _locked(root, exclusive=False):
+            data = _read_npz(root / TABLE_NAME)
+            meta = json.loads(str(data["meta"]))
+            table = cls(root, data["keys"], data["pose"], data["betas"], data["error"], meta, rank)
+            for path in sorted((root / UPDATES).glob("*.npz")):
+                table._apply(_read_npz(path), path)
+        if meta.get("format") != FORMAT:
+            raise HmrError(f"not a {FORMAT} table", path=root / TABLE_NAME)
+        return table
+
+    def _save(self) -> None:
+        _write_npz(self.root / TABLE_NAME, keys=self.keys, pose=self.pose, betas=self.betas, error=self.error,
+                   meta=np.array(json.dumps(self.meta)))
+
+    def _apply(self, update: dict[str, np.ndarray], source: object) -> int:
+        """Fold rows into the table keeping the lower loss; returns how many replaced."""
+        unknown = [k for k in update["keys"] if k not in self.row]
+        if unknown:
+            raise HmrError(f"update has {len(unknown)} keys the table lacks", path=source, record=str(unknown[0]))
+        rows = np.array([self.row[k] for k in update["keys"]], dtype=np.int64)
+        err = np.asarray(update["error"], np.float32)
+        # Several rows for one key (two ranks fitted the same sample): the lowest loss wins.
+        order = np.lexsort((err, rows))
+        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(rows) else order
+        take = first[err[first] < self.error[rows[first]]]
+        self.pose[rows[take]] = update["pose"][take]
+        self.betas[rows[take]] = update["betas"][take]
+        self.error[rows[take]] = err[take]
+        return len(take)
+
+    # -- training-time API ----------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows(self, keys: Sequence[str]) -> np.ndarray:
+        try:
+            return np.array([self.row[str(k)] for k in keys], dtype=np.int64)
+        except KeyError as exc:
+            raise HmrError("sample key not in the fits table (was the table made for these shards?)",
+                           path=self.root, record=str(exc.args[0])) from None
+
+    def lookup(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stored ``pose (B, 72)``, ``betas (B, 10)``, ``error (B,)`` of ``keys``."""
+        r = self.rows(keys)
+        return self.pose[r].copy(), self.betas[r].copy(), self.error[r].copy()
+
+    def update(self, keys: Sequence[str], pose: np.ndarray, betas: np.ndarray, new_error: np.ndarray,
+               old_error: np.ndarray | None = None) -> np.ndarray:
+        """SPIN's rule: keep each new fit whose loss is lower than the stored fit's (``old_error``
+        if given, e.g. re-measured on this batch, else the recorded loss). Returns (B,) bool."""
+        r = self.rows(keys)
+        new_error = np.asarray(new_error, np.float32).reshape(-1)
+        old = self.error[r] if old_error is None else np.asarray(old_error, np.float32).reshape(-1)
+        better = np.isfinite(new_error) & (new_error < old)
+        pose, betas = np.asarray(pose, np.float32), np.asarray(betas, np.float32)
+        better &= np.isfinite(pose).all(1) & np.isfinite(betas).all(1)
+        self.pose[r[better]] = pose[better]
+        self.betas[r[better]] = betas[better]
+        self.error[r[better]] = new_error[better]
+        self._pending.update(dict.fromkeys(r[better].tolist()))
+        self.proposed += len(r)
+        self.improved += int(better.sum())
+        return better
+
+    def reset_counts(self) -> tuple[int, int]:
+        """(proposed, improved) on this rank since the last reset; then zero them."""
+        counts = (self.proposed, self.improved)
+        self.proposed = self.improved = 0
+        return counts
+
+    def flush(self) -> Path | None:
+        """Write this rank's improvements since the last flush to its own update file."""
+        if not self._pending:
+            return None
+        r = np.fromiter(self._pending, dtype=np.int64)
+        self._seq += 1
+        # Unique across restarts and ranks; names sort by time within a rank.
+        path = self.root / UPDATES / f"rank{self.rank:03d}-{time.time_ns()}-{self._seq:06d}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_npz(path, keys=self.keys[r], pose=self.pose[r], betas=self.betas[r], error=self.error[r])
+        self._pending.clear()
+        return path
+
+    def reload(self) -> "FitsTable":
+        """A fresh copy from disk (after a merge), same rank; pending rows must be flushed."""
+        if self._pending:
+            raise HmrError("flush() before reload(): unflushed improvements would be lost", path=self.root)
+        return FitsTable.open(self.root, self.rank)
+
+
+def merge_updates(root: str | os.PathLike) -> MergeReport:
+    """Fold every update file into the table (exclusive lock), then delete them."""
+    root = Path(root)
+    with _locked(root, exclusive=True):
+        files = sorted((root / UPDATES).glob("*.npz"))
+        if not files:
+            return MergeReport(0, 0, 0)
+        data = _read_npz(root / TABLE_NAME)
+        table = FitsTable(root, data["keys"], data["pose"], data["betas"], data["error"],
+                          json.loads(str(data["meta"])))
+        before = table.error.copy()
+        proposed = 0
+        for path in files:
+            update = _read_npz(path)
+            proposed += len(update["keys"])
+            table._apply(update, path)
+        improved = int((table.error < before).sum())
+        table.meta["history"].append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                      "files": len(files), "proposed": proposed, "improved": improved})
+        table._save()
+        for path in files:
+            path.unlink(missing_ok=True)
+    return MergeReport(len(files), proposed, improved)
