@@ -21,6 +21,7 @@ from tests.fixtures.interop import (
     HD_MASKED_OUT, convert_npz, export_store, hd_point2d, hd_point3d, humandata_items, write_humandata,
     write_malicious_humandata,
 )
+from tests.fixtures.paths import MMPOSE_SAMPLES
 
 SUP = get_convention("superset")
 
@@ -202,7 +203,7 @@ def _assert_same(src, back):
     assert (back.read("subject_id") == "").all() and (src.read("subject_id") == "S9").all()
 
 
-H36M_SAMPLES = Path("/work/shared/fixtures/mmpose-samples/h36m")
+H36M_SAMPLES = MMPOSE_SAMPLES / "h36m"
 
 
 def test_h36m_layout_camera_dict_and_real_frames(tmp_path):

@@ -10,7 +10,7 @@ from hmr.keypoints import flip_permutation
 from loaders import crop as geo
 from loaders.augment import (
     AugmentConfig, GeometricDraw, SmplRootModel, draw_geometry, flip_smpl_pose, geometric_affine,
-    geometric_augment, smpl_flip_permutation, transform_sample,
+    compose_frame_change, geometric_augment, smpl_flip_permutation, transform_sample,
 )
 from loaders.occlusion import (
     OCCLUSION_AUGMENTATIONS, OccluderBank, OcclusionConfig, apply_occlusions, coarse_dropout, grid_dropout,
@@ -257,3 +257,39 @@ def test_occluder_bank_from_files(tmp_path):
 
     with pytest.raises(HmrError, match="occluder"):
         OccluderBank.from_images([tmp_path / "missing.png"], np.random.default_rng(0))
+
+
+def _frame_change(s, vec):
+    """Apply a sample's recorded frame change (stored crop → sample) to camera-frame points."""
+    out = vec @ np.asarray(s.aug_rotation).T
+    return out * np.array([-1.0, 1.0, 1.0]) if s.aug_flip else out
+
+
+@pytest.mark.parametrize("flip,rot", [(False, 0.0), (False, 35.0), (True, 0.0), (True, -50.0)])
+def test_recorded_frame_change_maps_stored_labels_to_augmented_ones(flip, rot):
+    s = scene_sample(np.random.default_rng(3))
+    assert np.array_equal(s.aug_rotation, np.eye(3)) and not s.aug_flip
+    draw = GeometricDraw(flip, rot, 1.1, (0.0, 0.0), 1.0, 0.0)
+    t = transform_sample(s, geometric_affine(s, draw, OUT), OUT, flip, PERM)
+    assert t.aug_flip == flip
+    # 3D keypoints (camera frame) follow the recorded change (joints re-ordered on a flip).
+    moved = _frame_change(t, s.keypoints3d_m[:, :3].astype(np.float64))
+    np.testing.assert_allclose(t.keypoints3d_m[:, :3], moved[PERM] if flip else moved, atol=1e-5)
+    # The SMPL root orientation follows it too: M^f (Rz R) M^f.
+    r = np.asarray(t.aug_rotation) @ _aa_to_mat(s.smpl_global_orient)
+    if flip:
+        r = np.diag([-1.0, 1, 1]) @ r @ np.diag([-1.0, 1, 1])
+    np.testing.assert_allclose(_aa_to_mat(t.smpl_global_orient), r, atol=1e-5)
+
+
+def test_frame_changes_compose_over_two_augmentations():
+    s = scene_sample(np.random.default_rng(4))
+    a = GeometricDraw(True, 20.0, 1.0, (0.0, 0.0), 1.0, 0.0)
+    t1 = transform_sample(s, geometric_affine(s, a, OUT), OUT, True, PERM)
+    b = GeometricDraw(False, -30.0, 1.0, (0.0, 0.0), 1.0, 0.0)
+    t2 = transform_sample(t1, geometric_affine(t1, b, OUT), OUT, False, PERM)
+    assert t2.aug_flip is True
+    moved = _frame_change(t2, s.keypoints3d_m[:, :3].astype(np.float64))
+    np.testing.assert_allclose(t2.keypoints3d_m[:, :3], moved[PERM], atol=1e-5)
+    rot, flip = compose_frame_change(np.eye(3), False, np.eye(3), True)
+    assert flip and np.array_equal(rot, np.eye(3))

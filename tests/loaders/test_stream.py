@@ -139,9 +139,16 @@ def test_batch_contract_and_label_consistency_through_shards(shard_root, extra):
     shapes = {"img": (16, 3, OUT, OUT), "keypoints2d": (16, k, 3), "keypoints3d": (16, k, 4),
               "smpl_global_orient": (16, 3), "smpl_body_pose": (16, 69), "smpl_betas": (16, 10),
               "has_smpl": (16,), "smpl_transl": (16, 3), "has_smpl_transl": (16,), "cam_intrinsics": (16, 3, 3),
-              "has_intrinsics": (16,), "crop_to_image": (16, 2, 3), "image_hw": (16, 2), "gender": (16,)}
+              "has_intrinsics": (16,), "crop_to_image": (16, 2, 3), "image_hw": (16, 2), "gender": (16,),
+              "aug_rotation": (16, 3, 3), "aug_flip": (16,)}
     for name, shape in shapes.items():
         assert tuple(b[name].shape) == shape, name
+    # The frame change is a rotation about the optical axis (identity when nothing was drawn).
+    rot = b["aug_rotation"].double()
+    torch.testing.assert_close(rot @ rot.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(16, 3, 3),
+                               atol=1e-5, rtol=0)
+    assert torch.equal(rot[:, 2], torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64).expand(16, 3))
+    assert b["aug_flip"].dtype == torch.bool
     assert b["img"].dtype == torch.float32 and -3 < float(b["img"].mean()) < 1
     assert len(b["key"]) == len(b["dataset"]) == 16
     kp2, kp3, cam = b["keypoints2d"].numpy(), b["keypoints3d"].numpy(), b["cam_intrinsics"].numpy()

@@ -1,7 +1,6 @@
 """hmr predict: parameter files and overlays for images."""
 
 import json
-from pathlib import Path
 from dataclasses import asdict
 
 import cv2
@@ -15,6 +14,7 @@ from hmr.evaluation.predict import predict_images
 from hmr.models import HMR, ModelConfig
 from hmr.training.checkpoint import save_checkpoint
 from tests.fixtures.training import write_mean_params
+from tests.fixtures.paths import MMPOSE_SAMPLES
 
 
 @pytest.fixture()
@@ -52,7 +52,7 @@ def test_predict_checks_box_count_and_cli(tmp_path, checkpoint, capsys):
     assert main(["predict", str(checkpoint), str(tmp_path / "missing.png"), "--out", str(tmp_path / "x")]) == 2
 
 
-REAL_COCO = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "mmpose-samples" / "coco"
+REAL_COCO = MMPOSE_SAMPLES / "coco"
 
 
 def test_predict_on_a_real_coco_image_with_its_annotated_box(tmp_path, checkpoint):

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from hmr.keypoints import convert_keypoints, flip_keypoints2d, get_convention
+from tests.fixtures.paths import MMPOSE_SAMPLES
 
-# the shared folder sits next to the checkout: <root>/../shared/fixtures
-COCO_DIR = (Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
-            / "mmpose-samples" / "coco")
+COCO_DIR = MMPOSE_SAMPLES / "coco"
 
 
 @pytest.fixture(scope="module")
