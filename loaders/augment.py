@@ -169,12 +169,25 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
         to_image = geo.compose((geo.flip_affine(out_size), to_image))
     centre = np.array([out_size / 2.0 - 0.5] * 2)
     scale, _, _ = geo.similarity_parts(affine)
+    aug_rotation, aug_flip = compose_frame_change(sample.aug_rotation, sample.aug_flip, rz, flip)
     return sample.replace(
+        aug_rotation=aug_rotation, aug_flip=aug_flip,
         image=image, keypoints2d_px=kp2.astype(np.float32), keypoints3d_m=kp3.astype(np.float32),
         cam_intrinsics=np.asarray(k_new, dtype=np.float64), smpl_global_orient=orient.astype(np.float32),
         smpl_body_pose=np.asarray(pose, dtype=np.float32), smpl_transl=np.asarray(transl, np.float32),
         has_smpl_transl=has_transl, crop_to_image=to_image, box_center_px=centre,
         box_side_px=sample.box_side_px * scale)
+
+
+def compose_frame_change(rotation: np.ndarray, flip: bool, rz: np.ndarray, new_flip: bool
+                         ) -> tuple[np.ndarray, bool]:
+    """The frame change ``M^f · R`` (stored crop → this sample) followed by ``M^f2 · Rz``, in the
+    same form: ``M^f2 Rz M^f R = M^(f xor f2) · (M^f Rz M^f) R``, and ``M Rz M = Rzᵀ`` for a
+    rotation about the optical axis. Returns ``(rotation (3, 3), flip)``."""
+    rz = np.asarray(rz, dtype=np.float64)
+    if flip:
+        rz = MIRROR @ rz @ MIRROR
+    return rz @ np.asarray(rotation, dtype=np.float64), bool(flip) ^ bool(new_flip)
 
 
 def _rotate_aa(rot: np.ndarray, aa: np.ndarray) -> np.ndarray:

@@ -126,6 +126,7 @@ def training_arrays(sample: CropSample, out_size: int, src_convention: str,
         "cam_intrinsics": sample.cam_intrinsics.astype(np.float32), "has_intrinsics": sample.has_intrinsics,
         "crop_to_image": sample.crop_to_image.astype(np.float32), "image_hw": sample.image_hw,
         "gender": sample.gender, "key": sample.key, "dataset": sample.dataset,
+        "aug_rotation": np.asarray(sample.aug_rotation, dtype=np.float32), "aug_flip": bool(sample.aug_flip),
     }
 
 
@@ -134,7 +135,8 @@ TENSOR_DTYPES = {"keypoints2d": torch.float32, "keypoints3d": torch.float32,
                  "smpl_betas": torch.float32, "has_smpl": torch.bool, "smpl_transl": torch.float32,
                  "has_smpl_transl": torch.bool, "cam_intrinsics": torch.float32,
                  "has_intrinsics": torch.bool, "crop_to_image": torch.float32,
-                 "image_hw": torch.int32, "gender": torch.int64}
+                 "image_hw": torch.int32, "gender": torch.int64, "aug_rotation": torch.float32,
+                 "aug_flip": torch.bool}
 
 
 def collate(items: Sequence[dict], channels_last: bool = False) -> dict:

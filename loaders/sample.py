@@ -10,6 +10,10 @@ and returns. All labels live in the coordinates of ``image``:
 - SMPL: axis-angle, ``smpl_global_orient`` in the camera frame; ``smpl_transl`` metres.
 - ``box_center_px`` (2,), ``box_side_px``: the person's square box in ``image`` pixels
   (the region a training crop covers before scale augmentation).
+- ``aug_rotation`` (3, 3), ``aug_flip``: how the camera frame of these labels relates to the
+  stored (un-augmented) crop's: ``x_here = M^aug_flip · aug_rotation · x_stored`` with
+  ``M = diag(-1, 1, 1)`` (identity / False for a stored sample). SPIN's fits table needs it to
+  store fits in the un-augmented frame.
 
 Keypoints are in the store's convention (the superset) until the final batch stage.
 """
@@ -43,6 +47,8 @@ class CropSample:
     key: str = ""
     dataset: str = ""
     meta: dict = field(default_factory=dict)
+    aug_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))  # (3, 3) Rz about the optical axis
+    aug_flip: bool = False
 
     def replace(self, **changes) -> "CropSample":
         return dataclasses.replace(self, **changes)

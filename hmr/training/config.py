@@ -1,7 +1,7 @@
 """Training configuration: dataclasses filled from TOML files in ``hmr/configs/``.
 
 A config file has one table per dataclass below (``[model]``, ``[loss]``, ``[optim]``,
-``[train]``, ``[data]``) plus an optional top-level ``base = "other.toml"``: the base file
+``[train]``, ``[data]``, ``[spin]``) plus an optional top-level ``base = "other.toml"``: the base file
 (path relative to this one, or a named config) is read first and this file's values replace
 its values key by key, so the benchmark matrix is a few small files over one base.
 
@@ -113,6 +113,38 @@ class DataConfig:
 
 
 @dataclass
+class SpinConfig:
+    """SMPLify in the training loop (SPIN, Kolotouros et al. 2019); see :mod:`hmr.training.spin`.
+
+    Defaults are SPIN's: two Adam stages of 100 iterations at lr 1e-2, Geman-McClure σ 100 px,
+    prior weights 4.78² (GMM pose), 15.2² (elbows/knees), 5² (shape), fits in a 224-px crop
+    frame, and a fit supervises only if its reprojection loss < 100 (or GT SMPL exists).
+    """
+
+    enabled: bool = False
+    camera_iters: int = 100
+    body_iters: int = 100
+    lr: float = 1e-2
+    sigma_px: float = 100.0
+    pose_prior_weight: float = 4.78 ** 2
+    angle_prior_weight: float = 15.2 ** 2
+    shape_prior_weight: float = 5.0 ** 2
+    #: a fit supervises where its reprojection loss is below this (SPIN: 100, for 49 joints)
+    threshold: float = 100.0
+    #: keypoints and K are rescaled to a crop of this side before fitting (SPIN's weights' frame)
+    fit_crop_px: float = 224.0
+    #: fit with the sample's own camera where it has one (else the network's crop camera)
+    use_intrinsics: bool = True
+    #: GMM pose prior: SPIN's gmm_08.pkl or ours (.npz); "" = found or fitted automatically
+    pose_prior: str = ""
+    #: shard-set name → SPIN static fits (*_fits.npy) to start its table from; sets not named
+    #: here start from their store's SMPL (mean pose where none)
+    static_fits: dict = field(default_factory=dict)
+    #: fold every rank's improvements into the tables every this many steps (0 = each epoch)
+    merge_every: int = 0
+
+
+@dataclass
 class Config:
     name: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -120,6 +152,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    spin: SpinConfig = field(default_factory=SpinConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -137,11 +170,15 @@ class Config:
             raise ConfigError("train.total_steps and train.batch_size must be positive")
         if self.train.eval_every and not self.train.eval_data:
             raise ConfigError("train.eval_every needs train.eval_data (a test store)")
+        if self.spin.enabled and self.data.source != "shards":
+            raise ConfigError("spin.enabled needs data.source = 'shards' (fits are kept per shard sample)")
+        if self.spin.enabled and (self.spin.camera_iters < 0 or self.spin.body_iters < 0 or self.spin.merge_every < 0):
+            raise ConfigError("spin.camera_iters, spin.body_iters and spin.merge_every must be >= 0")
         return self
 
 
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig,
-            "data": DataConfig}
+            "data": DataConfig, "spin": SpinConfig}
 
 
 def list_configs() -> list[str]:

@@ -4,6 +4,7 @@
 calls once (with the resumed step), so a resumed run continues its data stream exactly:
 for shards, epoch ``start_step // batches_per_epoch`` resumes after
 ``start_step % batches_per_epoch`` batches (:class:`loaders.stream.EpochLoader` skips them).
+The shard stream's callable also carries ``batches_per_epoch`` (SPIN merges its fits per epoch).
 """
 
 from __future__ import annotations
@@ -32,21 +33,27 @@ def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_mo
     raise ConfigError(f"data.source = {data.source!r}: choose shards or synthetic")
 
 
-def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
+def shard_sources(config: Config) -> list:
+    """``[(ShardSet, ratio), ...]`` of a shards config (``data.shards`` or ``data.mix``)."""
     from loaders.mixes import load_mix, resolve_mix
     from loaders.shard import load_shard_set
+
+    data = config.data
+    if data.shards:
+        return [(load_shard_set(p), 1.0 / len(data.shards)) for p in data.shards]
+    if data.mix:
+        if not data.root:
+            raise ConfigError("data.mix needs data.root (the folder holding the shard sets)")
+        return resolve_mix(load_mix(data.mix), data.root)
+    raise ConfigError("data.source = 'shards' needs data.mix (with data.root) or data.shards")
+
+
+def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
     from loaders.occlusion import OcclusionConfig
     from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch
 
     data, t = config.data, config.train
-    if data.shards:
-        sources = [(load_shard_set(p), 1.0 / len(data.shards)) for p in data.shards]
-    elif data.mix:
-        if not data.root:
-            raise ConfigError("data.mix needs data.root (the folder holding the shard sets)")
-        sources = resolve_mix(load_mix(data.mix), data.root)
-    else:
-        raise ConfigError("data.source = 'shards' needs data.mix (with data.root) or data.shards")
+    sources = shard_sources(config)
     try:
         occlusion = OcclusionConfig(**data.occlusion)
     except TypeError as exc:
@@ -66,4 +73,5 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
             yield from loader
             epoch, skip = epoch + 1, 0
 
+    stream.batches_per_epoch = per_epoch  # type: ignore[attr-defined]  (SPIN merges its fits per epoch)
     return stream

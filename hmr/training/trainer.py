@@ -16,6 +16,10 @@ off (the loaders seed their stream from it).
   (Balanced-MSE σ), step and every rank's RNG states, so ``resume`` continues exactly.
 - Logs (:mod:`hmr.training.logs`): every ``train.log_every`` steps the interval means of all
   loss terms, σ, learning rates, images/s and the fraction of time spent waiting for data.
+- SPIN (``spin.enabled``, :mod:`hmr.training.spin`): each batch's SMPL supervision comes from
+  SMPLify fits refined from the prediction and kept in per-shard-set fits tables; merged at
+  each epoch end (logging ``spin/epoch_improved``) and before each checkpoint, which records
+  a snapshot of the tables so that ``resume`` restores them too.
 """
 
 from __future__ import annotations
@@ -104,9 +108,12 @@ def move_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
 
 class Trainer:
     def __init__(self, config: Config, run_dir: str | os.PathLike, *, body_model=None,
-                 priors: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False):
+                 priors: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False,
+                 spin_prior=None):
         """``resume``: True = continue from the run folder's latest checkpoint (if any), a
-        path = from that checkpoint; ``self.step`` then tells where training goes on."""
+        path = from that checkpoint; ``self.step`` then tells where training goes on.
+        ``spin_prior``: a :class:`~hmr.fitting.prior.MixturePosePrior` for SPIN's SMPLify
+        (default: ``spin.pose_prior``)."""
         self.config, self.run_dir = config, Path(run_dir)
         resume_path = None
         if resume:
@@ -150,6 +157,12 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))
         self.step = 0
         self._stop_signal: int | None = None
+        self.spin = None
+        if config.spin.enabled:
+            from hmr.training.spin import SpinSupervision
+
+            self.spin = SpinSupervision(config, self.body_model, rank=self.rank, world=self.world,
+                                        pose_prior=spin_prior)
         if resume_path is not None:
             self.resume(resume_path)
 
@@ -164,6 +177,7 @@ class Trainer:
 
     def save(self, metrics: dict[str, float] | None = None) -> Path | None:
         """Write ``last.pt`` (and a ``step_N.pt`` copy); every rank must call it (RNG gather)."""
+        spin_state = self.spin.snapshot(self.run_dir, self.step) if self.spin is not None else None
         rngs = self._gather_rng()
         if self.rank != 0:
             return None
@@ -171,11 +185,17 @@ class Trainer:
                    "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "step": self.step, "world_size": self.world,
                    "rng": rngs, "metrics": dict(metrics or {})}
+        if spin_state is not None:
+            payload["spin"] = spin_state
         last = save_checkpoint(self.run_dir / LAST, payload)
         if self.config.train.keep_checkpoints > 0:
             with atomic_path(self.run_dir / f"step_{self.step:08d}.pt") as tmp:
                 shutil.copyfile(last, tmp)
             prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
+        if self.spin is not None:
+            from hmr.training.spin import checkpoint_steps, prune_snapshots
+
+            prune_snapshots(self.run_dir, checkpoint_steps(self.run_dir) | {self.step})
         return last
 
     def resume(self, path: str | os.PathLike) -> None:
@@ -186,6 +206,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.step = int(ckpt["step"])
+        if self.spin is not None:
+            self.spin.restore(Path(path).parent, ckpt.get("spin"))
         rngs = ckpt["rng"]
         if len(rngs) == self.world:
             set_rng_state(rngs[self.rank])
@@ -198,9 +220,13 @@ class Trainer:
         self.net.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
             out = self.net(batch["img"])
+        spin_terms = {}
         with torch.autocast(self.device.type, enabled=False):
+            if self.spin is not None:  # SPIN: SMPLify from the prediction supervises the SMPL terms
+                batch, spin_terms = self.spin.supervise(batch, out)
             body_out = smpl_output(self.body_model, out.pose_rotmat.float(), out.betas.float())
             loss, terms = self.objective(out, body_out, batch)
+        terms.update({k: v.to(loss.device) for k, v in spin_terms.items()})
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "
                                      + ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items()))
@@ -245,6 +271,24 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
 
+    def _spin_merge_every(self, batches: Batches) -> int:
+        """Steps between SPIN's fits-table merges: ``spin.merge_every`` or the data's epoch."""
+        if self.spin is None:
+            return 0
+        every = self.config.spin.merge_every or getattr(batches, "batches_per_epoch", 0)
+        if not every:
+            raise ConfigError("SPIN merges its fits every epoch, but this data stream has no epoch length: "
+                              "set spin.merge_every")
+        return int(every)
+
+    def _end_spin_epoch(self, logger: RunLogger, bar) -> None:
+        scalars = self.spin.end_epoch()
+        logger.log(self.step, scalars)
+        if self.rank == 0:
+            bar.write(f"spin: step {self.step}: {int(scalars['spin/epoch_improved'])} of "
+                      f"{int(scalars['spin/epoch_fits'])} fits improved "
+                      f"({100 * scalars['spin/epoch_improved_fraction']:.1f}%)")
+
     def fit(self, batches: Batches, *, max_steps: int | None = None, progress: bool = True) -> dict[str, float]:
         """Train until ``train.total_steps`` (or ``max_steps`` more steps); returns the last
         logged scalars."""
@@ -252,6 +296,7 @@ class Trainer:
         logger = RunLogger(self.run_dir, enabled=self.rank == 0, resume_step=self.step if self.step else None)
         stream = iter(batches(self.step) if callable(batches) else batches)
         end = t.total_steps if max_steps is None else min(t.total_steps, self.step + max_steps)
+        merge_every = self._spin_merge_every(batches)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)} \
             if _main_thread() else {}
         from tqdm import tqdm
@@ -282,6 +327,8 @@ class Trainer:
                     logger.log(self.step, last)
                     bar.set_postfix(loss=f"{last['loss']:.4g}")
                     sums, count, wait_s, t0 = {}, 0, 0.0, time.perf_counter()
+                if merge_every and self.step % merge_every == 0:
+                    self._end_spin_epoch(logger, bar)
                 evaluate_now = bool(t.eval_every) and self.step % t.eval_every == 0
                 if (self.step % t.checkpoint_every == 0 or evaluate_now) and self.step < end:
                     paused = time.perf_counter()
