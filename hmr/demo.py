@@ -21,8 +21,8 @@ from hmr.errors import HmrError
 @dataclass
 class DemoConfig:
     out: Path = Path("demo_out")
-    n_train: int = 600
-    n_test: int = 120
+    n_train: int = 2000
+    n_test: int = 200
     image_size: int = 128
     seed: int = 0
     workers: int | None = None
