@@ -24,6 +24,8 @@ class DemoConfig:
     n_train: int = 2000
     n_test: int = 200
     image_size: int = 128
+    #: long tail of the training poses (hmr synth --tail); the test set is uniform in rarity
+    train_tail: float = 2.0
     seed: int = 0
     workers: int | None = None
     train_steps: int = 0  # 0: the demo config's own (hmr/configs/demo_cpu.toml)
@@ -86,7 +88,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
             return f"{n} images at {config.image_size}px"
         return run
 
-    report.stage("render train", render("train", config.n_train, 5.0))
+    report.stage("render train", render("train", config.n_train, config.train_tail))
     # The test set draws pose rarity uniformly: rare poses are not rare there.
     report.stage("render test", render("test", config.n_test, 0.0))
 
