@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hmr.errors import ConfigError
+from hmr.fitting.smplify import SMPLifyConfig
 from hmr.models.hmr import ModelConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -122,13 +123,14 @@ class SpinConfig:
     """
 
     enabled: bool = False
-    camera_iters: int = 100
-    body_iters: int = 100
-    lr: float = 1e-2
-    sigma_px: float = 100.0
-    pose_prior_weight: float = 4.78 ** 2
-    angle_prior_weight: float = 15.2 ** 2
-    shape_prior_weight: float = 5.0 ** 2
+    # SMPLify's own settings: the defaults live once, in hmr.fitting.smplify.SMPLifyConfig.
+    camera_iters: int = SMPLifyConfig.camera_iters
+    body_iters: int = SMPLifyConfig.body_iters
+    lr: float = SMPLifyConfig.lr
+    sigma_px: float = SMPLifyConfig.sigma_px
+    pose_prior_weight: float = SMPLifyConfig.pose_prior_weight
+    angle_prior_weight: float = SMPLifyConfig.angle_prior_weight
+    shape_prior_weight: float = SMPLifyConfig.shape_prior_weight
     #: a fit supervises where its reprojection loss is below this (SPIN: 100, for 49 joints)
     threshold: float = 100.0
     #: keypoints and K are rescaled to a crop of this side before fitting (SPIN's weights' frame)

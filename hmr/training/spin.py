@@ -32,6 +32,8 @@ merges at epoch ends and checkpoints, exact resume.
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import sys
 import time
@@ -169,9 +171,8 @@ class SpinSupervision:
         _barrier(world)
         self.sets = {sset.name: sset for sset in sets}
         self.table = MultiTable({name: FitsTable.open(fits_dir(x.root), rank=rank) for name, x in self.sets.items()})
-        fit_cfg = SMPLifyConfig(camera_iters=s.camera_iters, body_iters=s.body_iters, lr=s.lr, sigma_px=s.sigma_px,
-                                pose_prior_weight=s.pose_prior_weight, angle_prior_weight=s.angle_prior_weight,
-                                shape_prior_weight=s.shape_prior_weight)
+        shared = {f.name for f in dataclasses.fields(SMPLifyConfig)} & {f.name for f in dataclasses.fields(s)}
+        fit_cfg = SMPLifyConfig(**{name: getattr(s, name) for name in shared})
         prior = pose_prior if pose_prior is not None else load_pose_prior(s.pose_prior or None)
         self.fitter = SMPLify(body_model, prior, fit_cfg)
         self.carried = (0, 0)  # (proposed, improved) of this epoch before a resume (rank 0 holds them)
