@@ -3,26 +3,38 @@
 It lives next to the shards it belongs to (never inside them), keyed by the sample keys the
 loaders emit (``<set name>_<store index, 9 digits>``, see :mod:`loaders.shard`)::
 
-    SET_DIR/fits/table.npz                  the merged table (written atomically)
+    SET_DIR/fits/<table>/table.npz          the merged table (written atomically)
         keys   (N,)     str      sample keys, unique
         pose   (N, 72)  float32  axis-angle: global orient (3) then body pose (69), radians
         betas  (N, 10)  float32
         error  (N,)     float32  reprojection loss of the stored fit (inf: not measured yet)
         meta   ()       str      JSON: format, version, source, history of merges
-    SET_DIR/fits/updates/rank<R>-<ns>-<seq>.npz    improvements found by rank R (same keys),
-                                                   each file written atomically by its rank
-    SET_DIR/fits/.lock                      lock file: merges exclusive, readers shared
+    SET_DIR/fits/<table>/updates/rank<R>-<ns>-<seq>.npz   fits accepted by rank R (same keys),
+                                                          each file written atomically by its rank
+    SET_DIR/fits/<table>/.lock              lock file: merges exclusive, readers shared
 
 Update rule (SPIN): a new fit replaces the stored one only when its reprojection loss is lower
-(:meth:`FitsTable.update`; the trainer may pass the stored fit's loss re-measured on the same
-batch, as SPIN does, else the recorded one is used). Under DDP every rank keeps its own copy in
-memory, updates it at once, and :meth:`~FitsTable.flush` writes what improved to its own file;
-:func:`merge_updates` (rank 0, after a barrier, e.g. at the end of an epoch) folds every
-update file into the table under an exclusive lock, keeping for each key the fit with the
-lowest loss, then deletes the files it merged. Taking the minimum is order-free and idempotent,
-so concurrent writers, a merge killed half-way or a merge repeated after a crash give the same
-table. Resume: :meth:`FitsTable.open` reads the table and applies any update files not merged
-yet, so flushing before a checkpoint is all a trainer has to do.
+(:meth:`FitsTable.update`; the trainer passes the stored fit's loss re-measured on the same
+batch, as SPIN does, else the recorded one is used). That decision is final: a fit accepted
+in memory is the fit the table keeps, even when its loss is above the stored fit's *recorded*
+loss (which was measured on another crop or augmentation of the sample).
+
+Under DDP every rank keeps its own copy in memory, updates it at once, and
+:meth:`~FitsTable.flush` writes what it accepted to its own file; :func:`merge_updates` (rank 0,
+after a barrier, e.g. at the end of an epoch) folds every update file into the table under an
+exclusive lock and deletes the files it merged. Merge rule, per key: a rank's later file
+supersedes its earlier ones (its later decision was made against its own earlier fit), and
+when several ranks accepted a fit for the same key in one round (two ranks saw the sample),
+the lowest recorded loss wins. The winner replaces the table's entry whatever the entry's
+recorded loss — the same result the rank saw in memory. The rule depends only on the set of
+files, so concurrent writers, a merge killed half-way (the table is replaced atomically before
+any file is deleted) or a merge repeated after a crash give the same table. Resume:
+:meth:`FitsTable.open` reads the table and applies the update files not merged yet by the same
+rule, so flushing before a checkpoint is all a trainer has to do.
+
+Where: :func:`fits_dir` ``(SET_DIR, table)`` → ``SET_DIR/fits/<table>/``. The trainer gives each
+run a table of its own (``run-<run folder>-<hash>``) so that two experiments on the same shards
+never see each other's fits; ``spin.table = "NAME"`` shares one on purpose.
 
 Starts: SPIN's static fits (``*_fits.npy``, (N, 82) = 72 pose + 10 betas, row-aligned with the
 samples, :meth:`FitsTable.from_spin_fits`), or a store's own SMPL (:meth:`FitsTable.from_store`;
@@ -47,7 +59,7 @@ import numpy as np
 from hmr.errors import DatasetFormatError, HmrError
 from hmr.utils.atomic import atomic_path
 
-__all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "store_keys"]
+__all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "run_table_name", "store_keys"]
 
 TABLE_NAME = "table.npz"
 UPDATES = "updates"
@@ -58,9 +70,23 @@ POSE_DIM, BETAS_DIM = 72, 10
 LOSS_COLUMN = "extra_smplify_loss"
 
 
-def fits_dir(set_dir: str | os.PathLike) -> Path:
-    """Where a shard set's fits table lives: ``SET_DIR/fits``."""
-    return Path(set_dir) / "fits"
+def fits_dir(set_dir: str | os.PathLike, table: str = "shared") -> Path:
+    """Where a shard set's fits table named ``table`` lives: ``SET_DIR/fits/<table>``."""
+    from loaders.shard import safe_key
+
+    if not table or safe_key(table) != table:
+        raise HmrError(f"fits table name {table!r}: use letters, digits, '-' and '_'", path=set_dir)
+    return Path(set_dir) / "fits" / table
+
+
+def run_table_name(run_dir: str | os.PathLike) -> str:
+    """The name of a training run's own fits table: its folder's name and a hash of its path."""
+    import hashlib
+
+    from loaders.shard import safe_key
+
+    resolved = Path(run_dir).resolve()
+    return f"run-{safe_key(resolved.name)}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
 
 
 def store_keys(store, name: str | None = None) -> np.ndarray:
@@ -112,7 +138,7 @@ def _check_rows(pose: np.ndarray, betas: np.ndarray, source: object) -> None:
 class MergeReport:
     files: int  # update files merged
     proposed: int  # rows in them
-    improved: int  # table rows whose fit was replaced
+    improved: int  # table rows whose fit changed
 
 
 class FitsTable:
@@ -204,8 +230,7 @@ class FitsTable:
             data = _read_npz(root / TABLE_NAME)
             meta = json.loads(str(data["meta"]))
             table = cls(root, data["keys"], data["pose"], data["betas"], data["error"], meta, rank)
-            for path in sorted((root / UPDATES).glob("*.npz")):
-                table._apply(_read_npz(path), path)
+            table._apply([(path, _read_npz(path)) for path in _update_files(root)])
         if meta.get("format") != FORMAT:
             raise HmrError(f"not a {FORMAT} table", path=root / TABLE_NAME)
         return table
@@ -214,21 +239,36 @@ class FitsTable:
         _write_npz(self.root / TABLE_NAME, keys=self.keys, pose=self.pose, betas=self.betas, error=self.error,
                    meta=np.array(json.dumps(self.meta)))
 
-    def _apply(self, update: dict[str, np.ndarray], source: object) -> int:
-        """Fold rows into the table keeping the lower loss; returns how many replaced."""
-        unknown = [k for k in update["keys"] if k not in self.row]
-        if unknown:
-            raise HmrError(f"update has {len(unknown)} keys the table lacks", path=source, record=str(unknown[0]))
-        rows = np.array([self.row[k] for k in update["keys"]], dtype=np.int64)
-        err = np.asarray(update["error"], np.float32)
-        # Several rows for one key (two ranks fitted the same sample): the lowest loss wins.
-        order = np.lexsort((err, rows))
-        first = order[np.r_[True, rows[order][1:] != rows[order][:-1]]] if len(rows) else order
-        take = first[err[first] < self.error[rows[first]]]
-        self.pose[rows[take]] = update["pose"][take]
-        self.betas[rows[take]] = update["betas"][take]
-        self.error[rows[take]] = err[take]
-        return len(take)
+    def _apply(self, updates: Sequence[tuple[Path, dict[str, np.ndarray]]]) -> int:
+        """Fold update files (path, contents) into the table by the merge rule of the module
+        docstring; returns how many rows changed."""
+        rows, err, pose, betas, rank, order = [], [], [], [], [], []
+        for n, (path, update) in enumerate(updates):
+            unknown = [k for k in update["keys"] if k not in self.row]
+            if unknown:
+                raise HmrError(f"update has {len(unknown)} keys the table lacks", path=path, record=str(unknown[0]))
+            count = len(update["keys"])
+            rows.append(np.array([self.row[k] for k in update["keys"]], dtype=np.int64))
+            err.append(np.asarray(update["error"], np.float32))
+            pose.append(np.asarray(update["pose"], np.float32))
+            betas.append(np.asarray(update["betas"], np.float32))
+            rank.append(np.full(count, _file_rank(path), np.int64))
+            order.append(np.full(count, n, np.int64))
+        if not rows:
+            return 0
+        rows, err, rank, order = (np.concatenate(a) for a in (rows, err, rank, order))
+        pose, betas = np.concatenate(pose), np.concatenate(betas)
+        # 1. per (row, rank): the rank's latest file wins (files come sorted by time within a rank)
+        by_rank = np.lexsort((-order, rank, rows))
+        first = np.r_[True, (rows[by_rank][1:] != rows[by_rank][:-1]) | (rank[by_rank][1:] != rank[by_rank][:-1])]
+        latest = by_rank[first]
+        # 2. per row: among the ranks' latest, the lowest recorded loss wins
+        by_err = latest[np.lexsort((err[latest], rows[latest]))]
+        win = by_err[np.r_[True, rows[by_err][1:] != rows[by_err][:-1]]]
+        r = rows[win]
+        changed = (self.error[r] != err[win]) | (self.pose[r] != pose[win]).any(1) | (self.betas[r] != betas[win]).any(1)
+        self.pose[r], self.betas[r], self.error[r] = pose[win], betas[win], err[win]
+        return int(changed.sum())
 
     # -- training-time API ----------------------------------------------------------------
     def __len__(self) -> int:
@@ -294,22 +334,30 @@ def merge_updates(root: str | os.PathLike) -> MergeReport:
     """Fold every update file into the table (exclusive lock), then delete them."""
     root = Path(root)
     with _locked(root, exclusive=True):
-        files = sorted((root / UPDATES).glob("*.npz"))
+        files = _update_files(root)
         if not files:
             return MergeReport(0, 0, 0)
         data = _read_npz(root / TABLE_NAME)
         table = FitsTable(root, data["keys"], data["pose"], data["betas"], data["error"],
                           json.loads(str(data["meta"])))
-        before = table.error.copy()
-        proposed = 0
-        for path in files:
-            update = _read_npz(path)
-            proposed += len(update["keys"])
-            table._apply(update, path)
-        improved = int((table.error < before).sum())
+        updates = [(path, _read_npz(path)) for path in files]
+        proposed = sum(len(update["keys"]) for _, update in updates)
+        improved = table._apply(updates)
         table.meta["history"].append({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                       "files": len(files), "proposed": proposed, "improved": improved})
         table._save()
         for path in files:
             path.unlink(missing_ok=True)
     return MergeReport(len(files), proposed, improved)
+
+
+def _update_files(root: Path) -> list[Path]:
+    """Update files, sorted by (rank, time, sequence): their names' order."""
+    return sorted((root / UPDATES).glob("rank*.npz"))
+
+
+def _file_rank(path: Path) -> int:
+    try:
+        return int(Path(path).name.split("-")[0].removeprefix("rank"))
+    except ValueError:
+        raise HmrError("update file name is not rank<R>-<ns>-<seq>.npz", path=path) from None

@@ -144,6 +144,9 @@ class SpinConfig:
     static_fits: dict = field(default_factory=dict)
     #: fold every rank's improvements into the tables every this many steps (0 = each epoch)
     merge_every: int = 0
+    #: fits table (SET_DIR/fits/<table>): "" = this run's own (named after the run folder), so
+    #: runs on the same shards never share fits; a name = that table, shared on purpose
+    table: str = ""
 
 
 @dataclass

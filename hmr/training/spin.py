@@ -3,8 +3,10 @@ merges at epoch ends and checkpoints, exact resume.
 
 ``SpinSupervision(config, body_model, ...)`` is built by the trainer when ``spin.enabled``:
 
-- **Tables.** Each shard set of the config has its fits table in ``SET_DIR/fits/``
-  (:mod:`hmr.fitting.fits_table`). A missing one is created by rank 0 before training from
+- **Tables.** Each shard set of the config has the run's fits table in ``SET_DIR/fits/<table>/``
+  (:mod:`hmr.fitting.fits_table`): ``<table>`` is ``spin.table`` if set (a table shared on
+  purpose), else the run's own (``run-<run folder>-<hash>``), so experiments on the same shards
+  start from the same static fits and never see each other's improvements. A missing one is created by rank 0 before training from
   ``spin.static_fits[set name]`` (SPIN's ``*_fits.npy``, row-aligned with the store) or from
   the store the set was sharded from (its SMPL; samples without SMPL start from the mean pose).
   Sample keys ``<set name>_<store row:09d>`` route each sample to its set's table.
@@ -101,12 +103,12 @@ class MultiTable:
         return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def ensure_table(sset, static_fits: str = "") -> Path:
+def ensure_table(sset, static_fits: str = "", table: str = "shared") -> Path:
     """Create the fits table of shard set ``sset`` if it has none (see the module docstring)."""
     from hmr.fitting.fits_table import store_keys
     from hmr.schema import open_store
 
-    root = fits_dir(sset.root)
+    root = fits_dir(sset.root, table)
     if (root / TABLE_NAME).is_file():
         return root
     store_path = sset.index.get("store", "")
@@ -153,13 +155,20 @@ class _Setup:
 class SpinSupervision:
     """See the module docstring."""
 
-    def __init__(self, config, body_model, *, rank: int = 0, world: int = 1, pose_prior=None):
+    def __init__(self, config, body_model, *, rank: int = 0, world: int = 1, pose_prior=None,
+                 run_dir: str | Path | None = None):
         from hmr.fitting.prior import load_pose_prior
         from hmr.fitting.smplify import SMPLify, SMPLifyConfig
         from hmr.training.data import shard_sources
 
+        from hmr.fitting.fits_table import run_table_name
+
         s = config.spin
         self.cfg, self.rank, self.world = s, rank, world
+        if not s.table and run_dir is None:
+            raise ConfigError("SPIN needs the run folder (its own fits table) or spin.table (a shared one)")
+        #: the fits table's name in every shard set (SET_DIR/fits/<name>)
+        self.table_name = s.table or run_table_name(run_dir)
         self.setup = _Setup(config.model.img_size, config.model.focal_length_px, config.data.convention)
         sets = [sset for sset, _ in shard_sources(config)]
         unknown = sorted(set(s.static_fits) - {x.name for x in sets})
@@ -167,15 +176,18 @@ class SpinSupervision:
             raise ConfigError(f"spin.static_fits names shard sets not in the data: {unknown}")
         if rank == 0:
             for sset in sets:
-                ensure_table(sset, str(s.static_fits.get(sset.name, "")))
+                ensure_table(sset, str(s.static_fits.get(sset.name, "")), self.table_name)
         _barrier(world)
         self.sets = {sset.name: sset for sset in sets}
-        self.table = MultiTable({name: FitsTable.open(fits_dir(x.root), rank=rank) for name, x in self.sets.items()})
+        self.table = MultiTable({name: FitsTable.open(self._dir(x), rank=rank) for name, x in self.sets.items()})
         shared = {f.name for f in dataclasses.fields(SMPLifyConfig)} & {f.name for f in dataclasses.fields(s)}
         fit_cfg = SMPLifyConfig(**{name: getattr(s, name) for name in shared})
         prior = pose_prior if pose_prior is not None else load_pose_prior(s.pose_prior or None)
         self.fitter = SMPLify(body_model, prior, fit_cfg)
         self.carried = (0, 0)  # (proposed, improved) of this epoch before a resume (rank 0 holds them)
+
+    def _dir(self, sset) -> Path:
+        return fits_dir(sset.root, self.table_name)
 
     # -- per batch ------------------------------------------------------------------------
     def _fit_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -233,7 +245,7 @@ class SpinSupervision:
         _barrier(self.world)
         improved = 0
         if self.rank == 0:
-            improved = sum(merge_updates(fits_dir(x.root)).improved for x in self.sets.values())
+            improved = sum(merge_updates(self._dir(x)).improved for x in self.sets.values())
         _barrier(self.world)
         proposed, kept = self.table.reset_counts()  # the reloaded tables start their counts at 0
         self.carried = (self.carried[0] + proposed, self.carried[1] + kept)
@@ -270,7 +282,7 @@ class SpinSupervision:
             folder.mkdir(parents=True, exist_ok=True)
             for name, sset in self.sets.items():
                 with atomic_path(folder / f"{name}.npz") as tmp:
-                    shutil.copyfile(fits_dir(sset.root) / TABLE_NAME, tmp)
+                    shutil.copyfile(self._dir(sset) / TABLE_NAME, tmp)
                 state["tables"][name] = str((folder / f"{name}.npz").relative_to(run_dir))
         self.carried = (proposed, improved) if self.rank == 0 else (0, 0)
         return state
@@ -286,9 +298,9 @@ class SpinSupervision:
                 if name not in self.sets:
                     raise HmrError(f"checkpoint has a fits snapshot for shard set {name!r}, not in the data",
                                    path=run_dir)
-                _restore_table(fits_dir(self.sets[name].root), Path(run_dir) / rel)
+                _restore_table(self._dir(self.sets[name]), Path(run_dir) / rel)
         _barrier(self.world)
-        self.table.tables = {name: FitsTable.open(fits_dir(x.root), rank=self.rank) for name, x in self.sets.items()}
+        self.table.tables = {name: FitsTable.open(self._dir(x), rank=self.rank) for name, x in self.sets.items()}
         self.carried = tuple(state.get("counts", (0, 0))) if self.rank == 0 else (0, 0)
 
 

@@ -162,7 +162,7 @@ class Trainer:
             from hmr.training.spin import SpinSupervision
 
             self.spin = SpinSupervision(config, self.body_model, rank=self.rank, world=self.world,
-                                        pose_prior=spin_prior)
+                                        pose_prior=spin_prior, run_dir=self.run_dir)
         if resume_path is not None:
             self.resume(resume_path)
 

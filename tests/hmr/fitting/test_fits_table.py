@@ -111,7 +111,9 @@ def test_from_store_uses_loader_keys_and_the_store_smpl(tmp_path, store_path):
     pose, betas, _ = table.lookup(keys)
     np.testing.assert_allclose(pose[:, 3:], store.read("smpl_body_pose"))
     np.testing.assert_allclose(betas, store.read("smpl_betas"))
-    assert (root / "table.npz").is_file() and root.name == "fits"
+    assert (root / "table.npz").is_file() and root.parent.name == "fits" and root.name == "shared"
+    with pytest.raises(HmrError, match="table name"):
+        fits_dir(tmp_path, "../elsewhere")
 
 
 def test_a_damaged_update_file_is_named(tmp_path):
@@ -124,3 +126,40 @@ def test_a_damaged_update_file_is_named(tmp_path):
     assert "rank000-1-000001.npz" in str(info.value)
     (tmp_path / "updates" / "rank000-1-000001.npz").unlink()  # the table itself was left untouched
     assert FitsTable.open(tmp_path).lookup(KEYS[:1])[2].tolist() == [np.inf]
+
+
+def _write_update(root, name, keys, error, fill):
+    (root / "updates").mkdir(exist_ok=True)
+    n = len(keys)
+    np.savez(root / "updates" / name, keys=np.array(keys), pose=np.full((n, 72), fill, np.float32),
+             betas=np.zeros((n, 10), np.float32), error=np.array(error, np.float32))
+
+
+def test_merge_keeps_what_ranks_accepted_latest_first_then_lowest_loss(tmp_path):
+    _table(tmp_path, error=np.full(6, 10.0))
+    # A fit accepted against the stored fit re-measured on the batch (SPIN) may record a loss
+    # above the stored one's recorded loss: the merge must still keep it, as the rank did.
+    table = FitsTable.open(tmp_path, rank=0)
+    assert table.update(KEYS[:1], np.full((1, 72), 7.0), np.zeros((1, 10)), [12.0], old_error=[15.0]).tolist() == [True]
+    table.flush()
+    # Rank 1: two rounds on KEYS[1]; its later decision supersedes its earlier fit.
+    _write_update(tmp_path, "rank001-100-000001.npz", KEYS[1:3], [3.0, 9.0], 1.0)
+    _write_update(tmp_path, "rank001-200-000002.npz", KEYS[1:2], [4.0], 2.0)
+    # Rank 2 also accepted a fit for KEYS[2] in this round: across ranks the lower loss wins.
+    _write_update(tmp_path, "rank002-150-000001.npz", KEYS[2:4], [8.0, 11.0], 3.0)
+    import shutil
+
+    shutil.copytree(tmp_path / "updates", tmp_path / "copy")
+    resumed = FitsTable.open(tmp_path)  # resume applies unmerged files by the same rule
+    report = merge_updates(tmp_path)
+    merged = FitsTable.open(tmp_path)
+    for t in (resumed, merged):
+        pose, _, err = t.lookup(KEYS)
+        assert err.tolist() == [12.0, 4.0, 8.0, 11.0, 10.0, 10.0]
+        assert pose[:, 0].tolist() == [7.0, 2.0, 3.0, 3.0, 0.0, 0.0]
+    assert (report.files, report.proposed, report.improved) == (4, 6, 4)
+    # A merge repeated over the same files (a crash before they were deleted) changes nothing.
+    shutil.rmtree(tmp_path / "updates")
+    shutil.copytree(tmp_path / "copy", tmp_path / "updates")
+    assert merge_updates(tmp_path).improved == 0
+    assert FitsTable.open(tmp_path).lookup(KEYS)[2].tolist() == [12.0, 4.0, 8.0, 11.0, 10.0, 10.0]

@@ -195,11 +195,13 @@ def _ddp_worker(rank, world, port, set_dir, prior, out, result_dir):
     from hmr.training.trainer import Trainer
 
     flush = FitsTable.flush
+    rounds = iter(range(1, 1000))
 
-    def keep_a_copy(self):  # record what this rank proposed before the merge deletes it
+    def keep_a_copy(self):  # record what this rank accepted, by merge round, before the merge deletes it
+        n = next(rounds)  # every rank flushes once per sync, whether it has something or not
         path = flush(self)
         if path is not None:
-            shutil.copyfile(path, Path(result_dir) / f"{path.name}")
+            shutil.copyfile(path, Path(result_dir) / f"round{n:03d}-{path.name}")
         return path
 
     FitsTable.flush = keep_a_copy
@@ -222,17 +224,23 @@ def test_ddp_merges_every_ranks_improvements(tmp_path, shards, prior):
     (tmp_path / "updates").mkdir()
     mp.spawn(_ddp_worker, args=(2, port, str(shards), str(prior), str(tmp_path / "run"), str(tmp_path / "updates")),
              nprocs=2, join=True)
-    files = sorted((tmp_path / "updates").glob("*.npz"))
-    assert {f.name[:7] for f in files} == {"rank000", "rank001"}
-    best: dict[str, float] = {}
+    # Merge rule: within a round (one sync) the lowest loss among the ranks that accepted a fit
+    # for a key wins; a later round supersedes earlier ones. Loss and pose travel together.
+    files = sorted((tmp_path / "updates").glob("round*.npz"))
+    assert {f.name.split("-")[1][:7] for f in files} == {"rank000", "rank001"}
+    last: dict[str, tuple[int, float, np.ndarray]] = {}
     for f in files:
+        n = int(f.name[5:8])
         with np.load(f) as d:
-            for key, err in zip(d["keys"], d["error"]):
-                best[str(key)] = min(best.get(str(key), np.inf), float(err))
+            for key, err, pose in zip(d["keys"], d["error"], d["pose"]):
+                held = last.get(str(key))
+                if held is None or held[0] < n or float(err) < held[1]:
+                    last[str(key)] = (n, float(err), pose)
     table = _table(shards)
-    merged = {k: float(e) for k, e in zip(table.keys, table.error)}
-    assert best and all(merged[k] == e for k, e in best.items())  # no rank's best fit lost
-    assert all(np.isinf(merged[k]) for k in merged if k not in best)
+    merged = {k: (float(e), p) for k, e, p in zip(table.keys, table.error, table.pose)}
+    assert last and all(merged[k][0] == e for k, (_, e, _) in last.items())  # no rank's accepted fit lost
+    assert all(np.array_equal(merged[k][1], p) for k, (_, _, p) in last.items())
+    assert all(np.isinf(merged[k][0]) for k in merged if k not in last)
     epochs = _epoch_rows(tmp_path / "run")
     assert [r["step"] for r in epochs] == [2, 4]  # 16 samples / (2 ranks x 4) = 2 steps an epoch
     assert all(r["spin/epoch_fits"] == 16 for r in epochs) and epochs[0]["spin/epoch_improved"] > 0
@@ -269,6 +277,34 @@ def test_missing_tables_start_from_the_store_or_spin_static_fits(tmp_path, shard
 
     with pytest.raises(ConfigError, match="nope"):
         SpinSupervision(bad, body, pose_prior=pose_prior)
+
+
+def test_each_run_has_its_own_table_unless_one_is_named(tmp_path, shards, prior):
+    from hmr.fitting.fits_table import run_table_name
+    from hmr.training.launch import train
+
+    from hmr.fitting.smplify import mean_smpl_params
+    from loaders.shard import load_shard_set
+
+    mean_pose_table(shards)
+    shared = _table(shards)
+    mean = mean_smpl_params(len(shared))
+    np.save(tmp_path / "static_fits.npy", np.c_[mean.global_orient, mean.body_pose, mean.betas].astype(np.float32))
+    overrides = [o for o in spin_overrides(shards, prior, steps=4) if not o.startswith("spin.table")]
+    overrides.append(f'spin.static_fits={{{load_shard_set(shards).name} = "{tmp_path / "static_fits.npy"}"}}')
+    for run in ("a", "b"):
+        train("tiny_cpu", overrides, out=tmp_path / run, progress=False)
+    own = {run: FitsTable.open(fits_dir(shards, run_table_name(tmp_path / run))) for run in ("a", "b")}
+    # Each run started from the static fits and merged only its own improvements: a shared
+    # table would show run a's merges in run b's history.
+    assert all(t.meta["source"].startswith("spin static fits") for t in own.values())
+    assert [len(t.meta["history"]) for t in own.values()] == [1, 1]  # the epoch's merge (step 4)
+    assert all(np.isfinite(t.error).sum() == t.meta["history"][0]["improved"] > 0 for t in own.values())
+    # ...and the shared table nobody named was left as it was.
+    after = _table(shards)
+    assert after.meta["history"] == shared.meta["history"] and np.array_equal(after.pose, shared.pose)
+    with pytest.raises(Exception, match="table name"):
+        train("tiny_cpu", [*overrides, 'spin.table="../x"'], out=tmp_path / "c", progress=False)
 
 
 def test_spin_needs_shards():
