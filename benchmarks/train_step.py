@@ -6,7 +6,8 @@ the loader delivers fewer images/s than this (compare ``benchmarks/loader.py``; 
 ``data_wait_fraction``, the share of wall time spent waiting for the next batch).
 
 On a GPU the target is bf16 + channels-last ≥ 2× fp32. On a CPU, bf16 autocast is usually
-*slower* than fp32 (no bf16 matrix units on most CPUs): the CPU ratio only checks the path runs.
+*slower* than fp32 (no bf16 matrix units on most CPUs), while channels-last alone helps
+(oneDNN's NHWC convolutions): fp32 + channels-last is timed too, and is what CPU training uses.
 
 With ``--shards SET_DIR`` the loader (:func:`hmr.training.data.build_batches`, augmentation on,
 ``--workers`` processes) is timed on the same batch size too, and the step is called
@@ -97,13 +98,15 @@ def main() -> None:
     print(f"HMR-{args.backbone}, batch {args.batch}, {args.size}px, {args.steps} timed steps on {name}")
     fp32 = measure(args, "fp32", False, body)
     print(f"  fp32                    {fp32:9.1f} images/s")
+    fp32_cl = measure(args, "fp32", True, body)
+    print(f"  fp32 + channels-last    {fp32_cl:9.1f} images/s   ({fp32_cl / fp32:.2f}x fp32)")
     fast = measure(args, "bf16", True, body)
     print(f"  bf16 + channels-last    {fast:9.1f} images/s")
     print(f"  ratio bf16+CL / fp32    {fast / fp32:9.2f}x" + ("   (target >= 2x on GPU)" if device.startswith("cuda") else
                                                            "   (CPU: bf16 is not expected to help)"))
     if args.shards:
         loader = measure_loader(args)
-        bound = "INPUT-BOUND" if loader < max(fp32, fast) else "compute-bound"
+        bound = "INPUT-BOUND" if loader < max(fp32, fp32_cl, fast) else "compute-bound"
         print(f"  loader ({args.workers} workers)       {loader:9.1f} images/s   -> {bound}")
 
 

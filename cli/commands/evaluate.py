@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="", help="cpu, cuda, cuda:1 (default: cuda if available)")
     p.add_argument("--workers", type=int, default=2, help="image-reading worker processes")
     p.add_argument("--max-samples", type=int, help="evaluate only the first N samples (smoke runs)")
-    p.add_argument("--crop-scale", type=float, help="crop side / max box side (default per benchmark)")
+    p.add_argument("--crop-scale", type=float, help="crop side / max box side (default: the checkpoint's training scale, "
+                   "else the benchmark's)")
     p.add_argument("--image-root", default="", help="image folder (default: the store's image_root)")
     p.add_argument("--worst", type=int, default=8, help="overlays of the N worst predictions")
     p.add_argument("--body-model", help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")

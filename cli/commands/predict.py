@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--bbox", type=_box, action="append",
                    help="person box x,y,w,h in pixels (once for all images, or once per image)")
-    p.add_argument("--crop-scale", type=float, default=1.2, help="crop side / max box side (default 1.2)")
+    p.add_argument("--crop-scale", type=float, default=None,
+                   help="crop side / max box side (default: the checkpoint's training scale with --bbox, "
+                        "1.0 for whole images)")
     p.add_argument("--out", default="predictions", help="output folder")
     p.add_argument("--device", default="")
     p.add_argument("--body-model", help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")

@@ -37,9 +37,11 @@ def _image_box(path: Path) -> np.ndarray:
 
 
 def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike], out_dir: str | os.PathLike, *,
-                   bboxes: list[list[float]] | None = None, crop_scale: float = 1.0, device: str = "",
+                   bboxes: list[list[float]] | None = None, crop_scale: float | None = None, device: str = "",
                    body_model: str | None = None) -> list[Path]:
-    """Predict every image; ``bboxes``: one box for all images or one per image."""
+    """Predict every image; ``bboxes``: one box for all images or one per image (none: the
+    whole image). ``crop_scale`` (crop side / max box side): by default the scale the
+    checkpoint was trained with around a given box, 1.0 around a whole image."""
     from hmr.geometry import matrix_to_axis_angle
     from hmr.models import smpl_output
     from hmr.training.checkpoint import load_model
@@ -47,7 +49,9 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     if bboxes and len(bboxes) not in (1, len(images)):
         raise ConfigError(f"give one --bbox for all images or one per image ({len(images)}), got {len(bboxes)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, _ = load_model(checkpoint, dev)
+    model, ckpt = load_model(checkpoint, dev)
+    if crop_scale is None:
+        crop_scale = float(ckpt.get("crop_scale") or 1.2) if bboxes else 1.0
     neutral = BodyModels(body_model, dev)("neutral")
     size, focal = model.config.img_size, model.config.focal_length_px
     out = Path(out_dir)

@@ -6,9 +6,11 @@ person from its image → predict SMPL with the checkpoint → score (:func:`sco
 
 Crops: a square of side ``crop_scale × max(bbox w, h)`` centred on the stored box, resized to
 the model's input size (pixel centres at integer coordinates, bilinear), RGB, ImageNet
-mean/std. Stored boxes of COCO/3DPW/EFT-style converters are already the 1.2× person box,
-so ``crop_scale`` is 1.0 for them. Human3.6M boxes are the foreground-mask box, which SPIN
-crops at 0.9× (its ``scale = 0.9 · max side / 200``); we follow it for ``h36m-p1/p2``.
+mean/std. ``crop_scale`` is, in order: the option; the scale the checkpoint was trained with
+(its shard sets' ``bbox_scale``, recorded by the trainer), so the test crops frame a person as
+the training crops did; for checkpoints without that record, SPIN's evaluation crops — 1.0
+for the keypoint-derived boxes of 3DPW/EFT-style converters (already 1.2× the joints' extent)
+and 0.9× the foreground-mask box of Human3.6M (SPIN's ``scale = 0.9 · max side / 200``).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     model, ckpt = load_model(checkpoint, device)
     body_models = BodyModels(opts.body_model, device)
     image_root = Path(opts.image_root or store.attrs.get("image_root", ""))
-    scale = opts.crop_scale or CROP_SCALE.get(bench.name, 1.0)
+    scale = opts.crop_scale or ckpt.get("crop_scale") or CROP_SCALE.get(bench.name, 1.0)
     dataset = CropDataset(image_root, store.read("image_path")[rows], store.read("bbox_xywh")[rows], rows,
                           model.config.img_size, scale)
     loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,

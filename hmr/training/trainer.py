@@ -106,6 +106,20 @@ def move_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
     return out
 
 
+def training_crop_scale(config: Config) -> float | None:
+    """The shard sets' ``bbox_scale`` (None for in-memory synthetic data); sets sharded with
+    different scales are refused: one network, one framing."""
+    if config.data.source != "shards":
+        return None
+    from hmr.training.data import shard_sources
+
+    scales = {float(sset.index.get("bbox_scale", 1.2)) for sset, _ in shard_sources(config)}
+    if len(scales) > 1:
+        raise ConfigError(f"the shard sets were cropped with different bbox_scale values {sorted(scales)}: "
+                          "reshard them with one (hmr shard --bbox-scale)")
+    return scales.pop() if scales else None
+
+
 class Trainer:
     def __init__(self, config: Config, run_dir: str | os.PathLike, *, body_model=None,
                  priors: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False,
@@ -128,7 +142,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.use_bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
-        self.channels_last = t.channels_last and self.device.type == "cuda"
+        # NHWC: tensor cores on CUDA; oneDNN's faster convolutions on CPU (ResNet-18 training
+        # step 1.5x faster on 2 cores, benchmarks/train_step.py)
+        self.channels_last = t.channels_last
         seed_everything(t.seed + self.rank)
         # Initial weights are read only for a fresh run: a resumed one overwrites them anyway.
         self.model = HMR(config.model, load_backbone_checkpoint=resume_path is None and not t.init_from)
@@ -156,6 +172,9 @@ class Trainer:
                                          config.loss.sigma_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))
         self.step = 0
+        #: crop side / max(box w, h) of the training inputs (the shard sets' bbox_scale): what
+        #: evaluation and prediction must crop with to show the network what it learnt on
+        self.crop_scale = training_crop_scale(config)
         self._stop_signal: int | None = None
         self.spin = None
         if config.spin.enabled:
@@ -184,7 +203,7 @@ class Trainer:
         payload = {"config": self.config.to_dict(), "model": self.model.state_dict(),
                    "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "step": self.step, "world_size": self.world,
-                   "rng": rngs, "metrics": dict(metrics or {})}
+                   "rng": rngs, "metrics": dict(metrics or {}), "crop_scale": self.crop_scale}
         if spin_state is not None:
             payload["spin"] = spin_state
         last = save_checkpoint(self.run_dir / LAST, payload)

@@ -162,6 +162,15 @@ def test_evaluate_end_to_end_writes_report_and_overlays(tmp_path, neutral, capsy
     result = evaluate(ckpt, "3dpw", path, tmp_path / "eval", opts)
     assert result["num_samples"] == 6 and result["checkpoint_step"] == 7 and result["PVE"] > 0
     assert len(list((tmp_path / "eval" / "worst").glob("worst_*.png"))) == 2
+    assert result["crop_scale"] == 1.0  # no training record: SPIN's crop for 3DPW
+    # A checkpoint trained on shards records their crop scale: evaluation frames people the same way.
+    framed = save_checkpoint(tmp_path / "run2" / "last.pt", {**torch.load(ckpt, weights_only=True), "crop_scale": 1.2})
+    again = evaluate(framed, "3dpw", path, tmp_path / "eval_framed", EvalOptions(batch_size=4, num_workers=0, worst=0,
+                                                                               device="cpu"))
+    assert again["crop_scale"] == 1.2 and again["PA-MPJPE"] != result["PA-MPJPE"]
+    forced = evaluate(framed, "3dpw", path, tmp_path / "eval_forced", EvalOptions(batch_size=4, num_workers=0, worst=0,
+                                                                                device="cpu", crop_scale=1.0))
+    assert forced["crop_scale"] == 1.0 and forced["PA-MPJPE"] == pytest.approx(result["PA-MPJPE"])
     with pytest.raises(ConfigError, match="dataset '3dpw', benchmark h36m-p2 expects one of"):
         evaluate(ckpt, "h36m-p2", path, tmp_path / "eval2", opts)
     train_split, _ = write_test_store(tmp_path / "pw3d_train.zarr", neutral, dataset="3dpw", n=2, split="train")

@@ -36,7 +36,9 @@ def test_predict_writes_parameters_and_overlay(tmp_path, checkpoint):
     assert record["bbox_xywh"] == [10, 20, 40, 80]
     # the full-image camera: focal scaled by (crop side / crop px), principal point at the box centre
     k = np.array(record["image_intrinsics"])
-    assert k[0, 0] == pytest.approx(5000.0 * 80 / 64) and k[:2, 2].tolist() == [30.0, 60.0]
+    assert k[0, 0] == pytest.approx(5000.0 * 1.2 * 80 / 64) and k[:2, 2].tolist() == [30.0, 60.0]  # 1.2: no record
+    again = predict_images(checkpoint, [img], tmp_path / "out2", bboxes=[[10, 20, 40, 80]], crop_scale=1.0, device="cpu")
+    assert json.loads(again[0].read_text())["image_intrinsics"][0][0] == pytest.approx(5000.0 * 80 / 64)
     with np.load(files[1], allow_pickle=False) as npz:
         assert npz["vertices"].shape == (6890, 3) and npz["cam_t"].shape == (3,)
     assert cv2.imread(str(files[2])).shape == (64, 128, 3)
@@ -61,7 +63,8 @@ def test_predict_on_a_real_coco_image_with_its_annotated_box(tmp_path, checkpoin
     files = predict_images(checkpoint, [image], tmp_path / "out", bboxes=[ann["bbox"]], device="cpu")
     record = json.loads(files[0].read_text())
     x, y, w, h = ann["bbox"]
-    side = 1.0 * max(w, h)  # crop_scale 1.0 here
+    recorded = torch.load(checkpoint, weights_only=True).get("crop_scale")
+    side = (recorded or 1.2) * max(w, h)  # around a box: the checkpoint's training crop scale
     assert record["image_intrinsics"][0][0] == pytest.approx(5000.0 * side / 64)
     assert record["image_intrinsics"][0][2] == pytest.approx(x + w / 2)
     crop = cv2.imread(str(files[2]))[:, :64]

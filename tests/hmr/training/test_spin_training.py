@@ -53,6 +53,27 @@ def test_spin_run_improves_fits_and_reports_them_per_epoch(tmp_path, shards, pri
     assert 0 <= last["spin/valid_fraction"] <= 1 and last["spin/fit_loss"] > 0
     assert sorted(p.name for p in (tmp_path / "run" / "fits").iterdir()) == ["step_00000004", "step_00000008"]
     assert not list((fits_dir(shards) / "updates").glob("*.npz"))  # everything merged
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["crop_scale"] == 1.2  # the shards' framing
+
+
+def test_shard_sets_with_different_crop_scales_are_refused(tmp_path, shards):
+    import json
+
+    from hmr.errors import ConfigError
+    from hmr.training.config import load_config
+    from hmr.training.trainer import training_crop_scale
+
+    other = tmp_path / "other"
+    shutil.copytree(shards, other, ignore=shutil.ignore_patterns("fits"))
+    index = json.loads((other / "index.json").read_text())
+    index["bbox_scale"] = 1.0
+    (other / "index.json").write_text(json.dumps(index))
+    config = load_config("tiny_cpu", ['data.source="shards"', f'data.shards=["{shards}"]'])
+    assert training_crop_scale(config) == 1.2
+    both = load_config("tiny_cpu", ['data.source="shards"', f'data.shards=["{shards}", "{other}"]'])
+    with pytest.raises(ConfigError, match="bbox_scale"):
+        training_crop_scale(both)
+    assert training_crop_scale(load_config("tiny_cpu", ['data.source="synthetic"'])) is None
 
 
 def _mean_rows(table):
