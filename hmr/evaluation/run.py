@@ -30,6 +30,7 @@ from hmr.evaluation.report import summarise, write_report
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 CROP_SCALE = {"h36m-p1": 0.9, "h36m-p2": 0.9}
+OVERLAY_PX = 256  # side of the worst-prediction pictures
 
 
 @dataclass
@@ -200,7 +201,9 @@ def write_png(path: Path, rgb: np.ndarray) -> Path:
 
 def write_worst_overlays(out_dir: Path, dataset: CropDataset, preds: dict[str, torch.Tensor],
                          errors: SampleErrors, body_models: BodyModels, model, count: int) -> list[Path]:
-    """Crop | predicted mesh over the crop, for the ``count`` highest PA-MPJPE samples."""
+    """Crop | predicted mesh over the crop, for the ``count`` highest PA-MPJPE samples; drawn
+    at ``OVERLAY_PX`` or more (the same image region as the network's input, re-cropped at a
+    size people can look at; the crop camera's focal length scales with it)."""
     import cv2
 
     from hmr.models import smpl_output
@@ -213,10 +216,11 @@ def write_worst_overlays(out_dir: Path, dataset: CropDataset, preds: dict[str, t
         with torch.no_grad():
             verts = smpl_output(neutral, preds["pose_rotmat"][i:i + 1].to(body_models.device),
                                 preds["betas"][i:i + 1].to(body_models.device)).vertices[0].cpu().numpy()
-        crop = read_crop(dataset.image_root / str(dataset.image_paths[i]), dataset.boxes[i], model.config.img_size,
+        size = max(OVERLAY_PX, model.config.img_size)
+        crop = read_crop(dataset.image_root / str(dataset.image_paths[i]), dataset.boxes[i], size,
                          dataset.scale, int(dataset.rows[i]))
         overlay = overlay_mesh(crop, verts, preds["cam_t"][i].numpy(), np.asarray(neutral.faces),
-                               model.config.focal_length_px)
+                               model.config.focal_length_px * size / model.config.img_size)
         panel = np.concatenate([crop, overlay], axis=1)
         text = f"#{rank + 1} row {int(errors.index[i])} PA {errors.pa_mpjpe_mm[i]:.0f}mm"
         cv2.putText(panel, text, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)

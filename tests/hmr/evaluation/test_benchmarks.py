@@ -161,7 +161,8 @@ def test_evaluate_end_to_end_writes_report_and_overlays(tmp_path, neutral, capsy
     opts = EvalOptions(batch_size=4, num_workers=0, worst=2, device="cpu")
     result = evaluate(ckpt, "3dpw", path, tmp_path / "eval", opts)
     assert result["num_samples"] == 6 and result["checkpoint_step"] == 7 and result["PVE"] > 0
-    assert len(list((tmp_path / "eval" / "worst").glob("worst_*.png"))) == 2
+    worst = sorted((tmp_path / "eval" / "worst").glob("worst_*.png"))
+    assert len(worst) == 2 and cv2.imread(str(worst[0])).shape == (256, 512, 3)  # drawn large, not at 64 px
     assert result["crop_scale"] == 1.0  # no training record: SPIN's crop for 3DPW
     # A checkpoint trained on shards records their crop scale: evaluation frames people the same way.
     framed = save_checkpoint(tmp_path / "run2" / "last.pt", {**torch.load(ckpt, weights_only=True), "crop_scale": 1.2})
