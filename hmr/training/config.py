@@ -74,7 +74,7 @@ class TrainConfig:
     batch_size: int = 64  # per process
     seed: int = 0
     device: str = ""  # "" = cuda if available, else cpu
-    precision: str = "auto"  # auto (bf16 on CUDA) | bf16 | fp32
+    precision: str = "auto"  # auto (bf16 on CUDA and on CPUs with bf16 units) | bf16 | fp32
     channels_last: bool = True  # NHWC images and weights (faster on CUDA and on CPU)
     log_every: int = 50
     checkpoint_every: int = 2_000
@@ -106,6 +106,9 @@ class DataConfig:
     convention: str = "spin_49"
     num_workers: int = 4
     augment: bool = True
+    #: geometric/colour augmentation settings by name (loaders.augment.AugmentConfig), e.g.
+    #: {flip_prob = 0.5, rotation_prob = 0.0}; unnamed ones keep SPIN's defaults
+    augmentation: dict = field(default_factory=dict)
     shuffle_buffer: int = 1000
     #: occlusion-style augmentations: probabilities by name (loaders.occlusion.OcclusionConfig)
     occlusion: dict = field(default_factory=dict)

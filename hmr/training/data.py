@@ -49,6 +49,7 @@ def shard_sources(config: Config) -> list:
 
 
 def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
+    from loaders.augment import AugmentConfig
     from loaders.occlusion import OcclusionConfig
     from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch
 
@@ -58,9 +59,14 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
         occlusion = OcclusionConfig(**data.occlusion)
     except TypeError as exc:
         raise ConfigError(f"data.occlusion: {exc}") from None
+    try:
+        augment = AugmentConfig(**data.augmentation)
+    except TypeError as exc:
+        raise ConfigError(f"data.augmentation: {exc}") from None
     stream_cfg = StreamConfig(out_size=config.model.img_size, batch_size=t.batch_size,
                               shuffle_buffer=data.shuffle_buffer, resampled=True, seed=t.seed,
-                              train=data.augment, convention=data.convention, occlusion=occlusion)
+                              train=data.augment, convention=data.convention, occlusion=occlusion,
+                              augment=augment)
     dataset = ShardStream(sources, stream_cfg, rank=rank, world_size=world_size)
     per_epoch = batches_per_epoch(sum(s.num_samples for s, _ in sources), t.batch_size, world_size)
     loader = EpochLoader(dataset, per_epoch, num_workers=data.num_workers,

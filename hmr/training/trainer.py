@@ -106,6 +106,19 @@ def move_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
     return out
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast pays on ``device``: CUDA, or a CPU with bf16 matrix instructions
+    (AVX-512 BF16 / AMX, through oneDNN); elsewhere CPU bf16 is emulated and slower than fp32."""
+    if device.type == "cuda":
+        return True
+    if device.type == "cpu":
+        try:
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return False
+    return False
+
+
 def training_crop_scale(config: Config) -> float | None:
     """The shard sets' ``bbox_scale`` (None for in-memory synthetic data); sets sharded with
     different scales are refused: one network, one framing."""
@@ -141,7 +154,7 @@ class Trainer:
         self.device = torch.device(f"cuda:{local_rank}" if kind == "cuda" else kind)
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        self.use_bf16 = t.precision == "bf16" or (t.precision == "auto" and self.device.type == "cuda")
+        self.use_bf16 = t.precision == "bf16" or (t.precision == "auto" and native_bf16(self.device))
         # NHWC: tensor cores on CUDA; oneDNN's faster convolutions on CPU (ResNet-18 training
         # step 1.5x faster on 2 cores, benchmarks/train_step.py)
         self.channels_last = t.channels_last

@@ -334,3 +334,20 @@ def test_spin_needs_shards():
 
     with pytest.raises(ConfigError, match="spin.enabled needs data.source"):
         load_config("tiny_cpu", ["spin.enabled=true"])
+
+
+def test_augmentation_settings_reach_the_loader(shards):
+    from hmr.errors import ConfigError
+    from hmr.training.config import load_config
+    from hmr.training.data import build_batches
+
+    base = ['data.source="shards"', f'data.shards=["{shards}"]', "data.num_workers=0", "train.batch_size=8",
+            "data.augment=true"]
+    flips = []
+    for setting in ("{flip_prob = 1.0, rotation_prob = 0.0}", "{flip_prob = 0.0, rotation_prob = 0.0}"):
+        batch = next(build_batches(load_config("tiny_cpu", [*base, f"data.augmentation={setting}"]))(0))
+        flips.append(batch["aug_flip"].bool().tolist())
+        assert torch.allclose(batch["aug_rotation"], torch.eye(3).expand(8, 3, 3))  # rotation_prob = 0
+    assert flips[0] == [True] * 8 and flips[1] == [False] * 8
+    with pytest.raises(ConfigError, match="data.augmentation"):
+        build_batches(load_config("tiny_cpu", [*base, "data.augmentation={flip = 1.0}"]))
