@@ -266,7 +266,8 @@ class FitsTable:
         by_err = latest[np.lexsort((err[latest], rows[latest]))]
         win = by_err[np.r_[True, rows[by_err][1:] != rows[by_err][:-1]]]
         r = rows[win]
-        changed = (self.error[r] != err[win]) | (self.pose[r] != pose[win]).any(1) | (self.betas[r] != betas[win]).any(1)
+        changed = ((self.error[r] != err[win]) | (self.pose[r] != pose[win]).any(1)
+                   | (self.betas[r] != betas[win]).any(1))
         self.pose[r], self.betas[r], self.error[r] = pose[win], betas[win], err[win]
         return int(changed.sum())
 

@@ -6,9 +6,10 @@ merges at epoch ends and checkpoints, exact resume.
 - **Tables.** Each shard set of the config has the run's fits table in ``SET_DIR/fits/<table>/``
   (:mod:`hmr.fitting.fits_table`): ``<table>`` is ``spin.table`` if set (a table shared on
   purpose), else the run's own (``run-<run folder>-<hash>``), so experiments on the same shards
-  start from the same static fits and never see each other's improvements. A missing one is created by rank 0 before training from
-  ``spin.static_fits[set name]`` (SPIN's ``*_fits.npy``, row-aligned with the store) or from
-  the store the set was sharded from (its SMPL; samples without SMPL start from the mean pose).
+  start from the same static fits and never see each other's improvements. A missing one is
+  created by rank 0 before training from ``spin.static_fits[set name]`` (SPIN's
+  ``*_fits.npy``, row-aligned with the store) or from the store the set was sharded from
+  (its SMPL; samples without SMPL start from the mean pose).
   Sample keys ``<set name>_<store row:09d>`` route each sample to its set's table.
 - **Per batch** (:meth:`SpinSupervision.supervise`): batch keypoints (``[-1, 1]`` over the
   ``S``-px crop) → crop pixels ``(x + 1)·S/2`` → rescaled to SPIN's ``spin.fit_crop_px`` frame
@@ -157,11 +158,10 @@ class SpinSupervision:
 
     def __init__(self, config, body_model, *, rank: int = 0, world: int = 1, pose_prior=None,
                  run_dir: str | Path | None = None):
+        from hmr.fitting.fits_table import run_table_name
         from hmr.fitting.prior import load_pose_prior
         from hmr.fitting.smplify import SMPLify, SMPLifyConfig
         from hmr.training.data import shard_sources
-
-        from hmr.fitting.fits_table import run_table_name
 
         s = config.spin
         self.cfg, self.rank, self.world = s, rank, world
