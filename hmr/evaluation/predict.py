@@ -51,7 +51,9 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, ckpt = load_model(checkpoint, dev)
     if crop_scale is None:
-        crop_scale = float(ckpt.get("crop_scale") or 1.2) if bboxes else 1.0
+        from loaders import ShardConfig
+
+        crop_scale = float(ckpt.get("crop_scale") or ShardConfig.bbox_scale) if bboxes else 1.0
     neutral = BodyModels(body_model, dev)("neutral")
     size, focal = model.config.img_size, model.config.focal_length_px
     out = Path(out_dir)

@@ -125,8 +125,9 @@ def training_crop_scale(config: Config) -> float | None:
     if config.data.source != "shards":
         return None
     from hmr.training.data import shard_sources
+    from loaders import ShardConfig
 
-    scales = {float(sset.index.get("bbox_scale", 1.2)) for sset, _ in shard_sources(config)}
+    scales = {float(sset.index.get("bbox_scale", ShardConfig.bbox_scale)) for sset, _ in shard_sources(config)}
     if len(scales) > 1:
         raise ConfigError(f"the shard sets were cropped with different bbox_scale values {sorted(scales)}: "
                           "reshard them with one (hmr shard --bbox-scale)")
@@ -155,8 +156,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         self.use_bf16 = t.precision == "bf16" or (t.precision == "auto" and native_bf16(self.device))
-        # NHWC: tensor cores on CUDA; oneDNN's faster convolutions on CPU (ResNet-18 training
-        # step 1.5x faster on 2 cores, benchmarks/train_step.py)
+        # NHWC: tensor cores on CUDA; oneDNN's faster convolutions on CPU (HMR-ResNet-50 at 224 px,
+        # batch 64: 1.33x fp32 on 2 cores, benchmarks/train_step.py; no change for the demo's 64 px)
         self.channels_last = t.channels_last
         seed_everything(t.seed + self.rank)
         # Initial weights are read only for a fresh run: a resumed one overwrites them anyway.
