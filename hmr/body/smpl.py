@@ -52,7 +52,7 @@ _OFFICIAL_TAG = {"neutral": "neutral", "male": "m", "female": "f"}
 class BodyOutput:
     """Result of :meth:`BodyModel.forward`; all in metres, camera-free model space."""
 
-    vertices: torch.Tensor  # (B, 6890, 3)
+    vertices: torch.Tensor | None  # (B, 6890, 3); None from hmr.body.joints_only.JointsOnlyBody
     joints_smpl24: torch.Tensor  # (B, 24, 3) SMPL's kinematic joints
     joints_smpl45: torch.Tensor  # (B, 45, 3) smplx's joints (24 + 21 vertex landmarks)
     joints_h36m17: torch.Tensor | None  # (B, 17, 3) J_regressor_h36m @ vertices
