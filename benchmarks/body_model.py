@@ -3,7 +3,10 @@
 Figures: bodies per second of the SMPL forward pass (vertices + SMPL-24, H36M-17 and SPIN-49
 joints, no gradient) at batch 1 and at batch 64 on CPU with 2 threads, the ratio between the
 two (the baseline is batch 1, measured in the same run), and the time to generate the
-mannequin's arrays and write its folder. PITFALLS.md quotes ~640 bodies/s at batch 1 and
+mannequin's arrays and write its folder. Then the training pass (forward + backward of the
+SPIN-49 joints, batch 64, rotation matrices as the network predicts them): the full body model
+(the baseline) against :class:`hmr.body.JointsOnlyBody`, which poses only the vertices the
+joint regressors read. PITFALLS.md quotes ~640 bodies/s at batch 1 and
 ~4,100/s at batch 64 for SMPL on 2 CPU threads.
 
 Run:  python benchmarks/body_model.py [--seconds 3] [--body-model DIR] [--device cpu]
@@ -34,6 +37,29 @@ def bodies_per_second(model, batch: int, seconds: float, device: str) -> float:
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         return n / (time.perf_counter() - start)
+
+
+def training_passes_per_second(model, batch: int, seconds: float, device: str) -> float:
+    """Bodies per second through forward + backward of the SPIN-49 joints (a loss's use)."""
+    from hmr.geometry import axis_angle_to_matrix
+
+    g = torch.Generator().manual_seed(1)
+    rot = axis_angle_to_matrix(0.3 * torch.randn(batch, 24, 3, generator=g)).to(device).requires_grad_()
+    betas = torch.randn(batch, 10, generator=g).to(device).requires_grad_()
+
+    def one_pass() -> None:
+        out = model(global_orient=rot[:, :1], body_pose=rot[:, 1:], betas=betas, pose2rot=False)
+        out.joints_spin49.square().sum().backward()
+
+    for _ in range(3):  # warm-up
+        one_pass()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        one_pass()
+        n += batch
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - start)
 
 
 def mannequin_timings() -> tuple[float, float]:
@@ -70,6 +96,15 @@ def main() -> None:
     for b, rate in rates.items():
         print(f"  batch {b:3d}: {rate:8.0f} bodies/s")
     print(f"  batch 64 / batch 1: {rates[64] / rates[1]:.1f}x")
+    from hmr.body import JointsOnlyBody
+
+    sparse = JointsOnlyBody(model, h36m=False)
+    full_rate = training_passes_per_second(model, 64, args.seconds, args.device)
+    sparse_rate = training_passes_per_second(sparse, 64, args.seconds, args.device)
+    print(f"training pass (SPIN-49 joints, forward + backward, batch 64) on {args.device}:")
+    print(f"  full body model:          {full_rate:8.0f} bodies/s")
+    print(f"  JointsOnlyBody ({sparse.num_vertices} of {model.v_template.shape[0]} vertices): {sparse_rate:8.0f} bodies/s"
+          f"  ({sparse_rate / full_rate:.1f}x)")
 
 
 if __name__ == "__main__":

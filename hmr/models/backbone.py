@@ -49,7 +49,8 @@ def create_backbone(name: str, *, pooling: str | None = None, img_size: int | No
     timm_name = BACKBONE_FAMILIES.get(name, name)
     kwargs: dict = {"pretrained": False, "num_classes": 0}
     if pooling:
-        kwargs["global_pool"] = pooling
+        # "flatten": no pooling; the caller flattens the (B, C, h, w) map (see HMR)
+        kwargs["global_pool"] = "" if pooling == "flatten" else pooling
     if drop_path_rate:
         kwargs["drop_path_rate"] = drop_path_rate
     if img_size is not None and _takes_img_size(timm_name):
@@ -58,6 +59,17 @@ def create_backbone(name: str, *, pooling: str | None = None, img_size: int | No
         return timm.create_model(timm_name, **kwargs)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
         raise ConfigError(f"backbone {name!r}: {exc}") from None
+
+
+def flattened_feature_dim(backbone: nn.Module, img_size: int) -> int:
+    """Length of the flattened unpooled output (C·h·w) for ``img_size`` inputs (one dummy
+    forward in eval mode, so no BatchNorm statistics move)."""
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        dim = backbone(torch.zeros(1, 3, img_size, img_size)).flatten(1).shape[1]
+    backbone.train(was_training)
+    return int(dim)
 
 
 def _takes_img_size(timm_name: str) -> bool:

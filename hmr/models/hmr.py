@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from hmr.geometry import rot6d_to_matrix, weak_perspective_to_translation
-from hmr.models.backbone import create_backbone, load_backbone_weights
+from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
 from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
 
 
@@ -29,7 +29,9 @@ class ModelConfig:
     """Network hyper-parameters (``[model]`` table of a training config)."""
 
     backbone: str = "resnet50"
-    #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers)
+    #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers),
+    #: or "flatten": the unpooled feature map flattened, so the regressor sees where features
+    #: are (small inputs: ResNet's map is 2×2 at 64 px, and averaging it discards the layout)
     pooling: str = ""
     img_size: int = 224
     num_iters: int = 3
@@ -82,7 +84,10 @@ class HMR(nn.Module):
                                         img_size=config.img_size, drop_path_rate=config.drop_path_rate)
         if mean is None:
             mean = load_mean_params(config.mean_params or default_mean_params_path())
-        self.regressor = IterativeRegressor(self.backbone.num_features, mean, hidden=config.hidden,
+        feature_dim = self.backbone.num_features
+        if config.pooling == "flatten":
+            feature_dim = flattened_feature_dim(self.backbone, config.img_size)
+        self.regressor = IterativeRegressor(feature_dim, mean, hidden=config.hidden,
                                             num_iters=config.num_iters, dropout=config.dropout)
         self.init_report = None
         if config.backbone_checkpoint and load_backbone_checkpoint:

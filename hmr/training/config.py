@@ -47,6 +47,12 @@ class LossConfig:
     #: weight of OpenPose-detector joints (``*_openpose`` in spin_49) in the keypoint terms;
     #: SPIN trains with 0 (openpose_train_weight) and the annotated joints at 1
     openpose_weight: float = 0.0
+    #: project the 2D term with each sample's own focal length (its ``cam_intrinsics`` in crop
+    #: pixels, where ``has_intrinsics``) instead of ``model.focal_length_px``: SPIN's 5000 px
+    #: is a near-orthographic guess for unknown cameras; where the camera is known (synthetic
+    #: renders, H36M, 3DHP, 3DPW, AGORA) the 2D keypoints carry its perspective, and fitting
+    #: them with the wrong focal bends the 3D pose (CLIFF, Li et al. 2022, makes the same point)
+    focal_from_intrinsics: bool = False
     #: Balanced MSE noise σ (all balanced terms), learnable with its own learning rate
     noise_sigma: float = 1.0
     learnable_sigma: bool = True

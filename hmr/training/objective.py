@@ -15,7 +15,10 @@ Given the network output, the body model's output for it and a loader batch::
   need a label prior: pass ``priors={"pose": {...}}`` (kwargs for :func:`hmr.losses.build_loss`).
 - 2D keypoints are predicted by projecting the joints, translated by the camera's ``cam_t``,
   with the crop camera (focal ``model.focal_length_px``, principal point at the crop centre)
-  and dividing by half the crop size (SPIN).
+  and dividing by half the crop size (SPIN). With ``loss.focal_from_intrinsics`` a sample
+  whose camera is known (``has_intrinsics``) is projected with its own focal length in crop
+  pixels, the weak-perspective camera turned into a depth with that focal; the principal
+  point stays at the crop centre (the network cannot see where the image centre is).
 - The pelvis for the 3D term is the mid-point of the hips, in prediction and ground truth
   (SPIN); samples whose GT hips are not both labelled get no 3D loss.
 - Keypoint confidences are multiplied by ``loss.openpose_weight`` for OpenPose-detector joints
@@ -27,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hmr.geometry import axis_angle_to_matrix, perspective_projection
+from hmr.geometry import axis_angle_to_matrix, perspective_projection, weak_perspective_to_translation
 from hmr.losses import build_loss
 from hmr.training.config import LossConfig
 
@@ -87,13 +90,23 @@ class Objective(nn.Module):
         per_sample = (w.flatten(1) > 0).any(dim=1).to(pred.dtype)  # (B,)
         return loss((pred * w).flatten(1), (target * w).flatten(1), per_sample)
 
+    def _sample_focal(self, batch: dict, like: torch.Tensor) -> torch.Tensor:
+        """(B,) focal length in crop pixels: the sample's mean of fx, fy where its camera is
+        known, else ``model.focal_length_px``."""
+        k = batch["cam_intrinsics"].to(like)  # (B, 3, 3), crop pixels
+        known = batch["has_intrinsics"].to(like.device).bool() & (k[:, 0, 0] > 0) & (k[:, 1, 1] > 0)
+        return torch.where(known, 0.5 * (k[:, 0, 0] + k[:, 1, 1]), torch.full_like(k[:, 0, 0], self.focal_length_px))
+
     def forward(self, out, body_out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.config
         joints = predicted_joints(body_out, self.convention).float()  # (B, K, 3)
         # 2D: project with the crop camera, to [-1, 1] crop coordinates
         kp2d_gt = batch["keypoints2d"].float()  # (B, K, 3)
-        kp2d_pred = perspective_projection(joints, self.focal_length_px, 0.0,
-                                           translation=out.cam_t.float()) / (self.crop_px / 2.0)
+        focal, cam_t = self.focal_length_px, out.cam_t.float()
+        if c.focal_from_intrinsics:
+            focal = self._sample_focal(batch, joints)  # (B,)
+            cam_t = weak_perspective_to_translation(out.cam.float(), focal, self.crop_px)
+        kp2d_pred = perspective_projection(joints, focal, 0.0, translation=cam_t) / (self.crop_px / 2.0)
         loss_2d = self._term("keypoints2d", kp2d_pred, kp2d_gt[..., :2], kp2d_gt[..., 2:3] * self.joint_weight)
         # 3D: pelvis (mid-hip) aligned, metres
         kp3d_gt = batch["keypoints3d"].float()  # (B, K, 4)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from hmr.body.joints_only import JointsOnlyBody
+from hmr.body import JointsOnlyBody
 from hmr.errors import ConfigError
 from hmr.models import HMR, smpl_output
 from hmr.training.checkpoint import (

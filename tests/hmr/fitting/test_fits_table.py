@@ -68,8 +68,7 @@ def test_two_processes_writing_and_merging_concurrently(tmp_path):
     assert err.tolist() == expected
     assert pose[:, 0].tolist() == expected  # the pose travelled with its loss
     assert not list((tmp_path / "updates").glob("*.npz"))
-    # A rank that opened the table after the other's merge proposes only what beats it.
-    assert 8 <= sum(h["proposed"] for h in table.meta["history"]) <= 8 * 4
+    assert [h["files"] for h in table.meta["history"]] == [8]  # 4 flushes per rank, one merge
 
 
 def test_create_refuses_to_overwrite_and_checks_shapes(tmp_path):

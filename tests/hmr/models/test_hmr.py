@@ -121,3 +121,15 @@ def test_other_families_run_at_small_size(name, mean_params):
 def test_every_benchmark_family_is_creatable(family):
     backbone = create_backbone(family)
     assert backbone.num_features > 0
+
+
+def test_flatten_pooling_feeds_the_feature_map_layout_to_the_regressor(mean_params):
+    torch.manual_seed(0)
+    model = HMR(_tiny_config(mean_params, pooling="flatten"))
+    # ResNet-18 at 64 px: a 512 × 2 × 2 map, flattened, plus the 157 fed-back parameters
+    assert model.regressor.fc1.in_features == 512 * 2 * 2 + 157
+    bn = model.backbone.bn1
+    assert model.training and torch.equal(bn.running_mean, torch.zeros_like(bn.running_mean))  # probe: eval mode
+    out = model.eval()(torch.randn(2, 3, 64, 64))
+    assert out.pose_rotmat.shape == (2, 24, 3, 3) and torch.isfinite(out.betas).all()
+    assert HMR(_tiny_config(mean_params, pooling="avg")).regressor.fc1.in_features == 512 + 157

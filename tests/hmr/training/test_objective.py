@@ -86,3 +86,23 @@ def test_openpose_joints_weighted_as_configured(body):
     assert ignored["loss_keypoints2d"].item() == pytest.approx(0.0, abs=1e-8)
     # mean over 49 x 2 entries of which 25 x 2 are off by 0.5: 0.25 · 25 / 49
     assert counted["loss_keypoints2d"].item() == pytest.approx(0.25 * 25 / 49, rel=1e-4)
+
+
+def test_focal_from_intrinsics_projects_with_each_samples_camera(body):
+    """Labels made with a 150 px crop focal: zero 2D loss with the samples' focal, not with
+    SPIN's 5000 px; samples without intrinsics fall back to the model's focal."""
+    batch = synthetic_batch(body, 6, seed=5, render=False, focal_length_px=150.0)
+    out = _perfect_output(batch)
+    out.cam[:, 0] = 2 * 150.0 / (64 * batch["smpl_transl"][:, 2])  # the same depth through f = 150
+    body_out = body(global_orient=out.pose_rotmat[:, :1], body_pose=out.pose_rotmat[:, 1:], betas=out.betas,
+                    pose2rot=False)
+    _, own = _objective(focal_from_intrinsics=True)(out, body_out, batch)
+    _, spin = _objective()(out, body_out, batch)
+    assert own["loss_keypoints2d"].item() == pytest.approx(0.0, abs=1e-6)
+    assert spin["loss_keypoints2d"].item() > 1e-3  # 5000 px flattens the perspective of the labels
+    batch["has_intrinsics"][:] = False
+    _, fallback = _objective(focal_from_intrinsics=True)(out, body_out, batch)
+    out_5000 = SimpleNamespace(**vars(out))
+    out_5000.cam_t = torch.stack([out.cam[:, 1], out.cam[:, 2], 2 * 5000.0 / (64 * out.cam[:, 0])], 1)
+    _, default = _objective()(out_5000, body_out, batch)
+    assert fallback["loss_keypoints2d"].item() == pytest.approx(default["loss_keypoints2d"].item(), rel=1e-5)
