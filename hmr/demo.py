@@ -24,6 +24,8 @@ class DemoConfig:
     n_train: int = 8000
     n_test: int = 200
     image_size: int = 128
+    #: antialiasing of the renders (hmr synth --supersample)
+    supersample: int = 2
     #: long tail of the training poses (hmr synth --tail; 0 = uniform); the test set is uniform
     #: in rarity. Uniform training gave the lowest test error within the budget (docs/demo.md);
     #: a long tail (e.g. 2) is the Balanced-MSE setting
@@ -86,7 +88,8 @@ def run_demo(config: DemoConfig) -> DemoReport:
     def render(split: str, n: int, tail: float) -> Callable[[], str]:
         def run() -> str:
             generate(raw, SynthConfig(n=n, split=split, image_size=config.image_size, seed=config.seed,
-                                      tail=tail, body_model=str(body_dir), workers=config.workers))
+                                      tail=tail, body_model=str(body_dir), workers=config.workers,
+                                      supersample=config.supersample))
             return f"{n} images at {config.image_size}px"
         return run
 

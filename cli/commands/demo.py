@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-tail", type=float, default=None,
                    help="long tail of the training poses (hmr synth --tail; 0 = uniform rarity)")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--supersample", type=int, default=None,
+                   help="antialiasing samples per pixel side of the renders (default: the demo's)")
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the demo config's)")
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds), for smoke tests")
 
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     from hmr.demo import gain, metrics_table
 
-    extra = {} if args.train_tail is None else {"train_tail": args.train_tail}
+    extra = {name: value for name, value in (("train_tail", args.train_tail), ("supersample", args.supersample))
+             if value is not None}
     config = DemoConfig(out=args.out, n_train=args.n_train, n_test=args.n_test, image_size=args.size,
                         seed=args.seed, workers=args.workers, quick=args.quick, train_steps=args.steps, **extra)
     report = run_demo(config)

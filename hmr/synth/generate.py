@@ -60,6 +60,8 @@ class SynthConfig:
     body_fraction: tuple[float, float] = (0.55, 0.85)  # body height / image height
     workers: int | None = None
     batch: int = 64
+    #: samples per pixel side (antialiasing): 2 = 4 samples per pixel; 1 renders ~3x faster
+    supersample: int = 2
 
 
 def vertex_colors(lbs_weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -103,7 +105,8 @@ def _render_one(job: dict) -> dict:
     colors = vertex_colors(_WORKER["lbs_weights"], rng)
     light = tuple(rng.normal(0, 0.4, 3) + (0.0, 0.3, 1.0))
     image, coverage, _ = render_mesh(job["verts"], _WORKER["faces"], job["K"], size, size,
-                                     vertex_colors=colors, background=background, light_dir=light)
+                                     vertex_colors=colors, background=background, light_dir=light,
+                                     supersample=job["supersample"])
     ys, xs = np.nonzero(coverage > 0.5)
     if len(xs):  # tight box around the rendered silhouette, pixel-edge aligned
         bbox = [float(xs.min()) - 0.5, float(ys.min()) - 0.5, float(xs.max() - xs.min() + 1),
@@ -201,7 +204,7 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
                 K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1.0]])
                 file_name = f"images/{config.split}/{idx:06d}.jpg"
                 jobs.append({"seed": int(rng.integers(2**31)), "size": size, "verts": verts[i] + transl,
-                             "K": K, "path": str(out_dir / file_name), "quality": config.jpeg_quality})
+                             "supersample": config.supersample, "K": K, "path": str(out_dir / file_name), "quality": config.jpeg_quality})
                 metas.append((idx, file_name, K, transl, j24[i] + transl, j17[i] + transl))
             results = pool.imap(_render_one, jobs) if pool else map(_render_one, jobs)
             for (idx, file_name, K, transl, jj24, jj17), res in zip(metas, results):

@@ -89,6 +89,21 @@ def test_generation_is_deterministic(tmp_path, synth_root):
     assert (tmp_path / "images/train/000004.jpg").read_bytes() == (synth_root / "images/train/000004.jpg").read_bytes()
 
 
+def test_supersample_changes_the_pixels_not_the_labels(tmp_path, synth_root):
+    import cv2
+
+    generate(tmp_path, SynthConfig(n=10, split="train", image_size=96, seed=3, workers=1, supersample=1),
+             progress=False)
+    for a, b in zip(_load(tmp_path, "train")["annotations"], _load(synth_root, "train")["annotations"]):
+        assert a["smpl"] == b["smpl"] and a["joints2d_smpl24"] == b["joints2d_smpl24"]
+        assert np.abs(np.subtract(a["bbox"], b["bbox"])).max() <= 2  # silhouette box, ±2 px
+    aliased = cv2.imread(str(tmp_path / "images/train/000004.jpg")).astype(float)
+    smooth = cv2.imread(str(synth_root / "images/train/000004.jpg")).astype(float)
+    diff = np.abs(aliased - smooth).max(axis=2)  # (H, W)
+    assert diff.max() > 40  # edges differ: one sample per pixel against four
+    assert (diff > 40).mean() < 0.1  # ... but the same picture
+
+
 def test_pose_rarity_is_long_tailed():
     rng = np.random.default_rng(0)
     tailed = PoseSampler(tail=5.0).rarity(rng, 20000)
