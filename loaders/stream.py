@@ -41,6 +41,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from hmr.errors import HmrError
 from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
+from loaders.cache import CACHED, SampleCache
 from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
 from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
 from loaders.shard import ShardSet
@@ -84,6 +85,9 @@ class StreamConfig:
     drop_last: bool = True
     channels_last: bool = False          # img in NHWC memory layout (same shape), saves a copy
     max_corrupt_fraction: float = 0.5    # fail when more than this share of ≥ 1000 samples is bad
+    #: keep up to this many MiB of decoded samples in memory and read shards held whole from
+    #: there (loaders.cache; pays where the loading runs in one long-lived process)
+    cache_mb: int = 0
 
 
 # --------------------------------------------------------------------------------------
@@ -157,7 +161,7 @@ def placement(rank: int | None, world_size: int | None) -> Placement:
 
 
 def component_samples(sset: ShardSet, comp: int, cfg: StreamConfig, epoch: int,
-                      where: Placement) -> Iterator[dict]:
+                      where: Placement, cache: SampleCache | None = None) -> Iterator[dict]:
     """Raw shuffled samples of one shard set for this (rank, worker)."""
     counts = {str(sset.root / s["name"]): int(s["num_samples"]) for s in sset.shards}
     urls = list(counts)
@@ -181,15 +185,18 @@ def component_samples(sset: ShardSet, comp: int, cfg: StreamConfig, epoch: int,
 
         def shards() -> Iterator[str]:
             yield from mine
-    return shuffle_buffer(_read_shards(shards(), counts, sset), cfg.shuffle_buffer, rng)
+    return shuffle_buffer(_read_shards(shards(), counts, sset, cache), cfg.shuffle_buffer, rng)
 
 
-def _read_shards(urls: Iterator[str], counts: dict[str, int], sset: ShardSet) -> Iterator[dict]:
+def _read_shards(urls: Iterator[str], counts: dict[str, int], sset: ShardSet,
+                 cache: SampleCache | None = None) -> Iterator[dict]:
     """Samples of the given shards in turn; fails instead of spinning when none yields anything."""
     barren = 0
     for url in urls:
         got = False
-        for sample in iter_shard(url, counts[url]):
+        samples = (cache.read(url, counts[url], lambda u: iter_shard(u, counts[u])) if cache is not None
+                   else iter_shard(url, counts[url]))
+        for sample in samples:
             got = True
             yield sample
         barren = 0 if got else barren + 1
@@ -241,6 +248,7 @@ class ShardStream(IterableDataset):
                            "from stores in one convention")
         self.src_convention = conventions.pop()
         self.num_keypoints = sizes.pop()
+        self.cache = SampleCache(self.cfg.cache_mb * 2**20) if self.cfg.cache_mb > 0 else None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -249,7 +257,8 @@ class ShardStream(IterableDataset):
         _secure_webdataset()
         where = placement(self.rank, self.world_size)
         cfg = self.cfg
-        streams = [component_samples(s, c, cfg, self.epoch, where) for c, (s, _) in enumerate(self.sources)]
+        streams = [component_samples(s, c, cfg, self.epoch, where, self.cache)
+                   for c, (s, _) in enumerate(self.sources)]
         mixed = mix_samples(streams, [r for _, r in self.sources],
                             np.random.default_rng([cfg.seed, self.epoch, where.index, 2]))
         skip = self._skip_samples(where)
@@ -286,12 +295,26 @@ class ShardStream(IterableDataset):
                 self._bank = OccluderBank.from_images(cfg.occlusion.occluder_images,
                                                       np.random.default_rng([cfg.seed, 3]))
         rng = np.random.default_rng([cfg.seed, self.epoch, where.index, 4, n])
-        try:
-            sample = decode_sample(raw, self.num_keypoints)
-        except CorruptSample as exc:
-            self._count_corrupt(raw, exc)
-            return None
-        STATS.samples += 1
+        cache = self.cache
+        if raw.get(CACHED):  # decoded (train) or finished (no augmentation) in an earlier epoch
+            item = cache.get(raw)
+            if item is None:  # a corrupt sample, counted when it was first read
+                return None
+            STATS.samples += 1
+            if not cfg.train:
+                return dict(item)
+            sample = item
+        else:
+            try:
+                sample = decode_sample(raw, self.num_keypoints)
+            except CorruptSample as exc:
+                self._count_corrupt(raw, exc)
+                if cache is not None:
+                    cache.put(raw, None)
+                return None
+            STATS.samples += 1
+            if cache is not None and cfg.train:
+                cache.put(raw, sample)
         if cfg.train:
             sample = geometric_augment(sample, cfg.augment, rng, cfg.out_size, self._flip_perm, self.smpl_root)
             image = apply_occlusions(sample.image, cfg.occlusion, rng, keypoints2d_px=sample.keypoints2d_px,
@@ -304,6 +327,8 @@ class ShardStream(IterableDataset):
             gains = np.ones(3)
         arrays = training_arrays(sample, cfg.out_size, self.src_convention, cfg.convention)
         arrays["gains"] = gains  # colour noise, applied with the normalisation in collate
+        if cache is not None and not cfg.train:
+            cache.put(raw, dict(arrays))
         return arrays
 
     def _count_corrupt(self, raw: dict, exc: Exception) -> None:

@@ -116,6 +116,9 @@ class DataConfig:
     #: {flip_prob = 0.5, rotation_prob = 0.0}; unnamed ones keep SPIN's defaults
     augmentation: dict = field(default_factory=dict)
     shuffle_buffer: int = 1000
+    #: MiB of decoded samples kept in memory across epochs (loaders.cache; 0 = off). Pays
+    #: with num_workers = 0 (workers restart every epoch and start empty): small machines
+    cache_mb: int = 0
     #: occlusion-style augmentations: probabilities by name (loaders.occlusion.OcclusionConfig)
     occlusion: dict = field(default_factory=dict)
     #: synthetic source: distinct batches, cycled (labels from the body model)

@@ -66,7 +66,7 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
     stream_cfg = StreamConfig(out_size=config.model.img_size, batch_size=t.batch_size,
                               shuffle_buffer=data.shuffle_buffer, resampled=True, seed=t.seed,
                               train=data.augment, convention=data.convention, occlusion=occlusion,
-                              augment=augment)
+                              augment=augment, cache_mb=data.cache_mb)
     dataset = ShardStream(sources, stream_cfg, rank=rank, world_size=world_size)
     per_epoch = batches_per_epoch(sum(s.num_samples for s, _ in sources), t.batch_size, world_size)
     loader = EpochLoader(dataset, per_epoch, num_workers=data.num_workers,

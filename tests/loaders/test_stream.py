@@ -292,3 +292,56 @@ def test_build_loader_from_folders_and_mixes(shard_root, tmp_path):
     assert [s.name for s, _ in sources] == ["pinc-train", "pina-train"]
     with pytest.raises(HmrError, match="ratio"):
         resolve_sources(["pina-train"], shard_root, ratios=[1, 2])
+
+
+def _epochs(ds, epochs: int) -> list[dict]:
+    loader = EpochLoader(ds, None)
+    out = []
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)
+        out += list(loader)
+    return out
+
+
+def _count_opens(monkeypatch) -> list[str]:
+    opened: list[str] = []
+    real = stream.iter_shard
+
+    def counting(url, expected=None):
+        opened.append(url)
+        return real(url, expected)
+
+    monkeypatch.setattr(stream, "iter_shard", counting)
+    return opened
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_sample_cache_gives_the_same_batches_and_opens_each_shard_once(shard_root, monkeypatch, train):
+    """Three finite epochs: identical keys, images and labels with and without the cache (the
+    augmentation draws too), and with it every shard is read from disk in the first epoch only."""
+    a = sset(shard_root, "pina")  # 12 shards of 4
+    opened = _count_opens(monkeypatch)
+    plain = _epochs(ShardStream([(a, 1.0)], finite_cfg(train=train)), 3)
+    assert len(opened) == 3 * len(a.shards)
+    opened.clear()
+    ds = ShardStream([(a, 1.0)], finite_cfg(train=train, cache_mb=64))
+    cached = _epochs(ds, 3)
+    assert len(opened) == len(a.shards)  # epochs 2 and 3 come from memory
+    assert ds.cache.hits == 2 * a.num_samples and len(ds.cache.complete) == len(a.shards)
+    assert [b["key"] for b in cached] == [b["key"] for b in plain]
+    for got, want in zip(cached, plain):
+        for name in ("img", "keypoints2d", "keypoints3d", "smpl_body_pose", "aug_flip"):
+            assert torch.equal(got[name], want[name]), name
+
+
+def test_sample_cache_stays_within_its_budget(shard_root, monkeypatch):
+    a = sset(shard_root, "pina")
+    plain = _epochs(ShardStream([(a, 1.0)], finite_cfg()), 2)
+    opened = _count_opens(monkeypatch)
+    ds = ShardStream([(a, 1.0)], finite_cfg(cache_mb=1))
+    ds.cache.max_bytes = 100 * 1024  # room for a few samples (~21 KiB each), not for the shard set
+    cached = _epochs(ds, 2)
+    assert 0 < ds.cache.nbytes <= 100 * 1024 and 0 < len(ds.cache.items) < a.num_samples
+    assert len(opened) > len(a.shards)  # shards not held whole are read again
+    assert [b["key"] for b in cached] == [b["key"] for b in plain]
+    assert torch.equal(cached[-1]["img"], plain[-1]["img"])
