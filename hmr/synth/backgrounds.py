@@ -101,11 +101,13 @@ def find_photos(dirs: list[Path]) -> list[Photo]:
     return photos
 
 
-def photo_crop(photo: Photo, size: int, rng: np.random.Generator, tries: int = 50) -> np.ndarray | None:
-    """A random square crop that overlaps no person box, resized to (size, size, 3) RGB."""
+def photo_crop(photo: Photo, size: int, rng: np.random.Generator, tries: int = 50,
+               image: np.ndarray | None = None) -> np.ndarray | None:
+    """A random square crop that overlaps no person box, resized to (size, size, 3) RGB.
+    ``image``: the photo already decoded (BGR), else it is read from ``photo.path``."""
     import cv2
 
-    img = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+    img = cv2.imread(str(photo.path), cv2.IMREAD_COLOR) if image is None else image
     if img is None:
         return None
     h, w = img.shape[:2]
@@ -127,11 +129,16 @@ class BackgroundSource:
     def __init__(self, photo_dirs: list[Path] | None = None, photo_fraction: float = 0.5):
         self.photos = find_photos(default_photo_dirs() if photo_dirs is None else photo_dirs)
         self.photo_fraction = photo_fraction if self.photos else 0.0
+        self._decoded: dict[Path, np.ndarray | None] = {}  # a few photos, decoded once per process
 
     def draw(self, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         if rng.uniform() < self.photo_fraction:
             photo = self.photos[int(rng.integers(len(self.photos)))]
-            crop = photo_crop(photo, size, rng)
+            if photo.path not in self._decoded:
+                import cv2
+
+                self._decoded[photo.path] = cv2.imread(str(photo.path), cv2.IMREAD_COLOR)
+            crop = photo_crop(photo, size, rng, image=self._decoded[photo.path])
             if crop is not None:
                 return crop, f"photo:{photo.path.name}"
         kind = PROCEDURAL[int(rng.integers(len(PROCEDURAL)))]

@@ -204,9 +204,11 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
                 K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1.0]])
                 file_name = f"images/{config.split}/{idx:06d}.jpg"
                 jobs.append({"seed": int(rng.integers(2**31)), "size": size, "verts": verts[i] + transl,
-                             "supersample": config.supersample, "K": K, "path": str(out_dir / file_name), "quality": config.jpeg_quality})
+                             "supersample": config.supersample, "K": K, "path": str(out_dir / file_name),
+                             "quality": config.jpeg_quality})
                 metas.append((idx, file_name, K, transl, j24[i] + transl, j17[i] + transl))
-            results = pool.imap(_render_one, jobs) if pool else map(_render_one, jobs)
+            # chunks of 8: fewer round trips to the workers, same order
+            results = pool.imap(_render_one, jobs, chunksize=8) if pool else map(_render_one, jobs)
             for (idx, file_name, K, transl, jj24, jj17), res in zip(metas, results):
                 images.append({"id": idx, "file_name": file_name, "height": size, "width": size,
                                "K": np.round(K, 6).tolist(), "background": res["background"]})
