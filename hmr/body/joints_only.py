@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 
 from hmr.body.joint_names import SPIN49_FROM_SMPL54
-from hmr.body.smpl import BodyOutput
+from hmr.body.smpl import BodyOutput, pose_inputs
 
 __all__ = ["JointsOnlyBody"]
 
@@ -92,16 +92,14 @@ class JointsOnlyBody(torch.nn.Module):
                 betas: torch.Tensor | None = None, transl: torch.Tensor | None = None,
                 pose2rot: bool | None = None) -> BodyOutput:
         batch = global_orient.shape[0]
-        is_rotmat = global_orient.ndim >= 3 and global_orient.shape[-2:] == (3, 3)
-        if pose2rot is None:
-            pose2rot = not is_rotmat
-        if pose2rot:
+        global_orient, body_pose, axis_angle = pose_inputs(global_orient, body_pose, pose2rot)
+        if axis_angle:
             from smplx.lbs import batch_rodrigues
 
-            full_pose = torch.cat([global_orient.reshape(batch, 3), body_pose.reshape(batch, 69)], dim=1)
-            rot = batch_rodrigues(full_pose.reshape(-1, 3)).reshape(batch, 24, 3, 3)
+            rot = batch_rodrigues(torch.cat([global_orient, body_pose], dim=1).reshape(-1, 3))
+            rot = rot.reshape(batch, 24, 3, 3)
         else:
-            rot = torch.cat([global_orient.reshape(batch, 1, 3, 3), body_pose.reshape(batch, 23, 3, 3)], dim=1)
+            rot = torch.cat([global_orient, body_pose], dim=1)  # (B, 24, 3, 3)
         n_betas = self.shapedirs.shape[-1]
         betas = rot.new_zeros(batch, n_betas) if betas is None else betas[:, :n_betas]
         v_shaped = self.v_template + torch.einsum("bl,scl->bsc", betas, self.shapedirs)  # (B, S, 3)

@@ -154,6 +154,19 @@ def _find_regressor(pkl_path: Path, name: str) -> np.ndarray | None:
     return None
 
 
+def pose_inputs(global_orient: torch.Tensor, body_pose: torch.Tensor, pose2rot: bool | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """SMPL's pose layout and whether it is axis-angle: ``(B, 3), (B, 69), True`` or
+    ``(B, 1, 3, 3), (B, 23, 3, 3), False``. Without ``pose2rot``, rotation matrices are detected
+    from the trailing (3, 3) shape; (B, 3) is axis-angle even when B == 3."""
+    batch = global_orient.shape[0]
+    if pose2rot is None:
+        pose2rot = not (global_orient.ndim >= 3 and global_orient.shape[-2:] == (3, 3))
+    if pose2rot:
+        return global_orient.reshape(batch, 3), body_pose.reshape(batch, 69), True
+    return global_orient.reshape(batch, 1, 3, 3), body_pose.reshape(batch, 23, 3, 3), False
+
+
 class BodyModel(torch.nn.Module):
     """Batched SMPL forward on top of ``smplx.SMPL`` plus SPIN's regressors and joint sets."""
 
@@ -207,16 +220,7 @@ class BodyModel(torch.nn.Module):
                 pose2rot: bool | None = None) -> BodyOutput:
         """Pose the body. Rotation matrices are detected from the trailing (3, 3) shape."""
         batch = global_orient.shape[0]
-        # (B, 3) is axis-angle even when B == 3; matrices come as (B, 3, 3) or (B, 1, 3, 3).
-        is_rotmat = global_orient.ndim >= 3 and global_orient.shape[-2:] == (3, 3)
-        if pose2rot is None:
-            pose2rot = not is_rotmat
-        if not pose2rot:
-            global_orient = global_orient.reshape(batch, 1, 3, 3)
-            body_pose = body_pose.reshape(batch, 23, 3, 3)
-        else:
-            global_orient = global_orient.reshape(batch, 3)
-            body_pose = body_pose.reshape(batch, 69)
+        global_orient, body_pose, pose2rot = pose_inputs(global_orient, body_pose, pose2rot)
         if betas is None:
             betas = global_orient.new_zeros(batch, self.num_betas)
         out = self.smpl(global_orient=global_orient, body_pose=body_pose, betas=betas,
