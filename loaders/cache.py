@@ -32,8 +32,10 @@ CACHED = "__cached__"  # marker key: the raw sample's item is in the cache
 
 def item_bytes(item: object) -> int:
     """Approximate memory of a cached item: the numpy arrays it holds (plus 1 KiB of overhead)."""
-    values = dataclasses.asdict(item).values() if dataclasses.is_dataclass(item) else (
-        item.values() if isinstance(item, dict) else ())
+    if dataclasses.is_dataclass(item):  # fields read in place (asdict would copy every array)
+        values = [getattr(item, f.name) for f in dataclasses.fields(item)]
+    else:
+        values = item.values() if isinstance(item, dict) else ()
     return 1024 + sum(v.nbytes for v in values if isinstance(v, np.ndarray))
 
 
