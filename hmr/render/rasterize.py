@@ -40,19 +40,24 @@ def rasterize(verts_px: np.ndarray, faces: np.ndarray, height: int, width: int, 
     faces: (F, 3) vertex indices. Returns :class:`Fragments` of size (height, width).
     """
     faces = np.asarray(faces, dtype=np.int64)
-    tri = verts_px[faces]  # (F, 3, 3)
-    in_front = (tri[:, :, 2] > 1e-6).all(axis=1)
-    xy = tri[:, :, :2]
+    # Per-vertex coordinate columns gathered per face corner: (F,) arrays, all contiguous
+    # (reductions over a strided (F, 3) axis cost 10-20x more at these sizes).
+    vx, vy, vz = (np.ascontiguousarray(verts_px[:, k]) for k in range(3))
+    corners = [np.ascontiguousarray(faces[:, k]) for k in range(3)]
+    ax, bx, cx = (vx[i] for i in corners)
+    ay, by, cy = (vy[i] for i in corners)
+    az, bz, cz = (vz[i] for i in corners)
+    in_front = (az > 1e-6) & (bz > 1e-6) & (cz > 1e-6)
     # Signed area (x right, y down): > 0 for triangles seen counter-clockwise on screen.
-    e1, e2 = xy[:, 1] - xy[:, 0], xy[:, 2] - xy[:, 0]
-    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # (F,)
+    e1x, e1y, e2x, e2y = bx - ax, by - ay, cx - ax, cy - ay
+    area = e1x * e2y - e1y * e2x  # (F,)
     keep = in_front & (np.abs(area) > 1e-12)
     if cull_backfaces:
         keep &= area < 0
-    x0 = np.clip(np.ceil(xy[:, :, 0].min(axis=1)), 0, width)
-    x1 = np.clip(np.floor(xy[:, :, 0].max(axis=1)), -1, width - 1)
-    y0 = np.clip(np.ceil(xy[:, :, 1].min(axis=1)), 0, height)
-    y1 = np.clip(np.floor(xy[:, :, 1].max(axis=1)), -1, height - 1)
+    x0 = np.clip(np.ceil(np.minimum(np.minimum(ax, bx), cx)), 0, width)
+    x1 = np.clip(np.floor(np.maximum(np.maximum(ax, bx), cx)), -1, width - 1)
+    y0 = np.clip(np.ceil(np.minimum(np.minimum(ay, by), cy)), 0, height)
+    y1 = np.clip(np.floor(np.maximum(np.maximum(ay, by), cy)), -1, height - 1)
     nx = np.maximum(x1 - x0 + 1, 0).astype(np.int64)
     ny = np.maximum(y1 - y0 + 1, 0).astype(np.int64)
     count = np.where(keep, nx * ny, 0)  # candidate pixels per face
@@ -65,23 +70,30 @@ def rasterize(verts_px: np.ndarray, faces: np.ndarray, height: int, width: int, 
     bary_out = np.zeros((height, width, 3))
     if total == 0:
         return Fragments(face_out, depth_out, bary_out)
-    fid = np.repeat(np.arange(len(faces)), count)  # (P,)
+    # From here on only the faces with candidates (at 128 px most of a body's 13,776
+    # triangles cover no pixel centre).
+    live = np.flatnonzero(count)
+    count, nx = count[live], nx[live]
+    fid = np.repeat(np.arange(len(live)), count)  # (P,) index into live
     start = np.cumsum(count) - count
     local = np.arange(total) - np.repeat(start, count)  # index inside each face's box
-    px = x0[fid] + local % nx[fid]
-    py = y0[fid] + local // nx[fid]
-    a, b, c = xy[fid, 0], xy[fid, 1], xy[fid, 2]  # (P, 2)
+    nx_p = nx[fid]
+    px = x0[live][fid] + local % nx_p
+    py = y0[live][fid] + local // nx_p
     # Barycentric weights of (px, py) w.r.t. (a, b, c).
-    w_b = ((px - a[:, 0]) * (c[:, 1] - a[:, 1]) - (py - a[:, 1]) * (c[:, 0] - a[:, 0])) / area[fid]
-    w_c = ((py - a[:, 1]) * (b[:, 0] - a[:, 0]) - (px - a[:, 0]) * (b[:, 1] - a[:, 1])) / area[fid]
+    dx, dy = px - ax[live][fid], py - ay[live][fid]
+    inv_area = (1.0 / area[live])[fid]
+    w_b = (dx * e2y[live][fid] - dy * e2x[live][fid]) * inv_area
+    w_c = (dy * e1x[live][fid] - dx * e1y[live][fid]) * inv_area
     w_a = 1.0 - w_b - w_c
     eps = -1e-9
     inside = (w_a >= eps) & (w_b >= eps) & (w_c >= eps)
     fid, px, py = fid[inside], px[inside].astype(np.int64), py[inside].astype(np.int64)
     w = np.stack([w_a[inside], w_b[inside], w_c[inside]], axis=1)  # (P', 3)
     # Perspective-correct depth: interpolate 1/z in screen space.
-    inv_z = (w / tri[fid, :, 2]).sum(axis=1)
-    z = 1.0 / inv_z
+    inv_corner_z = 1.0 / np.stack([az[live], bz[live], cz[live]], axis=1)[fid]  # (P', 3)
+    wz = w * inv_corner_z
+    z = 1.0 / wz.sum(axis=1)
     pix = py * width + px
     order = np.lexsort((z, pix))  # by pixel, then nearest first
     pix_sorted = pix[order]
@@ -89,9 +101,8 @@ def rasterize(verts_px: np.ndarray, faces: np.ndarray, height: int, width: int, 
     first[1:] = pix_sorted[1:] != pix_sorted[:-1]
     win = order[first]
     flat = pix[win]
-    face_out.ravel()[flat] = fid[win]
+    face_out.ravel()[flat] = live[fid[win]]
     depth_out.ravel()[flat] = z[win]
     # Perspective-correct barycentrics.
-    wz = w[win] / tri[fid[win], :, 2]
-    bary_out.reshape(-1, 3)[flat] = wz / wz.sum(axis=1, keepdims=True)
+    bary_out.reshape(-1, 3)[flat] = wz[win] * z[win, None]
     return Fragments(face_out, depth_out, bary_out)

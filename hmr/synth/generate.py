@@ -33,7 +33,7 @@ import numpy as np
 
 from hmr.synth.backgrounds import BackgroundSource
 from hmr.synth.poses import PoseSampler, upright_orient
-from hmr.utils.atomic import atomic_path, atomic_write_text
+from hmr.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
 
 GENERATOR_VERSION = 1
 
@@ -114,9 +114,8 @@ def _render_one(job: dict) -> dict:
     else:
         bbox = [0.0, 0.0, float(size), float(size)]
     path = Path(job["path"])
-    path.parent.mkdir(parents=True, exist_ok=True)
     _, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, job["quality"]])
-    with atomic_path(path) as tmp:
+    with atomic_path(path, many=True) as tmp:  # generate() made the folder, cleared old partials
         tmp.write_bytes(buf.tobytes())
     return {"bbox": bbox, "background": description}
 
@@ -183,6 +182,9 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
     sampled = PoseSampler(tail=config.tail).sample(rng, config.n)
     orient = upright_orient(rng, config.n, max_yaw=config.max_yaw)
     images, annotations = [], []
+    image_dir = out_dir / "images" / config.split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    remove_partials_in(image_dir)  # leftovers of a killed run, once (not per image)
     workers = max(1, os.cpu_count() or 1) if config.workers is None else config.workers
     ctx = mp.get_context("spawn")
     init = (faces, skinning_weights(model), None, config.photo_fraction)

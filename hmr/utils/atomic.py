@@ -29,6 +29,19 @@ def remove_stale_partials(path: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def remove_partials_in(folder: Path) -> int:
+    """Remove every stale temporary file or folder directly inside ``folder`` (one listing);
+    for writers of many files into one folder, which then skip the per-file search."""
+    removed = 0
+    for stale in Path(folder).glob(f"*{PARTIAL}-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def _replace(tmp: Path, final: Path, overwrite: bool) -> None:
     if final.exists():
         if not overwrite:
@@ -44,16 +57,23 @@ def _replace(tmp: Path, final: Path, overwrite: bool) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool = False,
+                many: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
     On an exception the temporary file or folder is removed and ``path`` is untouched.
+    ``many=True`` is for one of many files written into one folder (rendered images): the
+    folder must exist and its stale partials must have been removed once beforehand
+    (:func:`remove_partials_in`), since searching the folder for each file costs O(files) per
+    file; and the file is not fsynced (its writer records checksums for all of them at the end,
+    which ``hmr verify`` checks).
     """
     final = Path(path)
     if final.exists() and not overwrite:  # before any work: nothing to clean up afterwards
         raise FileExistsError(f"{final} exists (pass overwrite=True to replace it)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_partials(final)
+    if not many:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(final)
     tmp = partial_name(final)
     if is_dir:
         tmp.mkdir()
@@ -65,7 +85,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool
         else:
             tmp.unlink(missing_ok=True)
         raise
-    if not is_dir and tmp.exists():
+    if not is_dir and not many and tmp.exists():
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
     _replace(tmp, final, overwrite)
