@@ -62,10 +62,12 @@ def hash_file(path: str | os.PathLike, algorithms: Sequence[str] = ("sha256",), 
     if unknown:
         raise ValueError(f"unsupported hash algorithm(s) {unknown}; use {SUPPORTED_ALGORITHMS}")
     hashers = [hashlib.new(a) for a in algorithms]
-    buf = bytearray(buffer_bytes)
-    view = memoryview(buf)
     total = 0
     with open(path, "rb", buffering=0) as fh:
+        # A small file gets a buffer of its own size (+1, so one read reaches the end): an
+        # 8 MiB buffer per file made hashing 12,000 5 kB images cost seconds of allocation.
+        buf = bytearray(max(1, min(buffer_bytes, os.fstat(fh.fileno()).st_size + 1)))
+        view = memoryview(buf)
         while True:
             n = fh.readinto(buf)
             if not n:

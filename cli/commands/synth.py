@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-yaw", type=float, default=90.0, help="largest body turn away from the camera, degrees")
     p.add_argument("--photo-fraction", type=float, default=0.5, help="share of photo backgrounds")
     p.add_argument("--body-model", default=None, help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")
-    p.add_argument("--workers", type=int, default=None, help="render processes (default: all cores)")
+    p.add_argument("--workers", type=int, default=None, help="render processes (default: all cores, at most one per 250 images)")
     p.add_argument("--supersample", type=int, default=2,
                    help="antialiasing samples per pixel side (1: no antialiasing, 2.3x faster)")
 

@@ -42,8 +42,9 @@ STRIP_PREFIXES = ("module.", "backbone.", "model.", "encoder.")
 
 
 def create_backbone(name: str, *, pooling: str | None = None, img_size: int | None = None,
-                    drop_path_rate: float = 0.0) -> nn.Module:
-    """A timm model without classifier: ``forward(img (B, 3, H, W)) -> (B, num_features)``."""
+                    drop_path_rate: float = 0.0, extra: dict | None = None) -> nn.Module:
+    """A timm model without classifier: ``forward(img (B, 3, H, W)) -> (B, num_features)``.
+    ``extra``: further ``timm.create_model`` keyword arguments (lists become tuples)."""
     import timm
 
     timm_name = BACKBONE_FAMILIES.get(name, name)
@@ -55,10 +56,16 @@ def create_backbone(name: str, *, pooling: str | None = None, img_size: int | No
         kwargs["drop_path_rate"] = drop_path_rate
     if img_size is not None and _takes_img_size(timm_name):
         kwargs["img_size"] = img_size
+    for key, value in (extra or {}).items():
+        if key in kwargs or key == "pretrained":
+            raise ConfigError(f"model.backbone_args.{key}: set by hmrkit itself (use the model option)")
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
         return timm.create_model(timm_name, **kwargs)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
         raise ConfigError(f"backbone {name!r}: {exc}") from None
+    except TypeError as exc:  # an argument the architecture does not take
+        raise ConfigError(f"backbone {name!r} with model.backbone_args {extra}: {exc}") from None
 
 
 def flattened_feature_dim(backbone: nn.Module, img_size: int) -> int:

@@ -33,6 +33,9 @@ class ModelConfig:
     #: or "flatten": the unpooled feature map flattened, so the regressor sees where features
     #: are (small inputs: ResNet's map is 2×2 at 64 px, and averaging it discards the layout)
     pooling: str = ""
+    #: extra keyword arguments for ``timm.create_model`` (the architecture's own options), e.g.
+    #: ``{channels = [64, 128, 256, 256]}``: a ResNet's last stage at 256 channels (the demo's)
+    backbone_args: dict = field(default_factory=dict)
     img_size: int = 224
     num_iters: int = 3
     hidden: int = 1024
@@ -81,7 +84,8 @@ class HMR(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = create_backbone(config.backbone, pooling=config.pooling or None,
-                                        img_size=config.img_size, drop_path_rate=config.drop_path_rate)
+                                        img_size=config.img_size, drop_path_rate=config.drop_path_rate,
+                                        extra=config.backbone_args)
         if mean is None:
             mean = load_mean_params(config.mean_params or default_mean_params_path())
         feature_dim = self.backbone.num_features

@@ -72,6 +72,8 @@ class OptimConfig:
     step_milestones: list[int] = field(default_factory=list)
     step_gamma: float = 0.1
     grad_clip_norm: float = 0.0  # 0 = off
+    #: Adam/AdamW as one fused kernel (CPU and CUDA); false = PyTorch's per-tensor loop
+    fused: bool = True
 
 
 @dataclass

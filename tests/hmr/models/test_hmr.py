@@ -133,3 +133,17 @@ def test_flatten_pooling_feeds_the_feature_map_layout_to_the_regressor(mean_para
     out = model.eval()(torch.randn(2, 3, 64, 64))
     assert out.pose_rotmat.shape == (2, 24, 3, 3) and torch.isfinite(out.betas).all()
     assert HMR(_tiny_config(mean_params, pooling="avg")).regressor.fc1.in_features == 512 + 157
+
+
+def test_backbone_args_reach_timm_and_bad_ones_are_config_errors(mean_params):
+    # the demo's narrower last stage: ResNet-10-T with 256 instead of 512 channels in layer4
+    model = HMR(ModelConfig(backbone="resnet10t", img_size=64, hidden=32, mean_params=str(mean_params),
+                            backbone_args={"channels": [64, 128, 256, 256]}))
+    assert model.backbone.num_features == 256 and model.regressor.fc1.in_features == 256 + 157
+    assert model.backbone.layer4[0].conv1.weight.shape[:2] == (256, 256)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 64, 64)).pose_rotmat.shape == (1, 24, 3, 3)
+    with pytest.raises(ConfigError, match="backbone_args.*no_such_option"):
+        create_backbone("resnet10t", extra={"no_such_option": 1})
+    with pytest.raises(ConfigError, match="backbone_args.num_classes"):
+        create_backbone("resnet10t", extra={"num_classes": 10})

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -131,3 +132,10 @@ def test_verify_detects_a_changed_image(synth_root, tmp_path):
     data[100] ^= 0xFF
     target.write_bytes(bytes(data))
     assert not verify_source(str(manifest), copy, progress=False).ok
+
+
+def test_small_sets_render_in_this_process_large_ones_on_every_core():
+    from hmr.synth.generate import RENDERS_PER_WORKER, default_workers
+
+    assert default_workers(200) == 1 and default_workers(RENDERS_PER_WORKER - 1) == 1
+    assert default_workers(10**7) == (os.cpu_count() or 1)

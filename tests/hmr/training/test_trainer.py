@@ -138,3 +138,17 @@ def test_validation_during_training_is_logged(tmp_path, body, batches):
     assert (tmp_path / "run" / "eval" / "step_00000002" / "results.json").is_file()
     with pytest.raises(ConfigError, match="eval_data"):
         _config("train.eval_every=2")
+
+
+def test_fused_adam_takes_the_same_steps_as_the_per_tensor_loop(tmp_path, body, batches):
+    runs = {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        trainer = Trainer(_config("train.total_steps=3", f"optim.fused={str(fused).lower()}",
+                                  "model.dropout=0.0"), tmp_path / f"fused_{fused}", body_model=body)
+        assert bool(trainer.optimizer.defaults.get("fused")) is fused
+        trainer.fit(batches, progress=False)
+        runs[fused] = [p.detach().clone() for p in trainer.model.parameters()]
+    assert len(runs[True]) == len(runs[False])
+    for a, b in zip(runs[True], runs[False]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
