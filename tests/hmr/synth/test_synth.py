@@ -90,6 +90,16 @@ def test_generation_is_deterministic(tmp_path, synth_root):
     assert (tmp_path / "images/train/000004.jpg").read_bytes() == (synth_root / "images/train/000004.jpg").read_bytes()
 
 
+def test_rerun_after_a_killed_run_removes_its_partial_files(tmp_path, synth_root):
+    images = tmp_path / "images" / "train"
+    images.mkdir(parents=True)
+    (images / "000003.jpg.partial-4242").write_bytes(b"half an image")  # killed mid-write
+    (images / "000004.jpg").write_bytes(b"stale")  # finished by a run with other settings
+    generate(tmp_path, SynthConfig(n=10, split="train", image_size=96, seed=3, workers=1), progress=False)
+    assert sorted(p.name for p in images.iterdir()) == [f"{i:06d}.jpg" for i in range(10)]
+    assert (images / "000004.jpg").read_bytes() == (synth_root / "images/train/000004.jpg").read_bytes()
+
+
 def test_supersample_changes_the_pixels_not_the_labels(tmp_path, synth_root):
     import cv2
 
