@@ -152,14 +152,23 @@ def list_conventions() -> list[str]:
     return list(_registry())
 
 
+#: names already looked up, as given: converters and loaders ask per sample, and normalising
+#: the name each time (regular expressions) was most of a keypoint conversion's cost
+_BY_GIVEN_NAME: dict[str, Convention] = {}
+
+
 def get_convention(name: str | Convention) -> Convention:
     """The convention called ``name`` (or one of its aliases, case-insensitive)."""
     if isinstance(name, Convention):
         return name
+    hit = _BY_GIVEN_NAME.get(name)
+    if hit is not None:
+        return hit
     registry = _registry()
     key = normalise_joint_name(str(name))
     key = CONVENTION_ALIASES.get(key, key)
     if key in registry:
+        _BY_GIVEN_NAME[name] = registry[key]
         return registry[key]
     hint = _close_matches(key, list(registry) + list(CONVENTION_ALIASES))
     raise ConventionError(f"unknown keypoint convention {name!r}{hint} "
