@@ -21,9 +21,9 @@ from hmr.errors import HmrError
 @dataclass
 class DemoConfig:
     out: Path = Path("demo_out")
-    #: 12,000 renders without antialiasing (about 1.3x the time of 8,000 antialiased ones):
-    #: the network trained on them scored best within the budget (docs/demo.md)
-    n_train: int = 12000
+    #: 20,000 renders without antialiasing (~70 s on 2 cores): the network trained on them
+    #: scored best within the budget (docs/demo.md)
+    n_train: int = 20000
     n_test: int = 200
     image_size: int = 128
     #: antialiasing of the renders (hmr synth --supersample): 1 = one sample per pixel

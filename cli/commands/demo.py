@@ -11,7 +11,7 @@ EXAMPLE = "hmr demo --out demo_out"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="folder for everything the demo writes")
-    p.add_argument("--n-train", type=int, default=12000)
+    p.add_argument("--n-train", type=int, default=20000)
     p.add_argument("--n-test", type=int, default=200)
     p.add_argument("--size", type=int, default=128, help="rendered image side (px)")
     p.add_argument("--seed", type=int, default=0)
