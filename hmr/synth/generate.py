@@ -60,7 +60,7 @@ class SynthConfig:
     body_fraction: tuple[float, float] = (0.55, 0.85)  # body height / image height
     workers: int | None = None
     batch: int = 64
-    #: samples per pixel side (antialiasing): 2 = 4 samples per pixel; 1 renders 2.3x faster (benchmarks/render.py)
+    #: samples per pixel side (antialiasing): 2 = 4 samples per pixel; 1 renders 3.5x faster (benchmarks/render.py)
     supersample: int = 2
 
 
