@@ -23,27 +23,41 @@ def _train(out, *extra):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _run_and_kill_midway(out) -> bool:
+    """Start a run, SIGKILL it once a checkpoint at step >= 8 exists; True if it was killed
+    before finishing (False: it finished first, which a loaded machine can make happen)."""
+    victim = _train(out)
+    deadline = time.time() + 300
+    while not any(int(p.stem.split("_")[1]) >= 8 for p in out.glob("step_*.pt")):
+        if victim.poll() is not None:
+            break
+        assert time.time() < deadline
+        time.sleep(0.05)
+    if victim.poll() is None:
+        os.kill(victim.pid, signal.SIGKILL)
+    _, err = victim.communicate()
+    assert victim.returncode in (0, -signal.SIGKILL), err
+    return victim.returncode == -signal.SIGKILL and not (out / "step_00000016.pt").exists()
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_the_uninterrupted_run(tmp_path):
     full = _train(tmp_path / "full")
-    victim = _train(tmp_path / "killed")
-    deadline = time.time() + 300
-    while not (tmp_path / "killed" / "step_00000008.pt").exists():
-        assert victim.poll() is None, victim.communicate()
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
-    assert not (tmp_path / "killed" / "step_00000016.pt").exists()
-    resumed = _train(tmp_path / "killed", "--resume")
+    for attempt in range(5):  # a fresh folder each time the run outpaced the kill
+        killed = tmp_path / f"killed{attempt}"
+        if _run_and_kill_midway(killed):
+            break
+    else:
+        pytest.fail("the run finished before it could be killed, 5 times")
+    resumed = _train(killed, "--resume")
     for proc in (full, resumed):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     assert "resuming" in err
-    a, b = read_metrics(tmp_path / "full"), read_metrics(tmp_path / "killed")
+    a, b = read_metrics(tmp_path / "full"), read_metrics(killed)
     assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(2, 17, 2))
     np.testing.assert_allclose([r["loss"] for r in b], [r["loss"] for r in a], rtol=1e-6)
-    assert not list((tmp_path / "killed").glob("*.partial-*"))
+    assert not list(killed.glob("*.partial-*"))
 
 
 def _ddp_worker(rank, world, port, out, result_dir):
