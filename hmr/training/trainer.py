@@ -74,7 +74,7 @@ def build_optimizer(cfg: OptimConfig, model: torch.nn.Module, sigma_params: list
         # Balanced MSE: the noise σ learns with its own rate and no weight decay (Ren et al.)
         groups.append({"params": sigma_params, "lr": sigma_lr, "weight_decay": 0.0, "name": "sigma"})
     # One fused kernel over all parameters instead of a loop of small ops per tensor: the demo's
-    # Adam step 10-16 -> 5 ms on 2 CPU cores (of a ~130 ms training step)
+    # Adam step 10-16 -> 5 ms on 2 CPU cores (of a ~100 ms training step)
     fused = {"fused": True} if cfg.fused else {}
     if cfg.optimizer == "adam":
         return torch.optim.Adam(groups, **fused)
