@@ -3,7 +3,8 @@
 Many publishers give no checksum. Once a user holds a copy they trust (freshly downloaded,
 spot-checked, converted without errors), locking records every file's size and sha256 and
 every folder's file count, total size and tree digest. Later ``hmr verify NAME`` on any
-machine that sees the locked manifest catches a renamed, truncated or swapped file.
+machine that sees the locked manifest catches a renamed, truncated or swapped file; the
+folders' file listing written beside it (:mod:`manifests.file_index`) lets it name the file.
 
 Locking never overrides what a publisher states: a file whose size or checksum differs
 from a known value makes the lock fail (that copy is not trustworthy). The locked
@@ -22,6 +23,7 @@ from pathlib import Path
 from hmr import __version__
 from hmr.errors import ChecksumMismatch, DatasetFormatError
 from hmr.utils.atomic import atomic_write_text
+from manifests.file_index import write_index
 from manifests.hashing import HashJob, hash_many, tree_digest
 from manifests.model import (ManifestFile, dump_manifest, load_manifest, manifest_digest,
                              user_manifest_dir)
@@ -43,10 +45,8 @@ def _lock_file(entry: ManifestFile, result, root: Path) -> ManifestFile:
     return replace(entry, size=result.size, sha256=result.digests["sha256"])
 
 
-def _lock_dir(entry: ManifestFile, members: list[str], results, root: Path) -> ManifestFile:
-    if entry.count is not None and len(members) != entry.count:
-        raise ChecksumMismatch(f"{len(members)} file(s) match {entry.glob!r}, the manifest "
-                               f"says {entry.count}; refusing to lock", path=root / entry.path)
+def _dir_rows(entry: ManifestFile, members: list[str], results, root: Path) -> list[tuple[str, int, str]]:
+    """(path inside the folder, size, sha256) of each member; unreadable members fail."""
     prefix = "" if entry.path in (".", "") else entry.path + "/"
     rows = []
     for m in members:
@@ -54,7 +54,14 @@ def _lock_dir(entry: ManifestFile, members: list[str], results, root: Path) -> M
         if r.error:
             raise DatasetFormatError(f"cannot read: {r.error}", path=root / m)
         rows.append((m[len(prefix):], r.size, r.digests["sha256"]))
-    return replace(entry, count=len(members), size=sum(r[1] for r in rows),
+    return rows
+
+
+def _lock_dir(entry: ManifestFile, rows: list[tuple[str, int, str]], root: Path) -> ManifestFile:
+    if entry.count is not None and len(rows) != entry.count:
+        raise ChecksumMismatch(f"{len(rows)} file(s) match {entry.glob!r}, the manifest "
+                               f"says {entry.count}; refusing to lock", path=root / entry.path)
+    return replace(entry, count=len(rows), size=sum(r[1] for r in rows),
                    tree_sha256=tree_digest(rows))
 
 
@@ -82,11 +89,14 @@ def lock_manifest(name: str | os.PathLike, root: str | os.PathLike, *,
     for rels in members.values():
         jobs.extend(HashJob(m, root / m, ("sha256",), files[m]) for m in rels)
     run = hash_many(jobs, workers=workers, progress=progress, desc=f"lock {manifest.name}")
-    locked_files = []
+    locked_files, listings = [], {}
     for e in manifest.files:
         if e.kind == "dir":
-            locked_files.append(_lock_dir(e, members[e.key], run.results, root)
-                                if members[e.key] else e)
+            if members[e.key]:
+                listings[e.key] = _dir_rows(e, members[e.key], run.results, root)
+                locked_files.append(_lock_dir(e, listings[e.key], root))
+            else:
+                locked_files.append(e)
         elif e.path in files:
             locked_files.append(_lock_file(e, run.results[e.path], root))
         else:
@@ -97,5 +107,7 @@ def lock_manifest(name: str | os.PathLike, root: str | os.PathLike, *,
                        "from_manifest_sha256": manifest_digest(name),
                        "hmrkit_version": __version__}
     out = Path(output) if output is not None else user_manifest_dir() / f"{manifest.name}.toml"
+    # the folders' file listing first: a manifest on disk always has its own beside it
+    write_index(out, listings)
     atomic_write_text(out, dump_manifest(manifest))
     return out

@@ -16,6 +16,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from manifests.file_index import explain_folder, read_index
 from manifests.hashing import HashJob, hash_many, tree_digest
 from manifests.model import ManifestFile, load_manifest, manifest_digest, manifest_location
 from manifests.report import FileCheck, VerifyReport
@@ -164,17 +165,20 @@ def _finish_file(check: FileCheck, result) -> None:
         check.status = "wrong_checksum"
 
 
-def _finish_dir(check: FileCheck, members: list[str], results) -> None:
+def _finish_dir(check: FileCheck, members: list[str], results,
+                reference: dict[str, tuple[int, str]] | None = None) -> None:
     bad = [m for m in members if results[m].error]
     if bad:
         check.status, check.detail = "unreadable", f"{bad[0]}: {results[bad[0]].error}"
         return
-    digest = tree_digest((m[len(check.path) + 1:] if check.path not in (".", "") else m,
-                          results[m].size, results[m].digests["sha256"]) for m in members)
+    rows = [(m[len(check.path) + 1:] if check.path not in (".", "") else m,
+             results[m].size, results[m].digests["sha256"]) for m in members]
+    digest = tree_digest(rows)
     check.actual["tree_sha256"] = digest
     if digest != check.expected["tree_sha256"]:
         check.status = "wrong_checksum"
-        check.detail = "a file inside changed, was renamed or replaced; re-lock or re-download"
+        check.detail = (explain_folder(rows, reference, check.expected["tree_sha256"])
+                        or "a file inside changed, was renamed or replaced; re-lock or re-download")
 
 
 def covered_paths(entries: list[ManifestFile], files: dict[str, int]) -> set[str]:
@@ -226,8 +230,9 @@ def verify_source(name: str | os.PathLike, root: str | os.PathLike, *, quick: bo
         for key, result in run.results.items():
             if key in by_path and by_path[key].kind != "dir":
                 _finish_file(by_path[key], result)
+        listing = read_index(manifest.manifest_path) if pending_dirs else {}
         for check, members in pending_dirs:
-            _finish_dir(check, members, run.results)
+            _finish_dir(check, members, run.results, listing.get(f"{check.path} [{check.glob}]"))
     covered = covered_paths(manifest.files, files)
     for rel in sorted(set(files) - covered):
         report.checks.append(FileCheck(rel, "file", "extra", required=False,

@@ -177,6 +177,45 @@ def test_lock_fills_unknowns_and_then_catches_damage(tree, isolated_user_dir):
         ("wrong_checksum", "images [*.jpg]")]
 
 
+def test_locked_folder_failures_name_the_files(tree, isolated_user_dir):
+    from manifests.file_index import index_path
+
+    _strip_checksums(tree.manifest)
+    out = lock_manifest(tree.manifest, tree.root, progress=False)
+    assert index_path(out).is_file() and index_path(out).name == "toyset.files.json.gz"
+    flip_one_byte(tree.root / "images" / "000001.jpg")
+    check = verify_source("toyset", tree.root, progress=False).failures()[0]
+    assert check.status == "wrong_checksum"
+    assert check.detail == "1 file(s) differ from the locked copy: 000001.jpg (changed)"
+    # a rename keeps the count: the digest fails, the listing names both sides
+    os.replace(tree.root / "images" / "000002.jpg", tree.root / "images" / "000009.jpg")
+    check = verify_source("toyset", tree.root, progress=False).failures()[0]
+    assert check.detail == ("3 file(s) differ from the locked copy: 000001.jpg (changed), "
+                            "000009.jpg (not in the locked copy), 000002.jpg (missing)")
+    # the listing only explains: a damaged or stale one is ignored, the verdict stands
+    index_path(out).write_bytes(b"not gzip")
+    report = verify_source("toyset", tree.root, progress=False)
+    assert not report.ok and "re-lock or re-download" in report.failures()[0].detail
+    index_path(out).unlink()
+    assert "re-lock or re-download" in verify_source("toyset", tree.root, progress=False).failures()[0].detail
+
+
+def test_listing_that_does_not_match_the_locked_digest_names_nothing(tree, isolated_user_dir):
+    from manifests.file_index import explain_folder, index_path, read_index, write_index
+
+    _strip_checksums(tree.manifest)
+    out = lock_manifest(tree.manifest, tree.root, progress=False)
+    listing = read_index(out)["images [*.jpg]"]
+    rows = [(rel, size, sha) for rel, (size, sha) in listing.items()]
+    forged = [(rel, size, "0" * 64 if rel == "000003.jpg" else sha) for rel, size, sha in rows]
+    write_index(out, {"images [*.jpg]": forged})  # would blame 000003.jpg, which is intact
+    flip_one_byte(tree.root / "images" / "000001.jpg")
+    check = verify_source("toyset", tree.root, progress=False).failures()[0]
+    assert check.status == "wrong_checksum" and "000003" not in check.detail
+    assert explain_folder(rows, listing, "f" * 64) is None
+    assert index_path(out).exists()
+
+
 def test_lock_refuses_a_copy_that_contradicts_the_publisher(tree):
     flip_one_byte(tree.root / tree.annotation)
     with pytest.raises(ChecksumMismatch, match="refusing to lock"):

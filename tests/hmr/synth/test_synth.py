@@ -128,7 +128,7 @@ def test_pose_rarity_is_long_tailed():
     assert np.corrcoef(poses["rarity"], far)[0, 1] > 0.5
 
 
-def test_verify_detects_a_changed_image(synth_root, tmp_path):
+def test_verify_detects_and_names_a_changed_image(synth_root, tmp_path):
     import shutil
 
     from manifests import verify_source
@@ -141,7 +141,10 @@ def test_verify_detects_a_changed_image(synth_root, tmp_path):
     data = bytearray(target.read_bytes())
     data[100] ^= 0xFF
     target.write_bytes(bytes(data))
-    assert not verify_source(str(manifest), copy, progress=False).ok
+    report = verify_source(str(manifest), copy, progress=False)
+    assert not report.ok
+    assert [(c.label, c.detail) for c in report.failures()] == [
+        ("images/train [*.jpg]", "1 file(s) differ from the locked copy: 000002.jpg (changed)")]
 
 
 def test_small_sets_render_in_this_process_large_ones_on_every_core():
