@@ -11,13 +11,14 @@ EXAMPLE = "hmr demo --out demo_out"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="folder for everything the demo writes")
-    p.add_argument("--n-train", type=int, default=20000)
-    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--n-train", type=int, default=20000, help="training renders (default: %(default)s)")
+    p.add_argument("--n-test", type=int, default=200, help="test renders (default: %(default)s)")
     p.add_argument("--size", type=int, default=128, help="rendered image side (px)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the renders (poses, cameras, backgrounds)")
     p.add_argument("--train-tail", type=float, default=None,
                    help="long tail of the training poses (hmr synth --tail; 0 = uniform rarity)")
-    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None,
+                   help="render processes (default: all cores, at most one per 250 images)")
     p.add_argument("--supersample", type=int, default=None,
                    help="antialiasing samples per pixel side of the renders (default: the demo's)")
     p.add_argument("--steps", type=int, default=0, help="training steps (default: the demo config's)")
