@@ -25,9 +25,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-__all__ = ["SampleCache", "CACHED"]
+__all__ = ["SampleCache", "CACHED", "MISSING"]
 
 CACHED = "__cached__"  # marker key: the raw sample's item is in the cache
+MISSING = object()  # SampleCache.lookup: no item for this sample
 
 
 def item_bytes(item: object) -> int:
@@ -70,6 +71,14 @@ class SampleCache:
     def get(self, raw: dict):
         """The item of a marker yielded by :meth:`read`."""
         return self.items[(raw["__url__"], raw["__key__"])]
+
+    def lookup(self, raw: dict):
+        """The item of a sample read from disk again, or :data:`MISSING`. A shard is read again
+        when it is not complete: e.g. a resampled epoch ended while its last samples waited in
+        the shuffle buffer (dropped, so never cached); its other samples need no decoding."""
+        item = self.items.get((raw["__url__"], raw["__key__"]), MISSING)
+        self.hits += item is not MISSING
+        return item
 
     def put(self, raw: dict, item: object) -> None:
         """Keep ``item`` (None for a corrupt sample) for this raw sample, budget permitting."""

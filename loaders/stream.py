@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from hmr.errors import HmrError
 from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
-from loaders.cache import CACHED, SampleCache
+from loaders.cache import CACHED, MISSING, SampleCache
 from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
 from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
 from loaders.shard import ShardSet
@@ -296,8 +296,10 @@ class ShardStream(IterableDataset):
                                                       np.random.default_rng([cfg.seed, 3]))
         rng = np.random.default_rng([cfg.seed, self.epoch, where.index, 4, n])
         cache = self.cache
-        if raw.get(CACHED):  # decoded (train) or finished (no augmentation) in an earlier epoch
-            item = cache.get(raw)
+        item = MISSING
+        if cache is not None:  # decoded (train) or finished (no augmentation) in an earlier epoch
+            item = cache.get(raw) if raw.get(CACHED) else cache.lookup(raw)
+        if item is not MISSING:
             if item is None:  # a corrupt sample, counted when it was first read
                 return None
             STATS.samples += 1

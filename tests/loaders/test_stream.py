@@ -334,6 +334,40 @@ def test_sample_cache_gives_the_same_batches_and_opens_each_shard_once(shard_roo
             assert torch.equal(got[name], want[name]), name
 
 
+@pytest.mark.parametrize("train", [False, True])
+def test_resampled_epochs_cut_mid_shard_decode_each_sample_once(shard_root, monkeypatch, train):
+    """Training streams (resampled) end each epoch mid-shard, dropping the shuffle buffer: those
+    samples were never cached, so their shard is read again later; its cached samples must not
+    be decoded again, and the batches stay those of the uncached stream."""
+    a = sset(shard_root, "pina")  # 12 shards of 4
+    cfg = dict(out_size=OUT, batch_size=4, shuffle_buffer=8, resampled=True, train=train, seed=5)
+
+    def run(cache_mb):
+        decoded = []
+        real = stream.decode_sample
+
+        def counting(raw, num_keypoints):
+            decoded.append((raw["__url__"], raw["__key__"]))
+            return real(raw, num_keypoints)
+
+        monkeypatch.setattr(stream, "decode_sample", counting)
+        ds = ShardStream([(a, 1.0)], StreamConfig(**cfg, cache_mb=cache_mb))
+        loader = EpochLoader(ds, 5)  # 20 samples an epoch: cuts inside shards
+        batches = []
+        for epoch in range(8):
+            loader.set_epoch(epoch)
+            batches += list(loader)
+        return batches, decoded
+
+    plain, plain_decoded = run(0)
+    cached, decoded = run(64)
+    assert len(decoded) == len(set(decoded)) < len(plain_decoded)  # each sample decoded once
+    assert [b["key"] for b in cached] == [b["key"] for b in plain]
+    for got, want in zip(cached, plain):
+        for name in ("img", "keypoints2d", "smpl_body_pose", "aug_flip"):
+            assert torch.equal(got[name], want[name]), name
+
+
 def test_sample_cache_stays_within_its_budget(shard_root, monkeypatch):
     a = sset(shard_root, "pina")
     plain = _epochs(ShardStream([(a, 1.0)], finite_cfg()), 2)
