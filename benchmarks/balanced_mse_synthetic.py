@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runtime: {out['seconds']:.1f} s wall, {out['cpu_seconds']:.1f} s CPU, "
           f"{args.threads} thread(s), torch {torch.__version__}")
     if args.out_dir is not None:
-        from hmr.utils.atomic import atomic_write_text
+        from hmr.core.utils.atomic import atomic_write_text
 
         args.out_dir.mkdir(parents=True, exist_ok=True)
         prefix = "balanced_mse_quick" if args.quick else "balanced_mse"

@@ -5,7 +5,7 @@ joints, no gradient) at batch 1 and at batch 64 on CPU with 2 threads, the ratio
 two (the baseline is batch 1, measured in the same run), and the time to generate the
 mannequin's arrays and write its folder. Then the training pass (forward + backward of the
 SPIN-49 joints, batch 64, rotation matrices as the network predicts them): the full body model
-(the baseline) against :class:`hmr.body.JointsOnlyBody`, which poses only the vertices the
+(the baseline) against :class:`hmr.core.body.JointsOnlyBody`, which poses only the vertices the
 joint regressors read. PITFALLS.md quotes ~640 bodies/s at batch 1 and
 ~4,100/s at batch 64 for SMPL on 2 CPU threads.
 
@@ -41,7 +41,7 @@ def bodies_per_second(model, batch: int, seconds: float, device: str) -> float:
 
 def training_passes_per_second(model, batch: int, seconds: float, device: str) -> float:
     """Bodies per second through forward + backward of the SPIN-49 joints (a loss's use)."""
-    from hmr.geometry import axis_angle_to_matrix
+    from hmr.core.geometry import axis_angle_to_matrix
 
     g = torch.Generator().manual_seed(1)
     rot = axis_angle_to_matrix(0.3 * torch.randn(batch, 24, 3, generator=g)).to(device).requires_grad_()
@@ -64,7 +64,7 @@ def training_passes_per_second(model, batch: int, seconds: float, device: str) -
 
 def mannequin_timings() -> tuple[float, float]:
     """(seconds to build the arrays in a fresh cache, seconds to build and write the folder)."""
-    from hmr.body import mannequin
+    from hmr.core.body import mannequin
 
     mannequin._neutral_parts.cache_clear()
     start = time.perf_counter()
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
 
     build, write = mannequin_timings()
     print(f"mannequin: arrays {build:.2f} s, arrays + write folder {write:.2f} s")
@@ -96,7 +96,7 @@ def main() -> None:
     for b, rate in rates.items():
         print(f"  batch {b:3d}: {rate:8.0f} bodies/s")
     print(f"  batch 64 / batch 1: {rates[64] / rates[1]:.1f}x")
-    from hmr.body import JointsOnlyBody
+    from hmr.core.body import JointsOnlyBody
 
     sparse = JointsOnlyBody(model, h36m=False)
     full_rate = training_passes_per_second(model, 64, args.seconds, args.device)

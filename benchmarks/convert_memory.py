@@ -60,11 +60,11 @@ def write_coco_json(path: Path, n_persons: int, seed: int = 0) -> None:
 
 
 def warm_imports() -> None:
-    """Import what every conversion imports (torch comes with hmr.keypoints), so the figures
+    """Import what every conversion imports (torch comes with hmr.core.keypoints), so the figures
     are about converting, not about importing."""
     import converters.coco  # noqa: F401
-    import hmr.keypoints  # noqa: F401
-    import hmr.schema.store  # noqa: F401
+    import hmr.core.keypoints  # noqa: F401
+    import hmr.core.schema.store  # noqa: F401
     import manifests  # noqa: F401
     import pycocotools.coco  # noqa: F401
     import zarr  # noqa: F401

@@ -35,8 +35,8 @@ from hmr.evaluation.benchmarks import get_benchmark, score_predictions  # noqa: 
 from hmr.evaluation.metrics import mpjpe, pa_mpjpe, pve  # noqa: E402
 from hmr.evaluation.report import summarise, write_report  # noqa: E402
 from hmr.evaluation.run import BodyModels  # noqa: E402
-from hmr.geometry import axis_angle_to_matrix  # noqa: E402
-from hmr.schema.store import StoreWriter, open_store  # noqa: E402
+from hmr.core.geometry import axis_angle_to_matrix  # noqa: E402
+from hmr.core.schema.store import StoreWriter, open_store  # noqa: E402
 
 
 def write_store(path: Path, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

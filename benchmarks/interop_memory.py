@@ -5,7 +5,7 @@ For each size a SPIN npz (imgname, center, scale, part, openpose, S, pose, shape
 and a compressed HumanData npz (COCO-like 2D + H36M-like 3D rows, SMPL dict) are generated
 (tests/fixtures/interop.py layouts), then, each in a fresh process: the file is converted by
 the real converter (``spin_npz`` / ``humandata``) into a zarr store, and that store is exported
-back (``hmr.interop.export_*``). Figures: peak RSS above the process's RSS before each step (the
+back (``hmr.core.interop.export_*``). Figures: peak RSS above the process's RSS before each step (the
 baseline measured in the same process; the peak is reset after imports and again before
 the export), and samples/s. Blocks are 1,024 rows. Plain members stream in row blocks,
 so the SPIN export and the importers' own reading stay flat from N to 10 x N; HumanData's
@@ -59,7 +59,7 @@ def write_inputs(work: Path, n: int) -> None:
 def _humandata_items(n: int) -> dict:
     """Like the test fixture's, built vectorised (the fixture's per-row loop is for tiny N)."""
     from tests.fixtures.interop import HD_2D_ROWS, HD_3D_ROWS
-    from hmr.keypoints.human_data import HUMAN_DATA_INDEX
+    from hmr.core.keypoints.human_data import HUMAN_DATA_INDEX
 
     rng = np.random.default_rng(0)
     kps2d, kps3d = np.zeros((n, 190, 3)), np.zeros((n, 190, 4))
@@ -77,17 +77,17 @@ def _humandata_items(n: int) -> dict:
 
 
 def _child(kind: str, work: str, n: int, queue) -> None:
-    # everything a conversion imports (torch comes with hmr.keypoints): import cost is not
+    # everything a conversion imports (torch comes with hmr.core.keypoints): import cost is not
     # conversion cost
     import converters.humandata  # noqa: F401
     import converters.spin_npz  # noqa: F401
-    import hmr.interop  # noqa: F401
-    import hmr.keypoints  # noqa: F401
-    import hmr.schema.store  # noqa: F401
+    import hmr.core.interop  # noqa: F401
+    import hmr.core.keypoints  # noqa: F401
+    import hmr.core.schema.store  # noqa: F401
     import manifests  # noqa: F401
     import zarr  # noqa: F401
     from converters.common import ConvertOptions, run_conversion
-    from hmr.interop import export_humandata, export_spin_npz
+    from hmr.core.interop import export_humandata, export_spin_npz
 
     root = Path(work)
     base = rss_mb()

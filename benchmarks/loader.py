@@ -34,8 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hmr.keypoints import convert_keypoints, flip_permutation  # noqa: E402
-from hmr.schema import StoreWriter  # noqa: E402
+from hmr.core.keypoints import convert_keypoints, flip_permutation  # noqa: E402
+from hmr.core.schema import StoreWriter  # noqa: E402
 from loaders import crop as geo  # noqa: E402
 from loaders.augment import AugmentConfig, channel_gains, draw_geometry  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402

@@ -47,9 +47,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from hmr.body import load_body_model
-    from hmr.render import rasterize, render_mesh
-    from hmr.render.shade import project
+    from hmr.core.body import load_body_model
+    from hmr.core.render import rasterize, render_mesh
+    from hmr.core.render.shade import project
     from hmr.synth.generate import place_in_view
     from hmr.synth.poses import PoseSampler, upright_orient
 

@@ -59,7 +59,7 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(a.threads)
 
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting import SMPLify, SMPLifyConfig, load_pose_prior, to_crop_frame
     from hmr.fitting.synthetic import make_problem
 

@@ -32,7 +32,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hmr.body.smpl import load_body_model  # noqa: E402
+from hmr.core.body.smpl import load_body_model  # noqa: E402
 from hmr.training.config import load_config  # noqa: E402
 from hmr.training.synthetic import synthetic_batch  # noqa: E402
 from hmr.training.trainer import Trainer  # noqa: E402

@@ -9,8 +9,8 @@ import sys
 from types import ModuleType
 
 import cli.commands
-from hmr import __version__
-from hmr.errors import HmrError
+from hmr.core import __version__
+from hmr.core.errors import HmrError
 
 
 def discover_commands() -> dict[str, ModuleType]:

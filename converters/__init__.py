@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 
 _NOT_CONVERTERS = {"common"}
 _registry: dict[str, str] | None = None

@@ -51,7 +51,7 @@ import numpy as np
 from converters.common import (
     BadRecord, ConvertOptions, bbox_from_keypoints, get_option, read_json, to_superset,
 )
-from hmr.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError
 
 NAME = "coco2017"
 VERSION = "1"

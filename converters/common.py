@@ -16,11 +16,11 @@ and one generator::
     def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]
 
 that reads the raw dataset under ``root`` and yields schema-v1 samples (dicts keyed by
-:data:`hmr.schema.FIELD_NAMES`; absent fields take their defaults; keypoints already in
+:data:`hmr.core.schema.FIELD_NAMES`; absent fields take their defaults; keypoints already in
 the superset convention, ``image_path`` relative to ``root``). A record that cannot be
 converted is yielded as a :class:`BadRecord` (file + record + reason): the driver stops
 on it, or with ``--skip-bad`` skips it and lists it in a report. A file that cannot be read
-at all raises :class:`~hmr.errors.DatasetFormatError`. Optionally
+at all raises :class:`~hmr.core.errors.DatasetFormatError`. Optionally
 ``raw_files(root, split) -> list[Path]`` lists the files read (for the output manifest).
 """
 
@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 
-from hmr.errors import DatasetFormatError, HmrError, SchemaError
-from hmr.schema import FIELD_BY_NAME, StoreWriter
-from hmr.utils.atomic import atomic_write_text
+from hmr.core.errors import DatasetFormatError, HmrError, SchemaError
+from hmr.core.schema import FIELD_BY_NAME, StoreWriter
+from hmr.core.utils.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ def _write_output_manifest(module: ModuleType, root: Path, store: Path, split: s
     except ImportError:  # manifests package not installed: the store is still complete
         return None
     raw = list(module.raw_files(root, split)) if hasattr(module, "raw_files") else []
-    from hmr.schema import SCHEMA_VERSION
+    from hmr.core.schema import SCHEMA_VERSION
 
     return write_output_manifest(
         store, converter=module.__name__, converter_version=str(module.VERSION),
@@ -260,7 +260,7 @@ def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
 
 def to_superset(keypoints: np.ndarray, convention: str) -> np.ndarray:
     """Native keypoints (..., K_src, C) -> superset (..., K, C); missing joints get zeros."""
-    from hmr.keypoints import convert_keypoints
+    from hmr.core.keypoints import convert_keypoints
 
     out, _ = convert_keypoints(np.asarray(keypoints, dtype=np.float32), convention, "superset")
     return out
@@ -312,7 +312,7 @@ def open_h5(path: Path):
 
 def read_pickle(path: Path, **kwargs: Any) -> Any:
     """Dataset pickles through the restricted unpickler (numpy arrays, plain containers)."""
-    from hmr.utils.safe_pickle import load
+    from hmr.core.utils.safe_pickle import load
 
     require_file(path)
     return load(path, **kwargs)

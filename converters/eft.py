@@ -64,8 +64,8 @@ from converters.common import (
     BadRecord, ConvertOptions, attach_image_sizes, bbox_from_center_scale, get_option,
     read_json, rotmat_to_axis_angle, to_superset,
 )
-from hmr.errors import DatasetFormatError
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError
+from hmr.core.schema.fields import SMPL_SOURCES
 
 EXPECTED_KEYS = ("parm_pose", "parm_shape", "bbox_scale", "bbox_center", "imageName")
 SMPL_SOURCE_EFT = SMPL_SOURCES.index("eft")

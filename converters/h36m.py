@@ -80,8 +80,8 @@ from converters.common import (
     BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, bbox_from_mask, get_option,
     intrinsics_matrix, open_h5, read_pickle, require_file, to_superset,
 )
-from hmr.errors import DatasetFormatError, HmrError
-from hmr.schema import SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.schema import SMPL_SOURCES
 
 NAME = "h36m"
 VERSION = "1"

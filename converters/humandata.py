@@ -1,5 +1,5 @@
 """MMHuman3D HumanData npz files -> schema v1. The format, and every convention applied, is
-in :mod:`hmr.interop.humandata`; the 190-joint layout in :mod:`hmr.keypoints.human_data`.
+in :mod:`hmr.core.interop.humandata`; the 190-joint layout in :mod:`hmr.core.keypoints.human_data`.
 
 Layout: ``ROOT`` is the folder of HumanData files (MMHuman3D's
 ``data/preprocessed_datasets``); the split is the file stem::
@@ -49,7 +49,7 @@ def raw_files(root: Path, split: str) -> list[Path]:
 
 
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict[str, Any] | BadRecord]:
-    from hmr.interop.humandata import humandata_samples, iter_humandata
+    from hmr.core.interop.humandata import humandata_samples, iter_humandata
 
     path = npz_file(root, split, options)
     blocks = iter_humandata(path, limbs=get_option(options, "limbs", "annotated"))

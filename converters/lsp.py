@@ -35,7 +35,7 @@ import numpy as np
 from converters.common import (
     BadRecord, ConvertOptions, attach_image_sizes, bbox_from_keypoints, read_mat, to_superset,
 )
-from hmr.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError
 
 NAME = "lsp"
 VERSION = "1"

@@ -29,7 +29,7 @@ import numpy as np
 
 from converters.common import BadRecord, ConvertOptions, get_option
 from converters.lsp import leeds_samples, read_joints
-from hmr.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError, HmrError
 
 NAME = "lspet"
 VERSION = "1"

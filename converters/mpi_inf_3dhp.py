@@ -66,7 +66,7 @@ from converters.common import (
     BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, get_option, intrinsics_matrix,
     open_h5, read_pickle, require_file, to_superset,
 )
-from hmr.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError, HmrError
 
 NAME = "mpi_inf_3dhp"
 VERSION = "1"

@@ -57,7 +57,7 @@ from converters.common import (
     BadRecord, ConvertOptions, bbox_from_center_scale, bbox_from_keypoints, get_option,
     attach_image_sizes, open_h5, read_json, require_file, to_superset,
 )
-from hmr.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError, HmrError
 
 NAME = "mpii"
 VERSION = "1"

@@ -49,8 +49,8 @@ from converters.common import (
     BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, merge_keypoints,
     project_points, read_pickle, to_superset,
 )
-from hmr.errors import DatasetFormatError
-from hmr.schema import GENDERS, SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError
+from hmr.core.schema import GENDERS, SMPL_SOURCES
 
 NAME = "pw3d"
 ALIASES = ("3dpw",)
@@ -167,7 +167,7 @@ class BodyModels:
 
     def get(self, gender: str):
         if gender not in self._models:
-            from hmr.body import load_body_model
+            from hmr.core.body import load_body_model
 
             self._models[gender] = load_body_model(self.path, gender=gender)
         return self._models[gender]

@@ -22,7 +22,7 @@ come from one of:
   imported from that npz with the interop converter). Every field is copied; SMPL is
   replaced by the fit where the store has none.
 - otherwise the SPIN npz itself (``-o npz=FILE`` to override), imported exactly as the
-  ``spin_npz`` converter does (:mod:`hmr.interop.spin_npz`: 2D, box, ``S``, GT SMPL; its
+  ``spin_npz`` converter does (:mod:`hmr.core.interop.spin_npz`: 2D, box, ``S``, GT SMPL; its
   options ``images=DIR`` (what ``imgname`` is relative to, default ROOT) and
   ``image_hw=H,W`` apply). Image paths are stored relative to ROOT.
 
@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from converters.common import BadRecord, ConvertOptions, get_option, require_file
-from hmr.errors import DatasetFormatError, SchemaError
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError, SchemaError
+from hmr.core.schema.fields import SMPL_SOURCES
 
 NAME = "spin-fits"
 VERSION = "1"
@@ -119,7 +119,7 @@ def _check_rows(n_rows: int, fits: np.ndarray, rows_from: Path, fits_file: Path)
 # --------------------------------------------------------------------------- row sources
 def rows_from_store(store_path: Path, root: Path) -> tuple[int, Iterator[dict]]:
     """(count, samples) of a schema store, image paths re-rooted to ``root``."""
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     store = open_store(store_path)
     if store.attrs.get("keypoint_convention") != "superset":
@@ -140,7 +140,7 @@ def rows_from_npz(path: Path, root: Path, options: ConvertOptions) -> tuple[int,
     """(count, samples) of a SPIN npz through the interop importer (one item per row, read
     in blocks). The count comes from the numeric ``center`` array alone (no pickle)."""
     from converters.spin_npz import finish_samples
-    from hmr.interop.spin_npz import iter_spin_npz, spin_samples
+    from hmr.core.interop.spin_npz import iter_spin_npz, spin_samples
 
     require_file(path)
     try:

@@ -1,5 +1,5 @@
 """SPIN-style npz files (``imgname, center, scale, part, S, pose, shape, has_smpl, openpose``)
--> schema v1. The format, and every convention applied, is in :mod:`hmr.interop.spin_npz`.
+-> schema v1. The format, and every convention applied, is in :mod:`hmr.core.interop.spin_npz`.
 
 Layout: ``ROOT`` is the folder holding the npz files (SPIN's ``data/dataset_extras``,
 MMHuman3D's ``data/datasets/spin_data``, CLIFF's pseudo-GT folder ...); the split is the
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from converters.common import BadRecord, ConvertOptions, attach_image_sizes, get_option
-from hmr.interop.common import HW_KNOWN_COLUMN, parse_hw, placeholder_image_hw
+from hmr.core.interop.common import HW_KNOWN_COLUMN, parse_hw, placeholder_image_hw
 
 NAME = "spin_npz"
 VERSION = "1"
@@ -112,7 +112,7 @@ def finish_samples(pairs: Iterable[tuple[dict[str, Any], str | None]], root: Pat
 
 
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict[str, Any] | BadRecord]:
-    from hmr.interop.spin_npz import iter_spin_npz, spin_samples
+    from hmr.core.interop.spin_npz import iter_spin_npz, spin_samples
 
     path = npz_file(root, split, options)
     pairs = spin_samples(iter_spin_npz(path), smpl_source=get_option(options, "smpl_source", "") or None,

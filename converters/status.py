@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
-from hmr.errors import HmrError
-from hmr.utils.atomic import atomic_write_text
+from hmr.core.errors import HmrError
+from hmr.core.utils.atomic import atomic_write_text
 
 DATA_ENV = "HMR_DATA"
 STORES_ENV = "HMR_STORES"
@@ -125,7 +125,7 @@ def verify_and_record(manifest: str, folder: Path, *, quick: bool = True) -> str
 
 
 def _stores(module: ModuleType, splits: list[str], stores: Path | None) -> tuple[list[str], list[str]]:
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     done, broken = [], []
     if stores is None or not stores.is_dir():

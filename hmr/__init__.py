@@ -1,13 +1,19 @@
-"""hmrkit core: schema, keypoint conventions, body models, geometry, models, training, evaluation.
+"""hmrkit's ``hmr`` package, in two floors (see docs/architecture.md):
 
-Data flows one way (see docs/architecture.md)::
+- :mod:`hmr.core` — the floor everything builds on: errors, utils, schema and stores,
+  keypoint conventions, geometry, body models, the rasteriser, HumanData / SPIN interchange.
+  It imports nothing above it.
+- the application floor, the other subpackages: models, losses, synth, fitting (SMPLify),
+  evaluation, training, and the demo that runs the whole pipeline. They build on the core
+  and on the data packages (:mod:`manifests`, :mod:`converters`, :mod:`loaders`).
+
+Data flows one way::
 
     raw dataset --converters--> schema store (zarr | npz) + output manifest
     schema store --loaders--> WebDataset shards --> batches
-    batches --hmr--> checkpoint --hmr.evaluate--> metrics, plots
-
-Modules under ``hmr.schema``, ``hmr.keypoints``, ``hmr.body`` and ``hmr.utils`` are the
-foundation every other package imports; they never import converters, loaders or cli.
+    batches --hmr.training--> checkpoint --hmr.evaluation--> metrics, plots
 """
 
-__version__ = "0.1.0"
+from hmr.core import __version__
+
+__all__ = ["__version__"]

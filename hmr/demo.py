@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 
 
 @dataclass
@@ -70,9 +70,9 @@ class DemoReport:
 
 def run_demo(config: DemoConfig) -> DemoReport:
     from converters.common import ConvertOptions, run_conversion
-    from hmr.body import write_mannequin
-    from hmr.schema import open_store
-    from hmr.schema.inspect import draw_samples, summarize
+    from hmr.core.body import write_mannequin
+    from hmr.core.schema import open_store
+    from hmr.core.schema.inspect import draw_samples, summarize
     from hmr.synth.generate import MANIFEST_RELPATH, SynthConfig, generate
     from manifests import verify_source
 
@@ -134,7 +134,7 @@ def run_demo(config: DemoConfig) -> DemoReport:
 
 
 def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path]) -> dict[str, Path]:
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
     from loaders import ShardConfig, load_shard_set, shard_store
 
     shards, dirs = config.out / "shards", {}

@@ -112,7 +112,7 @@ def training_arrays(sample: CropSample, out_size: int, src_convention: str,
     kp2[:, :2] = 2.0 * kp2[:, :2] / out_size - 1.0
     kp3 = sample.keypoints3d_m.astype(np.float32)  # (K, 4)
     if convention and convention != src_convention:
-        from hmr.keypoints import convert_keypoints
+        from hmr.core.keypoints import convert_keypoints
 
         kp2, mask2 = convert_keypoints(kp2, src_convention, convention)
         kp3, mask3 = convert_keypoints(kp3, src_convention, convention)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from loaders.augment import SmplRootModel
 from loaders.mixes import MIXES, load_mix, resolve_mix
 from loaders.shard import INDEX_NAME, ShardSet, load_shard_set

@@ -35,7 +35,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hmr.errors import ConfigError, HmrError
+from hmr.core.errors import ConfigError, HmrError
 from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
 
 BENCHMARK_SOURCE = ("github.com/smplbody/hmr-benchmarks @ 6d782f06, configs/mixed/"

@@ -34,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 
 OCCLUSION_AUGMENTATIONS: tuple[str, ...] = (
     "coarse_dropout", "grid_dropout", "photometric_distortion", "random_crop", "hard_erasing",

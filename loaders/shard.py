@@ -41,8 +41,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hmr.errors import HmrError, SchemaError
-from hmr.utils.atomic import atomic_path, atomic_write_text
+from hmr.core.errors import HmrError, SchemaError
+from hmr.core.utils.atomic import atomic_path, atomic_write_text
 from loaders import crop as geo
 
 INDEX_NAME = "index.json"
@@ -183,7 +183,7 @@ def write_shard(job: ShardJob) -> ShardResult:
     """Write rows [start, stop) of a store into one tar (atomically) plus its sidecar."""
     import webdataset as wds
 
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     store = open_store(job.store)  # opened here, in the worker process (zarr + fork)
     cols = store.columns(job.start, job.stop)
@@ -293,7 +293,7 @@ def shard_store(store_path: str | os.PathLike, out_dir: str | os.PathLike,
     """
     from tqdm import tqdm
 
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     cfg = cfg or ShardConfig()
     store = open_store(store_path)
@@ -346,7 +346,7 @@ def _remove_unplanned(set_dir: Path, num_shards: int) -> None:
 def shard_stores(store_paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                  cfg: ShardConfig | None = None, progress: bool = True) -> list[Path]:
     """Shard several stores; refuses two stores that would land in the same shard set."""
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     cfg = cfg or ShardConfig()
     if cfg.name and len(store_paths) > 1:

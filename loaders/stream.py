@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
 from loaders.cache import CACHED, MISSING, SampleCache
 from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
@@ -285,7 +285,7 @@ class ShardStream(IterableDataset):
         return mine * self.cfg.batch_size
 
     def _process(self, raw: dict, n: int, where: Placement) -> dict | None:
-        from hmr.keypoints import flip_permutation
+        from hmr.core.keypoints import flip_permutation
 
         cfg = self.cfg
         if not hasattr(self, "_flip_perm"):

@@ -3,15 +3,15 @@
 An archive is unpacked only when it is present, its size and known checksums match the
 manifest (a half-downloaded archive is never unpacked), and at least one file that the
 manifest says comes from it is missing. Extraction goes through
-:func:`hmr.utils.archive.safe_extract`, which refuses members escaping the target folder.
+:func:`hmr.core.utils.archive.safe_extract`, which refuses members escaping the target folder.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hmr.errors import ChecksumMismatch
-from hmr.utils.archive import safe_extract
+from hmr.core.errors import ChecksumMismatch
+from hmr.core.utils.archive import safe_extract
 from manifests.hashing import hash_file
 from manifests.model import ManifestFile, SourceManifest
 

@@ -18,7 +18,7 @@ import json
 import os
 from pathlib import Path
 
-from hmr.utils.atomic import atomic_path
+from hmr.core.utils.atomic import atomic_path
 from manifests.hashing import tree_digest
 
 SUFFIX = ".files.json.gz"

@@ -20,9 +20,9 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from hmr import __version__
-from hmr.errors import ChecksumMismatch, DatasetFormatError
-from hmr.utils.atomic import atomic_write_text
+from hmr.core import __version__
+from hmr.core.errors import ChecksumMismatch, DatasetFormatError
+from hmr.core.utils.atomic import atomic_write_text
 from manifests.file_index import write_index
 from manifests.hashing import HashJob, hash_many, tree_digest
 from manifests.model import (ManifestFile, dump_manifest, load_manifest, manifest_digest,

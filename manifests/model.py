@@ -31,7 +31,7 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hmr.errors import SchemaError
+from hmr.core.errors import SchemaError
 
 UNKNOWN = "unknown"
 MANIFEST_SCHEMA_VERSION = 1

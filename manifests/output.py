@@ -35,9 +35,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hmr import __version__
-from hmr.errors import HmrError, SchemaError
-from hmr.utils.atomic import atomic_write_text
+from hmr.core import __version__
+from hmr.core.errors import HmrError, SchemaError
+from hmr.core.utils.atomic import atomic_write_text
 from manifests.hashing import HashJob, hash_many, tree_digest
 from manifests.model import manifest_digest, manifest_location
 

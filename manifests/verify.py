@@ -195,7 +195,7 @@ def verify_source(name: str | os.PathLike, root: str | os.PathLike, *, quick: bo
     """Check the raw tree at ``root`` against the source manifest ``name``.
 
     ``extract=True`` first unpacks every present, intact archive whose members are
-    missing (safely: see :func:`hmr.utils.archive.safe_extract`). ``strict=True`` also
+    missing (safely: see :func:`hmr.core.utils.archive.safe_extract`). ``strict=True`` also
     fails entries the manifest cannot check (no size and no checksum known).
     """
     manifest = load_manifest(name)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from hmr.demo import DemoConfig, run_demo
-from hmr.schema import open_store
+from hmr.core.schema import open_store
 
 
 @pytest.mark.slow

@@ -29,16 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "mannequin":
-        from hmr.body.mannequin import write_mannequin
+        from hmr.core.body.mannequin import write_mannequin
 
         out = write_mannequin(args.out, overwrite=args.overwrite)
         print(f"wrote mannequin to {out} (smplx: smplx.create('{out}', model_type='smpl'))")
     elif args.action == "render":
-        from hmr.body.render import render_preview
+        from hmr.core.body.render import render_preview
 
         print(f"wrote {render_preview(args.out, args.body_model, args.gender)}")
     else:
-        from hmr.body.smpl import describe_body_model
+        from hmr.core.body.smpl import describe_body_model
 
         for key, value in describe_body_model(args.body_model, args.gender).items():
             print(f"{key}: {value}")

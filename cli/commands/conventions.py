@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.keypoints.describe import convention_table, conventions_table
+    from hmr.core.keypoints.describe import convention_table, conventions_table
 
     print(convention_table(args.name) if args.name else conventions_table())
     return 0

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from converters import get_converter
     from converters.common import ConvertOptions, run_conversion
-    from hmr.errors import HmrError
+    from hmr.core.errors import HmrError
 
     module = get_converter(args.name)
     extra = dict(kv.split("=", 1) for kv in args.option)

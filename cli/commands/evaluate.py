@@ -34,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
     from hmr.evaluation.benchmarks import BENCHMARKS
 
     if args.list_benchmarks:

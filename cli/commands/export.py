@@ -17,8 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.interop import export_store
-    from hmr.schema import open_store
+    from hmr.core.interop import export_store
+    from hmr.core.schema import open_store
 
     store = open_store(args.store)
     out = export_store(store, args.to, args.out, overwrite=not args.no_overwrite)

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.utils.archive import safe_extract
+    from hmr.core.utils.archive import safe_extract
 
     names = safe_extract(args.archive, args.dest,
                          progress=False if args.no_progress else None)

@@ -16,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
     from hmr.models import HMR
     from hmr.models.flops import count_flops
     from hmr.models.regressor import MEAN_PARAM_SHAPES, MeanParams

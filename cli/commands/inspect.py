@@ -19,9 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.keypoints import get_convention
-    from hmr.schema import open_store
-    from hmr.schema.inspect import draw_samples, summarize
+    from hmr.core.keypoints import get_convention
+    from hmr.core.schema import open_store
+    from hmr.core.schema.inspect import draw_samples, summarize
 
     store = open_store(args.store)
     summary = summarize(store, validate=not args.no_validate)

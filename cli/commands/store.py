@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hmr.schema import copy_store, open_store
+    from hmr.core.schema import copy_store, open_store
 
     if args.action == "copy":
         out = copy_store(args.src, args.dst, overwrite=args.overwrite, chunk_rows=args.chunk_rows)

@@ -40,9 +40,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hmr.errors import ConfigError, SchemaError
+from hmr.core.errors import ConfigError, SchemaError
 from hmr.evaluation.metrics import mesh_rarity, mpjpe, pa_mpjpe, pve
-from hmr.schema.fields import GENDERS
+from hmr.core.schema.fields import GENDERS
 
 EVAL_CONVENTION = "spin_eval_j14"
 ROOT_JOINT = "pelvis"
@@ -126,7 +126,7 @@ BodyModelFor = Callable[[str], torch.nn.Module]  # gender name → body model
 
 
 def _eval_indices(device: torch.device) -> tuple[torch.Tensor, int]:
-    from hmr.keypoints import get_convention
+    from hmr.core.keypoints import get_convention
 
     h36m = get_convention("h36m")
     j14 = torch.as_tensor(h36m.indices(list(get_convention(EVAL_CONVENTION).joint_names)), device=device)
@@ -155,7 +155,7 @@ def _gt_meshes(bench: Benchmark, cols: dict[str, np.ndarray], body_model_for: Bo
 def _gt_mocap_joints(cols: dict[str, np.ndarray], convention: str, device: torch.device
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """GT H36M-17 joints ``(B, 17, 3)`` and their confidence ``(B, 17)`` from keypoints3d."""
-    from hmr.keypoints import convert_keypoints
+    from hmr.core.keypoints import convert_keypoints
 
     kp, _ = convert_keypoints(cols["keypoints3d"], convention, "h36m")  # (B, 17, 4)
     kp = torch.as_tensor(np.asarray(kp), device=device)

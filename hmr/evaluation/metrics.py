@@ -8,7 +8,7 @@ the caller, so per-sample errors can be saved, plotted and binned.
   protocol (see :mod:`hmr.evaluation.benchmarks`).
 - ``pa_mpjpe``: the same after the per-sample similarity transform (scale, rotation without
   reflection, translation) that best maps the prediction onto the ground truth on the valid
-  joints (HMR/SPIN's ``compute_similarity_transform``; see :func:`hmr.geometry.similarity_transform`).
+  joints (HMR/SPIN's ``compute_similarity_transform``; see :func:`hmr.core.geometry.similarity_transform`).
 - ``pve`` (MPVPE): mean over the 6890 vertices of ‖pred − gt‖₂, no alignment (SPIN,
   MMHuman3D): both meshes come out of the body model without translation.
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from hmr.geometry import procrustes_align
+from hmr.core.geometry import procrustes_align
 
 BALANCED_BINS = 100
 BALANCED_TAILS_PERCENT = (10, 5)

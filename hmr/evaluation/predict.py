@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.evaluation.run import IMAGENET_MEAN, IMAGENET_STD, BodyModels, overlay_mesh, read_crop, write_png
-from hmr.utils.atomic import atomic_path, atomic_write_text
+from hmr.core.utils.atomic import atomic_path, atomic_write_text
 
 
 def _image_box(path: Path) -> np.ndarray:
@@ -42,7 +42,7 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     """Predict every image; ``bboxes``: one box for all images or one per image (none: the
     whole image). ``crop_scale`` (crop side / max box side): by default the scale the
     checkpoint was trained with around a given box, 1.0 around a whole image."""
-    from hmr.geometry import matrix_to_axis_angle
+    from hmr.core.geometry import matrix_to_axis_angle
     from hmr.models import smpl_output
     from hmr.training.checkpoint import load_model
 

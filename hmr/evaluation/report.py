@@ -27,7 +27,7 @@ import numpy as np
 
 from hmr.evaluation.benchmarks import Benchmark, SampleErrors
 from hmr.evaluation.metrics import BALANCED_BINS, balanced_summary, pooled_mean
-from hmr.utils.atomic import atomic_path, atomic_write_text
+from hmr.core.utils.atomic import atomic_path, atomic_write_text
 
 BALANCED_NAMES = {"bMPVPE": "pve_mm", "bMPJPE": "mpjpe_mm", "bPA-MPJPE": "pa_mpjpe_mm"}
 
@@ -106,7 +106,7 @@ def table_from_files(paths: list[str | os.PathLike], metric: str = "PA-MPJPE") -
             run = Path(result.get("checkpoint", str(path))).parent.name or str(path)
             result["benchmark"]
         except (OSError, ValueError, KeyError) as exc:
-            from hmr.errors import ConfigError
+            from hmr.core.errors import ConfigError
 
             raise ConfigError(f"not an evaluation results.json ({type(exc).__name__}: {exc})", path=path) from None
         rows.setdefault(run, []).append(result)

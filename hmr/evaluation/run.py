@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hmr.errors import ConfigError, DatasetFormatError
+from hmr.core.errors import ConfigError, DatasetFormatError
 from hmr.evaluation.benchmarks import SampleErrors, get_benchmark, score_predictions, select_samples
 from hmr.evaluation.report import summarise, write_report
 
@@ -116,7 +116,7 @@ class BodyModels:
 
     def __call__(self, gender: str):
         if gender not in self._cache:
-            from hmr.body.smpl import load_body_model
+            from hmr.core.body.smpl import load_body_model
 
             self._cache[gender] = load_body_model(self.path, gender=gender, device=self.device)
         return self._cache[gender]
@@ -125,7 +125,7 @@ class BodyModels:
 @torch.no_grad()
 def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
     """Vertices ``(V, 3)`` of the SMPL mean parameters the regressor starts from."""
-    from hmr.geometry import rot6d_to_matrix
+    from hmr.core.geometry import rot6d_to_matrix
     from hmr.models import smpl_output
 
     rot = rot6d_to_matrix(model.regressor.init_pose6d.reshape(1, 24, 6).float())
@@ -137,7 +137,7 @@ def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
 def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | os.PathLike,
              out_dir: str | os.PathLike, options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on one benchmark; returns the summary written to results.json."""
-    from hmr.schema.store import open_store
+    from hmr.core.schema.store import open_store
     from hmr.training.checkpoint import load_model
 
     opts = options or EvalOptions()
@@ -179,7 +179,7 @@ def overlay_mesh(crop: np.ndarray, vertices_m: np.ndarray, cam_t: np.ndarray, fa
                  focal_length_px: float) -> np.ndarray:
     """The mesh ``(V, 3)`` translated by ``cam_t`` and rendered over the RGB ``crop`` with the
     crop camera (principal point at the crop centre, pixel centres at integers)."""
-    from hmr.render import render_mesh
+    from hmr.core.render import render_mesh
 
     size = crop.shape[0]
     c = (size - 1) / 2.0
@@ -191,7 +191,7 @@ def overlay_mesh(crop: np.ndarray, vertices_m: np.ndarray, cam_t: np.ndarray, fa
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     import cv2
 
-    from hmr.utils.atomic import atomic_path
+    from hmr.core.utils.atomic import atomic_path
 
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     with atomic_path(path) as tmp:

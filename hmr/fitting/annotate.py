@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.errors import SchemaError
+from hmr.core.errors import SchemaError
 from hmr.fitting.camera import fit_keypoints, to_crop_frame
 from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.schema.fields import SMPL_SOURCES
 
 __all__ = ["FitStoreOptions", "FitStoreReport", "fit_store"]
 
@@ -111,9 +111,9 @@ def fit_store(store_path: str | os.PathLike, out_path: str | os.PathLike,
     """Run SMPLify over ``store_path`` and write ``out_path`` (zarr or npz, atomically)."""
     from tqdm import tqdm
 
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting.prior import load_pose_prior
-    from hmr.schema import StoreWriter, open_store
+    from hmr.core.schema import StoreWriter, open_store
 
     opts = options or FitStoreOptions()
     config = config or SMPLifyConfig()

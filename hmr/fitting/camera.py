@@ -29,14 +29,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hmr.body.joint_names import SPIN49_FROM_SMPL54
+from hmr.core.body.joint_names import SPIN49_FROM_SMPL54
 
 __all__ = ["FIT_JOINT_NAMES", "DEFAULT_IGNORED_JOINTS", "CropFrame", "fit_keypoints", "init_translation",
            "model_fit_joints", "project", "solve_translation", "spin_crop_intrinsics", "to_crop_frame"]
 
 
 def _names(convention: str) -> tuple[str, ...]:
-    from hmr.keypoints import get_convention
+    from hmr.core.keypoints import get_convention
 
     return tuple(get_convention(convention).joint_names)
 
@@ -60,7 +60,7 @@ def joint_index(names: tuple[str, ...] | list[str]) -> list[int]:
 def fit_keypoints(keypoints: np.ndarray | torch.Tensor, convention: str = "superset"):
     """Keypoints ``(..., K, C)`` of ``convention`` → ``(..., 73, C)`` in ``FIT_JOINT_NAMES``
     order (joints the convention lacks are zero, i.e. confidence 0)."""
-    from hmr.keypoints import convert_keypoints
+    from hmr.core.keypoints import convert_keypoints
 
     spin, _ = convert_keypoints(keypoints, convention, "spin_49")
     smpl, _ = convert_keypoints(keypoints, convention, "smpl")

@@ -56,8 +56,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from hmr.errors import DatasetFormatError, HmrError
-from hmr.utils.atomic import atomic_path
+from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.utils.atomic import atomic_path
 
 __all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "run_table_name", "store_keys"]
 
@@ -201,7 +201,7 @@ class FitsTable:
                    **kw) -> "FitsTable":
         """A store's own SMPL; rows without SMPL start from the mean pose (loss inf)."""
         from hmr.fitting.smplify import mean_smpl_params
-        from hmr.schema import open_store
+        from hmr.core.schema import open_store
 
         store = open_store(store_path)
         mean = mean_smpl_params(1)

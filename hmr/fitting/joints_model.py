@@ -1,6 +1,6 @@
 """The 73 fit joints without the mesh: the forward pass SMPLify runs 200 times.
 
-:class:`FitJointsModel` is :class:`hmr.body.joints_only.JointsOnlyBody` (SMPL posed only at
+:class:`FitJointsModel` is :class:`hmr.core.body.joints_only.JointsOnlyBody` (SMPL posed only at
 the vertices the joints need; without the H36M regressor, which SMPLify does not use) laid out
 as :func:`~hmr.fitting.camera.model_fit_joints` lays out the full body model's output
 (``test_joints_model_matches_the_body_model``).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from hmr.body.joints_only import JointsOnlyBody
+from hmr.core.body.joints_only import JointsOnlyBody
 
 __all__ = ["FitJointsModel"]
 

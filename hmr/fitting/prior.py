@@ -8,7 +8,7 @@ Pose prior file layout (the published SMPLify ``gmm_08.pkl``, and ours)::
 
 ``gmm_08.pkl`` (M = 8, fitted by the SMPLify authors to CMU mocap) is a python-2 pickle of a
 dict with exactly these keys; it is read through the restricted unpickler
-(:func:`hmr.utils.safe_pickle.load`), never with ``pickle.load``. Users who have it put it
+(:func:`hmr.core.utils.safe_pickle.load`), never with ``pickle.load``. Users who have it put it
 next to their SMPL files (SPIN's ``data/`` folder) or pass its path.
 
 Without it we use a prior of the same form **fitted by us** with EM (:func:`fit_gmm`) to poses
@@ -33,8 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.errors import BodyModelError
-from hmr.utils import safe_pickle
+from hmr.core.errors import BodyModelError
+from hmr.core.utils import safe_pickle
 
 __all__ = ["GaussianMixture", "MixturePosePrior", "angle_prior", "ensure_synthetic_prior", "fit_gmm",
            "find_pose_prior", "load_gmm", "load_pose_prior", "save_gmm", "shape_prior"]
@@ -88,7 +88,7 @@ def load_gmm(path: str | os.PathLike) -> GaussianMixture:
 
 def save_gmm(gmm: GaussianMixture, path: str | os.PathLike) -> Path:
     """Write ``gmm`` as an npz with the published layout (atomically)."""
-    from hmr.utils.atomic import atomic_path
+    from hmr.core.utils.atomic import atomic_path
 
     gmm.check()
     path = Path(path)
@@ -160,7 +160,7 @@ def fit_gmm(x: np.ndarray, num_components: int = 8, *, iters: int = 100, reg: fl
 
 
 def _cache_dir() -> Path:
-    from hmr.body.smpl import cache_dir
+    from hmr.core.body.smpl import cache_dir
 
     return cache_dir() / f"pose-prior-v{PRIOR_VERSION}"
 
@@ -187,7 +187,7 @@ def find_pose_prior(path: str | os.PathLike | None = None) -> Path:
     """The prior file to use: ``path`` (a file, or a folder holding ``gmm_08.pkl``), else
     ``gmm_08.pkl`` in the body-model folder or its parent (SPIN's ``data/`` layout), else our
     synthetic prior."""
-    from hmr.body import default_body_model_dir
+    from hmr.core.body import default_body_model_dir
 
     if path is not None:
         p = Path(path).expanduser()

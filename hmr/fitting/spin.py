@@ -59,7 +59,7 @@ def flip_pose(pose: torch.Tensor) -> torch.Tensor:
 
 
 def _rotate_orient(pose: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    from hmr.geometry import axis_angle_to_matrix, matrix_to_axis_angle
+    from hmr.core.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 
     orient = matrix_to_axis_angle(rotation @ axis_angle_to_matrix(pose[:, :3]))  # (B, 3)
     return torch.cat([orient, pose[:, 3:]], dim=1)

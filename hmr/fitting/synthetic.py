@@ -69,7 +69,7 @@ def make_problem(body_model, n: int, seed: int = 0, *, image_size_px: int = 512,
 
 def joint_errors_mm(pred_m: torch.Tensor, true_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample MPJPE after pelvis alignment and after Procrustes, in mm, for (B, 24, 3)."""
-    from hmr.geometry import procrustes_align
+    from hmr.core.geometry import procrustes_align
 
     pred_r = pred_m - pred_m[:, :1]
     true_r = true_m - true_m[:, :1]
@@ -81,7 +81,7 @@ def joint_errors_mm(pred_m: torch.Tensor, true_m: torch.Tensor) -> tuple[torch.T
 def measure(n: int = 128, seed: int = 0, *, config=None, prior_path=None, noise_px: float = 0.0,
             device: str = "cpu") -> dict[str, float]:
     """Fit a :func:`make_problem` batch from the mean pose; median errors before and after."""
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting.prior import load_pose_prior
     from hmr.fitting.smplify import SMPLify, mean_smpl_params
 

@@ -19,7 +19,7 @@ weight; ``noise_sigma`` is their noise scale, an ``nn.Parameter`` when ``learnab
 
 from __future__ import annotations
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.losses.balanced_mse import (BalancedMSELoss, BMCLoss, BNILoss, GAILoss, bmc_nll, bni_nll,
                                      gai_nll, pairwise_sq_dist)
 from hmr.losses.label_prior import LabelGMM, LabelHistogram, fit_label_gmm, label_histogram

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 
 # The benchmark's backbone families → the timm names used for them.
 BACKBONE_FAMILIES: dict[str, str] = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from hmr.geometry import rot6d_to_matrix, weak_perspective_to_translation
+from hmr.core.geometry import rot6d_to_matrix, weak_perspective_to_translation
 from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
 from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
 
@@ -63,9 +63,9 @@ class HMROutput:
 
 def default_mean_params_path(body_model_path: str | None = None) -> str:
     """``smpl_mean_params.npz`` next to the SMPL pkl or in its parent folder (SPIN's ``data/``
-    layout), for the body model :func:`hmr.body.load_body_model` would load."""
-    from hmr.body.smpl import resolve_model_file
-    from hmr.errors import BodyModelError
+    layout), for the body model :func:`hmr.core.body.load_body_model` would load."""
+    from hmr.core.body.smpl import resolve_model_file
+    from hmr.core.errors import BodyModelError
 
     pkl = resolve_model_file(body_model_path, "neutral")
     for folder in (pkl.parent, pkl.parent.parent):
@@ -112,7 +112,7 @@ class HMR(nn.Module):
 
 
 def smpl_output(body_model: nn.Module, pose_rotmat: torch.Tensor, betas: torch.Tensor):
-    """Run a body model (see :func:`hmr.body.load_body_model`) on rotation matrices.
+    """Run a body model (see :func:`hmr.core.body.load_body_model`) on rotation matrices.
 
     ``pose_rotmat (B, 24, 3, 3)``, ``betas (B, 10)`` → the body model's output (vertices
     ``(B, 6890, 3)``, joint sets) in metres, without translation.

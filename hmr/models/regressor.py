@@ -3,7 +3,7 @@
 Input: a pooled image feature ``(B, C)``. State: the current estimate
 ``θ = [pose6d (144), betas (10), cam (3)]`` (157 numbers), starting from the mean parameters of
 ``smpl_mean_params.npz`` (SPIN's file: ``pose`` (144,) in SPIN's interleaved 6D layout, see
-:mod:`hmr.geometry`; ``shape`` (10,); ``cam`` (3,) = [s, tx, ty]). Each of the ``num_iters``
+:mod:`hmr.core.geometry`; ``shape`` (10,); ``cam`` (3,) = [s, tx, ty]). Each of the ``num_iters``
 iterations (3, as in HMR and SPIN) feeds ``[feature, θ]`` through two fully connected layers
 of width ``hidden`` with dropout and adds the predicted correction to ``θ``. The three output
 layers start near zero (Xavier weights with gain 0.01, as SPIN; biases 0, where SPIN keeps
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hmr.errors import BodyModelError
+from hmr.core.errors import BodyModelError
 
 NUM_JOINTS = 24  # SMPL: root + 23 body joints
 POSE6D_DIM = NUM_JOINTS * 6

@@ -33,7 +33,7 @@ import numpy as np
 
 from hmr.synth.backgrounds import BackgroundSource
 from hmr.synth.poses import PoseSampler, upright_orient
-from hmr.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
+from hmr.core.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
 
 GENERATOR_VERSION = 1
 
@@ -107,7 +107,7 @@ def _render_one(job: dict) -> dict:
     """Render one sample (in a worker process): image file written; returns box and notes."""
     import cv2
 
-    from hmr.render import render_mesh
+    from hmr.core.render import render_mesh
 
     rng = np.random.default_rng(job["seed"])
     size = job["size"]
@@ -181,7 +181,7 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
 
     from tqdm import tqdm
 
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
 
     out_dir = Path(out_dir)
     size = int(config.image_size)

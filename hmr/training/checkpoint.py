@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from hmr.errors import ConfigError
-from hmr.utils.atomic import atomic_path
+from hmr.core.errors import ConfigError
+from hmr.core.utils.atomic import atomic_path
 
 FORMAT = "hmrkit-checkpoint"
 VERSION = 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.fitting.smplify import SMPLifyConfig
 from hmr.models.hmr import ModelConfig
 

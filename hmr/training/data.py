@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.training.config import Config
 
 
@@ -22,7 +22,7 @@ def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_mo
         from hmr.training.synthetic import SyntheticBatches
 
         if body_model is None or any(b.device.type != "cpu" for b in body_model.buffers()):
-            from hmr.body.smpl import load_body_model  # labels are made on the CPU, once
+            from hmr.core.body.smpl import load_body_model  # labels are made on the CPU, once
 
             body_model = load_body_model(config.train.body_model or None)
         return SyntheticBatches(body_model, config.train.batch_size, num_distinct=data.synthetic_batches,

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from hmr.training.config import Config, load_config
-from hmr.utils.atomic import atomic_write_text
+from hmr.core.utils.atomic import atomic_write_text
 
 
 def config_toml(config: Config) -> str:

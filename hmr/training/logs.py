@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from hmr.utils.atomic import atomic_write_text
+from hmr.core.utils.atomic import atomic_write_text
 
 JSONL = "metrics.jsonl"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hmr.geometry import axis_angle_to_matrix, perspective_projection, weak_perspective_to_translation
+from hmr.core.geometry import axis_angle_to_matrix, perspective_projection, weak_perspective_to_translation
 from hmr.losses import build_loss
 from hmr.training.config import LossConfig
 
@@ -45,7 +45,7 @@ def predicted_joints(body_out, convention: str) -> torch.Tensor:
     attr = JOINTS_ATTR.get(convention)
     if attr is not None and getattr(body_out, attr, None) is not None:
         return getattr(body_out, attr)
-    from hmr.keypoints import convert_keypoints
+    from hmr.core.keypoints import convert_keypoints
 
     joints, _ = convert_keypoints(body_out.joints_spin49, "spin_49", convention)
     return joints
@@ -57,7 +57,7 @@ class Objective(nn.Module):
     def __init__(self, config: LossConfig, convention: str, *, focal_length_px: float, crop_px: int,
                  priors: dict[str, dict] | None = None):
         super().__init__()
-        from hmr.keypoints import get_convention
+        from hmr.core.keypoints import get_convention
 
         conv = get_convention(convention)
         self.config, self.convention = config, conv.name

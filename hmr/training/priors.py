@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.errors import ConfigError
-from hmr.geometry import axis_angle_to_matrix
+from hmr.core.errors import ConfigError
+from hmr.core.geometry import axis_angle_to_matrix
 from hmr.training.config import LossConfig
-from hmr.utils.atomic import atomic_path
+from hmr.core.utils.atomic import atomic_path
 
 FIELDS = {"gai": ("means", "covariances", "weights"), "bni": ("bucket_centers", "bucket_weights")}
 SMPL_TERMS = ("pose", "betas")
@@ -33,7 +33,7 @@ SMPL_TERMS = ("pose", "betas")
 
 def smpl_labels(store_paths: list[str | os.PathLike], term: str) -> np.ndarray:
     """Labels ``(N, D)`` of ``term`` over every ``has_smpl`` sample of the stores."""
-    from hmr.schema.store import open_store
+    from hmr.core.schema.store import open_store
 
     if term not in SMPL_TERMS:
         raise ConfigError(f"priors can be fitted for {SMPL_TERMS}, not {term!r}")

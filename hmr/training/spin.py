@@ -48,9 +48,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from hmr.errors import ConfigError, HmrError
+from hmr.core.errors import ConfigError, HmrError
 from hmr.fitting.fits_table import TABLE_NAME, FitsTable, fits_dir, merge_updates
-from hmr.utils.atomic import atomic_path
+from hmr.core.utils.atomic import atomic_path
 
 __all__ = ["MultiTable", "SpinSupervision", "ensure_table", "prediction_params"]
 
@@ -107,7 +107,7 @@ class MultiTable:
 def ensure_table(sset, static_fits: str = "", table: str = "shared") -> Path:
     """Create the fits table of shard set ``sset`` if it has none (see the module docstring)."""
     from hmr.fitting.fits_table import store_keys
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
 
     root = fits_dir(sset.root, table)
     if (root / TABLE_NAME).is_file():
@@ -133,7 +133,7 @@ def prediction_params(out, body_fit_joints, keypoints_px: torch.Tensor, intrinsi
     (fitted with another camera than the network's) get the least-squares translation instead."""
     from hmr.fitting.camera import solve_translation
     from hmr.fitting.smplify import SMPLParams
-    from hmr.geometry import matrix_to_axis_angle
+    from hmr.core.geometry import matrix_to_axis_angle
 
     rot = out.pose_rotmat.detach().float()  # (B, 24, 3, 3)
     aa = matrix_to_axis_angle(rot.reshape(-1, 3, 3)).reshape(-1, 72)  # (B, 72)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from hmr.geometry import perspective_projection
+from hmr.core.geometry import perspective_projection
 
 
 def random_pose_aa(batch: int, generator: torch.Generator, body_std: float = 0.3
@@ -31,7 +31,7 @@ def random_pose_aa(batch: int, generator: torch.Generator, body_std: float = 0.3
 
 def _render(vertices_cam: torch.Tensor, faces: np.ndarray, intrinsics: np.ndarray, crop_px: int,
             rng: np.random.Generator) -> np.ndarray:
-    from hmr.render import render_mesh
+    from hmr.core.render import render_mesh
 
     background = rng.integers(0, 256, (crop_px, crop_px, 3), dtype=np.uint8)
     image, _, _ = render_mesh(vertices_cam.numpy(), faces, intrinsics, crop_px, crop_px,

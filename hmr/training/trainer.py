@@ -37,8 +37,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from hmr.body import JointsOnlyBody
-from hmr.errors import ConfigError
+from hmr.core.body import JointsOnlyBody
+from hmr.core.errors import ConfigError
 from hmr.models import HMR, smpl_output
 from hmr.training.checkpoint import (
     LAST, latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint, set_rng_state,
@@ -46,7 +46,7 @@ from hmr.training.checkpoint import (
 from hmr.training.config import Config, OptimConfig
 from hmr.training.logs import RunLogger
 from hmr.training.objective import Objective
-from hmr.utils.atomic import atomic_path
+from hmr.core.utils.atomic import atomic_path
 
 Batches = Iterable[dict] | Callable[[int], Iterable[dict]]
 
@@ -176,7 +176,7 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if body_model is None:
-            from hmr.body.smpl import load_body_model
+            from hmr.core.body.smpl import load_body_model
 
             body_model = load_body_model(t.body_model or None, device=self.device)
         self.body_model = body_model.to(self.device)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from hmr.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError
 from tests.fixtures.converters_2d import convert, copy_real_coco, leftovers, slot, write_coco
 
 COCO_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",

@@ -10,8 +10,8 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from hmr.errors import DatasetFormatError
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError
+from hmr.core.schema.fields import SMPL_SOURCES
 from tests.fixtures.converters_2d import convert, leftovers, slot, write_eft
 
 COCO_VAL = ("coco_2014_train_fit/COCO2014-Val-ver10.json", "../coco/val2014")
@@ -42,7 +42,7 @@ def test_smpl_is_the_fit_in_axis_angle(eft_val, tmp_path):
 
 
 def test_stored_smpl_reproduces_the_fit_joints_through_the_body_model(eft_val, tmp_path):
-    from hmr.body.smpl import load_body_model
+    from hmr.core.body.smpl import load_body_model
 
     root, written = eft_val
     _, store = convert("eft-coco", root, tmp_path / "out", "val")
@@ -156,8 +156,8 @@ def test_stored_smpl_and_crop_camera_land_on_the_2d_keypoints(tmp_path):
     body model, projected with ``extra_weak_cam`` and the stored box, lands on the stored
     2D keypoints within a pixel."""
     from converters.eft import weak_perspective_to_pixels
-    from hmr.body.smpl import load_body_model
-    from hmr.keypoints import get_convention
+    from hmr.core.body.smpl import load_body_model
+    from hmr.core.keypoints import get_convention
 
     model = load_body_model()
     root = tmp_path / "eft"

@@ -11,9 +11,9 @@ import pytest
 
 from converters import h36m
 from converters.common import ConvertOptions, run_conversion
-from hmr.errors import DatasetFormatError
-from hmr.keypoints import get_convention
-from hmr.schema import SMPL_SOURCES, open_store
+from hmr.core.errors import DatasetFormatError
+from hmr.core.keypoints import get_convention
+from hmr.core.schema import SMPL_SOURCES, open_store
 from tests.fixtures import converters_3d as fx
 
 # Three joints of two real frames (world frame, metres) and their official 2D positions

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from converters.common import ConvertOptions, attach_image_sizes, get_option, rotmat_to_axis_angle
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 from tests.fixtures.converters_2d import write_image
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from hmr.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError
 from tests.fixtures.converters_2d import convert, leftovers, slot, write_lsp, write_lspet
 
 LSP_NAMES = ["right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",

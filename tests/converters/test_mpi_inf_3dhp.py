@@ -10,9 +10,9 @@ import pytest
 
 from converters import mpi_inf_3dhp as m3
 from converters.common import ConvertOptions, project_points, run_conversion
-from hmr.errors import DatasetFormatError
-from hmr.keypoints import get_convention
-from hmr.schema import open_store
+from hmr.core.errors import DatasetFormatError
+from hmr.core.keypoints import get_convention
+from hmr.core.schema import open_store
 from tests.fixtures import converters_3d as fx
 
 
@@ -138,7 +138,7 @@ def test_real_frames_and_cameras_are_picked_up(tmp_path):
     h, w = cv2.imread(str(fx.MPI3DHP_REAL / "TS1_002001.jpg")).shape[:2]
     assert (test.read("image_hw") == [h, w]).all()
     # our TS1/TS2 intrinsics table is MMPose's real cameras_test.pkl
-    from hmr.utils.safe_pickle import load
+    from hmr.core.utils.safe_pickle import load
 
     for name, p in load(fx.MPI3DHP_REAL / "cameras_test.pkl").items():
         fx_, fy_, cx_, cy_, hh, ww = m3.TEST_INTRINSICS[name]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hmr.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError, HmrError
 from tests.fixtures.converters_2d import (
     REAL, convert, leftovers, slot, write_mpii_h5, write_mpii_mat,
 )

@@ -10,10 +10,10 @@ import torch
 
 from converters import pw3d
 from converters.common import ConvertOptions, project_points, run_conversion
-from hmr.body import load_body_model
-from hmr.errors import DatasetFormatError, UnsafePickleError
-from hmr.keypoints import get_convention
-from hmr.schema import GENDERS, SMPL_SOURCES, open_store
+from hmr.core.body import load_body_model
+from hmr.core.errors import DatasetFormatError, UnsafePickleError
+from hmr.core.keypoints import get_convention
+from hmr.core.schema import GENDERS, SMPL_SOURCES, open_store
 from tests.fixtures import converters_3d as fx
 
 GENDER_NAMES = {"m": "male", "f": "female"}

@@ -6,7 +6,7 @@ import pytest
 
 import manifests
 from converters import get_converter, list_converters, registry
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 
 
 def test_every_converter_declares_the_contract():

@@ -8,8 +8,8 @@ import os
 import numpy as np
 import pytest
 
-from hmr.errors import DatasetFormatError
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.errors import DatasetFormatError
+from hmr.core.schema.fields import SMPL_SOURCES
 from tests.fixtures.converters_2d import (
     convert, leftovers, slot, write_lsp, write_spin_fits, write_spin_npz,
 )
@@ -94,7 +94,7 @@ def test_nan_fit_row(spin, tmp_path):
 def test_npz_pickle_importing_anything_is_refused(spin, tmp_path):
     import datetime
 
-    from hmr.errors import UnsafePickleError
+    from hmr.core.errors import UnsafePickleError
 
     root, images, arrays, _ = spin
     hostile = np.empty(len(arrays["imgname"]), dtype=object)

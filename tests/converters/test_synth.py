@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from converters.common import run_conversion
-from hmr.errors import DatasetFormatError
-from hmr.keypoints import get_convention
-from hmr.schema import open_store
+from hmr.core.errors import DatasetFormatError
+from hmr.core.keypoints import get_convention
+from hmr.core.schema import open_store
 from hmr.synth.generate import SynthConfig, generate
 
 
@@ -19,7 +19,7 @@ def raw(tmp_path_factory):
 
 
 def test_convert_synth_values(raw, tmp_path):
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
 
     result = run_conversion("synth", raw, tmp_path, split="train", progress=False)
     store = open_store(result.store)

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hmr.keypoints import flip_permutation
+from hmr.core.keypoints import flip_permutation
 from loaders import crop as geo
 from loaders.augment import (
     AugmentConfig, GeometricDraw, SmplRootModel, draw_geometry, flip_smpl_pose, geometric_affine,
@@ -235,7 +235,7 @@ def test_synthetic_occlusion_over_keypoints_lands_near_keypoints():
 
 
 def test_synthetic_occlusion_needs_occluders():
-    from hmr.errors import HmrError
+    from hmr.core.errors import HmrError
 
     s = scene_sample(np.random.default_rng(11))
     with pytest.raises(HmrError, match="occluder"):
@@ -253,7 +253,7 @@ def test_occluder_bank_from_files(tmp_path):
     assert len(bank.patches) == 1 + 3
     assert bank.patches[0].shape == (30, 20, 4)
     assert all(p.shape[2] == 4 and p[..., 3].max() == 255 and p[..., 3].min() < 255 for p in bank.patches[1:])
-    from hmr.errors import HmrError
+    from hmr.core.errors import HmrError
 
     with pytest.raises(HmrError, match="occluder"):
         OccluderBank.from_images([tmp_path / "missing.png"], np.random.default_rng(0))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hmr.errors import ConfigError, HmrError
+from hmr.core.errors import ConfigError, HmrError
 from loaders.mixes import MIXES, load_mix, mix_from_dict, resolve_mix
 from loaders.shard import ShardConfig, shard_store
 from tests.fixtures.loaders import pinhole_store

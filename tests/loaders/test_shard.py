@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hmr.errors import HmrError
-from hmr.schema import open_store
+from hmr.core.errors import HmrError
+from hmr.core.schema import open_store
 from loaders import crop as geo
 from loaders.shard import ShardConfig, load_shard_set, plan_shards, shard_store, verify_shard_set
 from tests.fixtures.loaders import COCO_DIR, coco_store, pinhole_store

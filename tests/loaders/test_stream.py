@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.errors import HmrError
+from hmr.core.errors import HmrError
 from loaders import stream
 from loaders.batch import read_npy
 from loaders.crop import project

@@ -1,6 +1,6 @@
-"""``hmr.utils.archive.safe_extract`` refuses every escaping member before writing anything.
+"""``hmr.core.utils.archive.safe_extract`` refuses every escaping member before writing anything.
 
-(Tests of ``hmr/utils/archive.py`` live here because extraction belongs to the manifest
+(Tests of ``hmr/core/utils/archive.py`` live here because extraction belongs to the manifest
 workflow: ``hmr extract`` and ``hmr verify --extract``.)
 """
 
@@ -11,8 +11,8 @@ import os
 import pytest
 
 from cli.main import main as hmr_main
-from hmr.errors import DatasetFormatError, UnsafeArchiveError
-from hmr.utils.archive import safe_extract
+from hmr.core.errors import DatasetFormatError, UnsafeArchiveError
+from hmr.core.utils.archive import safe_extract
 from tests.fixtures.manifests import make_tar, make_zip
 
 

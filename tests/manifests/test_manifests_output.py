@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cli.main import main as hmr_main
-from hmr.errors import SchemaError
+from hmr.core.errors import SchemaError
 from manifests import manifest_digest, verify_output, write_output_manifest
 from tests.fixtures.manifests import (flip_one_byte, isolated_user_dir,  # noqa: F401
                                       make_source_tree, truncate)

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 
 import manifests
-from hmr.errors import SchemaError
+from hmr.core.errors import SchemaError
 from manifests.model import parse_manifest
 from tests.fixtures.manifests import isolated_user_dir  # noqa: F401  (fixture)
 

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from cli.main import main as hmr_main
-from hmr.errors import ChecksumMismatch
+from hmr.core.errors import ChecksumMismatch
 from manifests import load_manifest, lock_manifest, verify_source
 from tests.fixtures.manifests import (ANNOTATION, flip_one_byte, isolated_user_dir,  # noqa: F401
                                       make_source_tree, truncate)

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from cli.main import main
-from hmr.body.smpl import load_body_model
-from hmr.errors import ConfigError, SchemaError
+from hmr.core.body.smpl import load_body_model
+from hmr.core.errors import ConfigError, SchemaError
 from hmr.evaluation import get_benchmark, score_predictions, select_samples
 from hmr.evaluation.report import benchmarks_table, markdown, summarise, write_report
 from hmr.evaluation.run import EvalOptions, crop_affine, evaluate
-from hmr.geometry import axis_angle_to_matrix
+from hmr.core.geometry import axis_angle_to_matrix
 from hmr.models import HMR, ModelConfig
-from hmr.schema.store import open_store
+from hmr.core.schema.store import open_store
 from hmr.training.checkpoint import save_checkpoint
 from tests.fixtures.training import write_mean_params, write_test_store
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cli.main import main
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.evaluation.predict import predict_images
 from hmr.models import HMR, ModelConfig
 from hmr.training.checkpoint import save_checkpoint

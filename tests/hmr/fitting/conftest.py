@@ -9,7 +9,7 @@ from tests.fixtures.fitting import small_prior, synth_store
 
 @pytest.fixture(scope="session")
 def body_model():
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
 
     return load_body_model()
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from cli.main import main
-from hmr.errors import SchemaError
+from hmr.core.errors import SchemaError
 from hmr.fitting.annotate import FitStoreOptions, fit_store
 from hmr.fitting.smplify import SMPLifyConfig
-from hmr.schema import StoreWriter, open_store
-from hmr.schema.fields import SMPL_SOURCES
+from hmr.core.schema import StoreWriter, open_store
+from hmr.core.schema.fields import SMPL_SOURCES
 
 FAST = SMPLifyConfig(camera_iters=15, body_iters=25)
 

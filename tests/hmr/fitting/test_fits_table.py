@@ -3,7 +3,7 @@ import multiprocessing as mp
 import numpy as np
 import pytest
 
-from hmr.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.fitting.fits_table import FitsTable, fits_dir, merge_updates, store_keys
 from tests.fixtures.fitting import write_rank_updates
 
@@ -99,7 +99,7 @@ def test_from_spin_static_fits(tmp_path):
 
 
 def test_from_store_uses_loader_keys_and_the_store_smpl(tmp_path, store_path):
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
     from loaders.shard import set_name
 
     store = open_store(store_path)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.errors import BodyModelError, UnsafePickleError
+from hmr.core.errors import BodyModelError, UnsafePickleError
 from hmr.fitting.prior import (GaussianMixture, MixturePosePrior, angle_prior, find_pose_prior, fit_gmm,
                                load_gmm, load_pose_prior, save_gmm, shape_prior)
 

@@ -23,7 +23,7 @@ def test_fit_joint_set_is_spin49_then_smpl24():
     assert len(FIT_JOINT_NAMES) == 73 and len(set(FIT_JOINT_NAMES)) == 73
     assert FIT_JOINT_NAMES[0] == "nose_openpose" and FIT_JOINT_NAMES[49] == "smpl_pelvis"
     superset = np.zeros((2, 248, 3), np.float32)
-    from hmr.keypoints import SUPERSET_JOINTS
+    from hmr.core.keypoints import SUPERSET_JOINTS
 
     superset[:, SUPERSET_JOINTS.index("smpl_left_knee")] = [10, 20, 1]
     out = fit_keypoints(superset)
@@ -161,7 +161,7 @@ def test_joints_model_matches_the_body_model(body_model, drop_extra):
 
 
 def test_mean_params_from_spin_file_or_upright_rest_pose(tmp_path):
-    from hmr.body import default_body_model_dir
+    from hmr.core.body import default_body_model_dir
 
     spin = mean_smpl_params(2)
     with np.load(default_body_model_dir() / "smpl_mean_params.npz") as data:

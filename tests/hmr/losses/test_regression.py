@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.losses import LOSSES, build_loss
 
 PRED = torch.tensor([[1.0, 2.0], [3.0, 4.0]])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.errors import BodyModelError, ConfigError
-from hmr.geometry import rot6d_to_matrix
+from hmr.core.errors import BodyModelError, ConfigError
+from hmr.core.geometry import rot6d_to_matrix
 from hmr.models import BACKBONE_FAMILIES, HMR, ModelConfig, create_backbone, load_backbone_weights, load_mean_params
 from tests.fixtures.training import mean_params_arrays, write_mean_params
 

@@ -33,8 +33,8 @@ def test_layout_and_counts(synth_root):
 def test_rendered_silhouette_matches_projected_mesh(synth_root):
     """Re-render sample 0's mesh from its annotation: every projected vertex falls inside the
     silhouette, and the silhouette is no bigger than the projected mesh's extent."""
-    from hmr.body import load_body_model
-    from hmr.render import render_mesh
+    from hmr.core.body import load_body_model
+    from hmr.core.render import render_mesh
 
     data = _load(synth_root, "train")
     ann, im = data["annotations"][0], data["images"][0]

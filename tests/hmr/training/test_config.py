@@ -2,7 +2,7 @@
 
 import pytest
 
-from hmr.errors import ConfigError
+from hmr.core.errors import ConfigError
 from hmr.training.config import config_from_dict, list_configs, load_config
 
 

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from hmr.body.smpl import load_body_model
-from hmr.geometry import axis_angle_to_matrix
+from hmr.core.body.smpl import load_body_model
+from hmr.core.geometry import axis_angle_to_matrix
 from hmr.training.config import LossConfig
 from hmr.training.objective import Objective
 from tests.fixtures.training import synthetic_batch

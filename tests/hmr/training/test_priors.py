@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.body.smpl import load_body_model
-from hmr.errors import ConfigError
+from hmr.core.body.smpl import load_body_model
+from hmr.core.errors import ConfigError
 from hmr.training.config import LossConfig, load_config
 from hmr.training.logs import read_metrics
 from hmr.training.priors import fit_priors, load_priors, smpl_labels

@@ -59,7 +59,7 @@ def test_spin_run_improves_fits_and_reports_them_per_epoch(tmp_path, shards, pri
 def test_shard_sets_with_different_crop_scales_are_refused(tmp_path, shards):
     import json
 
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
     from hmr.training.config import load_config
     from hmr.training.trainer import training_crop_scale
 
@@ -108,7 +108,7 @@ def test_resume_restores_the_fits_table_and_repeats_the_run(tmp_path, shards, pr
 
 def _batches(set_dir, n, draw):
     """Two collated batches of the first ``n`` samples: stored crop, and augmented by ``draw``."""
-    from hmr.keypoints import flip_permutation
+    from hmr.core.keypoints import flip_permutation
     from loaders.augment import geometric_affine, transform_sample
     from loaders.batch import collate, decode_sample, identity_resize, training_arrays
     from loaders.shard import load_shard_set
@@ -130,7 +130,7 @@ def _batches(set_dir, n, draw):
 def _prediction(batch, noise):
     """A network-output stand-in: the batch's SMPL with ``noise`` (canonical frame) on the body."""
     from hmr.fitting.spin import to_batch_frame, to_canonical_frame
-    from hmr.geometry import axis_angle_to_matrix
+    from hmr.core.geometry import axis_angle_to_matrix
 
     pose = torch.cat([batch["smpl_global_orient"], batch["smpl_body_pose"]], 1)
     canonical = to_canonical_frame(pose, batch["aug_rotation"], batch["aug_flip"])
@@ -141,7 +141,7 @@ def _prediction(batch, noise):
 
 
 def test_fits_are_stored_in_the_unaugmented_frame(shards, prior):
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting.prior import load_pose_prior
     from hmr.fitting.spin import to_canonical_frame
     from hmr.training.config import load_config
@@ -175,14 +175,14 @@ def test_fits_are_stored_in_the_unaugmented_frame(shards, prior):
 
 def _root_angle(a, b):
     """Angle (rad) between the root rotations of poses a, b (B, 72)."""
-    from hmr.geometry import axis_angle_to_matrix
+    from hmr.core.geometry import axis_angle_to_matrix
 
     rel = axis_angle_to_matrix(a[:, :3]).transpose(1, 2) @ axis_angle_to_matrix(b[:, :3])
     return torch.arccos(((rel.diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2).clamp(-1, 1))
 
 
 def test_gt_free_samples_are_supervised_by_valid_fits_only(shards, prior):
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting.prior import load_pose_prior
     from hmr.training.config import load_config
     from hmr.training.spin import SpinSupervision
@@ -269,9 +269,9 @@ def test_ddp_merges_every_ranks_improvements(tmp_path, shards, prior):
 
 
 def test_missing_tables_start_from_the_store_or_spin_static_fits(tmp_path, shards, prior):
-    from hmr.body import load_body_model
+    from hmr.core.body import load_body_model
     from hmr.fitting.prior import load_pose_prior
-    from hmr.schema import open_store
+    from hmr.core.schema import open_store
     from hmr.training.config import load_config
     from hmr.training.spin import SpinSupervision
     from loaders.shard import load_shard_set
@@ -294,7 +294,7 @@ def test_missing_tables_start_from_the_store_or_spin_static_fits(tmp_path, shard
     np.testing.assert_array_equal(spin.table.tables[sset.name].pose, static[:, :72])
     np.testing.assert_array_equal(spin.table.tables[sset.name].betas, static[:, 72:])
     bad = load_config("tiny_cpu", [*spin_overrides(shards, prior), 'spin.static_fits={nope = "x.npy"}'])
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="nope"):
         SpinSupervision(bad, body, pose_prior=pose_prior)
@@ -329,7 +329,7 @@ def test_each_run_has_its_own_table_unless_one_is_named(tmp_path, shards, prior)
 
 
 def test_spin_needs_shards():
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
     from hmr.training.config import load_config
 
     with pytest.raises(ConfigError, match="spin.enabled needs data.source"):
@@ -337,7 +337,7 @@ def test_spin_needs_shards():
 
 
 def test_augmentation_settings_reach_the_loader(shards):
-    from hmr.errors import ConfigError
+    from hmr.core.errors import ConfigError
     from hmr.training.config import load_config
     from hmr.training.data import build_batches
 

@@ -4,8 +4,8 @@
 import pytest
 import torch
 
-from hmr.body.smpl import load_body_model
-from hmr.errors import ConfigError
+from hmr.core.body.smpl import load_body_model
+from hmr.core.errors import ConfigError
 from hmr.training.checkpoint import load_checkpoint, load_model, save_checkpoint, step_checkpoints
 from hmr.training.config import load_config
 from hmr.training.logs import read_metrics
