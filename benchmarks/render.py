@@ -49,7 +49,7 @@ def main() -> None:
 
     from hmr.core.body import load_body_model
     from hmr.core.render import rasterize, render_mesh
-    from hmr.core.render.shade import project
+    from hmr.core.render.shade import to_screen
     from hmr.synth.generate import place_in_view
     from hmr.synth.poses import PoseSampler, upright_orient
 
@@ -75,15 +75,15 @@ def main() -> None:
 
     start = time.perf_counter()
     for v in bodies:
-        rasterize(project(v, K), faces, size, size)
+        rasterize(to_screen(v, K), faces, size, size)
     ours = args.n / (time.perf_counter() - start)
     m = max(4, args.n // 10)  # the loop is slow: time a subset
     start = time.perf_counter()
     for v in bodies[:m]:
-        loop_rasterize(project(v, K), faces, size, size)
+        loop_rasterize(to_screen(v, K), faces, size, size)
     loop = m / (time.perf_counter() - start)
-    d_ours = rasterize(project(bodies[0], K), faces, size, size).depth
-    d_loop = loop_rasterize(project(bodies[0], K), faces, size, size)
+    d_ours = rasterize(to_screen(bodies[0], K), faces, size, size).depth
+    d_loop = loop_rasterize(to_screen(bodies[0], K), faces, size, size)
     agree = np.isclose(d_ours, d_loop, atol=1e-3) | (np.isinf(d_ours) & np.isinf(d_loop))
     print(f"mannequin: {len(faces)} faces, {size}x{size} px, one core")
     print(f"full render (2x supersampled, shaded, composited): {full[2]:8.1f} images/s")

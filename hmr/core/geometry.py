@@ -1,4 +1,5 @@
-"""Rotations, alignment and camera projection: pure torch functions over batches.
+"""Rotations, alignment and camera projection: pure functions over batches (torch; the
+pinhole projection also takes numpy arrays, so converters, loaders and the rasteriser share it).
 
 Conventions
 -----------
@@ -18,6 +19,7 @@ Conventions
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -146,6 +148,24 @@ def procrustes_align(source: torch.Tensor, target: torch.Tensor,
 # ------------------------------------------------------------------------------------------
 # Cameras
 # ------------------------------------------------------------------------------------------
+def project_points(points_cam, intrinsics, *, min_depth: float | None = None):
+    """Pinhole projection, numpy or torch: ``p @ K^T``, divided by its last coordinate.
+
+    points_cam: ``(..., N, 3)`` camera frame (metres; OpenCV axes); intrinsics: ``(3, 3)`` or
+    ``(..., 3, 3)`` px with last row ``(0, 0, 1)``. Returns ``(..., N, 2)`` px. ``min_depth``:
+    depths with ``|z|`` below it become ``min_depth`` (keeps fitting gradients finite for
+    points at the camera).
+    """
+    uvw = points_cam @ intrinsics.swapaxes(-1, -2)  # (..., N, 3); uvw[..., 2] == z
+    w = uvw[..., 2:3]
+    if min_depth is not None:
+        if isinstance(w, torch.Tensor):
+            w = torch.where(w.abs() < min_depth, torch.full_like(w, min_depth), w)
+        else:
+            w = np.where(np.abs(w) < min_depth, min_depth, w)
+    return uvw[..., :2] / w
+
+
 def perspective_projection(points: torch.Tensor, focal_length_px: torch.Tensor | float,
                            camera_center_px: torch.Tensor | float = 0.0,
                            rotation: torch.Tensor | None = None,

@@ -31,8 +31,11 @@ import torch
 
 from hmr.core.body.joint_names import SPIN49_FROM_SMPL54
 
-__all__ = ["FIT_JOINT_NAMES", "DEFAULT_IGNORED_JOINTS", "CropFrame", "fit_keypoints", "init_translation",
-           "model_fit_joints", "project", "solve_translation", "spin_crop_intrinsics", "to_crop_frame"]
+#: fitting projects with depths clamped to at least this (m): finite gradients at the camera
+MIN_DEPTH_M = 1e-6
+
+__all__ = ["MIN_DEPTH_M", "FIT_JOINT_NAMES", "DEFAULT_IGNORED_JOINTS", "CropFrame", "fit_keypoints", "init_translation",
+           "model_fit_joints", "solve_translation", "spin_crop_intrinsics", "to_crop_frame"]
 
 
 def _names(convention: str) -> tuple[str, ...]:
@@ -82,14 +85,6 @@ def model_fit_joints(out) -> tuple[torch.Tensor, torch.Tensor]:
     available = torch.cat([index < 45, torch.ones(24, dtype=torch.bool, device=j24.device)])
     spin = out.joints_smpl45[:, index.clamp(max=44)] * available[:NUM_SPIN, None]  # (B, 49, 3)
     return torch.cat([spin, j24], dim=1), available
-
-
-def project(points: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
-    """Pinhole projection ``(B, J, 3)`` camera-frame metres → ``(B, J, 2)`` pixels."""
-    z = points[..., 2:3]
-    z = torch.where(z.abs() < 1e-6, torch.full_like(z, 1e-6), z)
-    uvw = points / z @ intrinsics.transpose(1, 2)  # (B, J, 3)
-    return uvw[..., :2]
 
 
 def spin_crop_intrinsics(batch: int, focal_length_px: float = 5000.0, crop_size_px: float = 224.0,

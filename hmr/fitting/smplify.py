@@ -51,8 +51,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.fitting.camera import (DEFAULT_IGNORED_JOINTS, FIT_JOINT_NAMES, TORSO_JOINTS, init_translation,
-                                joint_index, project)
+from hmr.core.geometry import project_points
+from hmr.fitting.camera import (DEFAULT_IGNORED_JOINTS, FIT_JOINT_NAMES, MIN_DEPTH_M, TORSO_JOINTS,
+                                init_translation, joint_index)
 from hmr.fitting.joints_model import FitJointsModel
 from hmr.fitting.prior import MixturePosePrior, angle_prior, load_pose_prior, shape_prior
 
@@ -175,7 +176,7 @@ class SMPLify(torch.nn.Module):
         """SPIN's per-sample ``Σ_j c_j² Σ_xy ρ(Δ)`` ``(B,)`` and the confidence-weighted mean
         pixel distance ``(B,)``."""
         conf = self._confidence(keypoints2d, available)  # (B, J)
-        residual = project(joints3d, intrinsics) - keypoints2d[..., :2]  # (B, J, 2)
+        residual = project_points(joints3d, intrinsics, min_depth=MIN_DEPTH_M) - keypoints2d[..., :2]  # (B, J, 2)
         loss = (conf ** 2 * gmof(residual, self.config.sigma_px).sum(-1)).sum(-1)
         dist = (conf * residual.norm(dim=-1)).sum(-1) / conf.sum(-1).clamp_min(1e-9)
         return loss, dist
@@ -218,7 +219,7 @@ class SMPLify(torch.nn.Module):
         opt = torch.optim.Adam([p.global_orient, p.transl], lr=cfg.lr, betas=(0.9, 0.999))
         for _ in range(cfg.camera_iters):
             joints = _rotate_about(joints0, root, p.global_orient) + p.transl[:, None]
-            residual = project(joints, intrinsics) - keypoints2d[..., :2]  # (B, J, 2)
+            residual = project_points(joints, intrinsics, min_depth=MIN_DEPTH_M) - keypoints2d[..., :2]  # (B, J, 2)
             loss = (conf ** 2 * (residual ** 2).sum(-1)).sum(-1) + cfg.depth_weight * (p.transl[:, 2] - depth0) ** 2
             opt.zero_grad(set_to_none=True)
             loss.sum().backward()

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hmr.fitting.camera import model_fit_joints, project, to_crop_frame
+from hmr.core.geometry import project_points
+from hmr.fitting.camera import MIN_DEPTH_M, model_fit_joints, to_crop_frame
 
 __all__ = ["FitProblem", "make_problem", "joint_errors_mm", "measure"]
 
@@ -58,7 +59,7 @@ def make_problem(body_model, n: int, seed: int = 0, *, image_size_px: int = 512,
     k[:, :2, 2] = (image_size_px - 1) / 2.0
     k[:, 2, 2] = 1.0
     cam_joints = joints.double() + torch.from_numpy(transl)[:, None]
-    uv = project(cam_joints, torch.from_numpy(k)).numpy() + rng.normal(0, noise_px, (n, joints.shape[1], 2))
+    uv = project_points(cam_joints, torch.from_numpy(k), min_depth=MIN_DEPTH_M).numpy() + rng.normal(0, noise_px, (n, joints.shape[1], 2))
     kp = np.concatenate([uv, np.broadcast_to(available.numpy()[None, :, None], (n, joints.shape[1], 1))], -1)
     lo, hi = uv.min(1), uv.max(1)
     j24 = out.joints_smpl24.double().numpy() + transl[:, None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hmr.core.render.rasterize import Fragments, rasterize
+from hmr.core.geometry import project_points
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -29,10 +30,9 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return np.stack([c / length for c in sums], axis=1)
 
 
-def project(verts_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """verts_cam (V, 3) -> (V, 3): pixel x, y and depth z."""
-    uvw = verts_cam @ intrinsics.T
-    return np.concatenate([uvw[:, :2] / uvw[:, 2:3], verts_cam[:, 2:3]], axis=1)
+def to_screen(verts_cam: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
+    """verts_cam (V, 3) -> (V, 3): pixel x, y (:func:`~hmr.core.geometry.project_points`) and depth z."""
+    return np.concatenate([project_points(verts_cam, intrinsics), verts_cam[:, 2:3]], axis=1)
 
 
 def render_mesh(verts_cam: np.ndarray, faces: np.ndarray, intrinsics: np.ndarray, height: int,
@@ -52,7 +52,7 @@ def render_mesh(verts_cam: np.ndarray, faces: np.ndarray, intrinsics: np.ndarray
     k_ss[0, 2] += (s - 1) / 2
     k_ss[1, 2] += (s - 1) / 2
     verts_cam = np.asarray(verts_cam, dtype=np.float64)
-    frags = rasterize(project(verts_cam, k_ss), faces, height * s, width * s)
+    frags = rasterize(to_screen(verts_cam, k_ss), faces, height * s, width * s)
     colors = np.full((len(verts_cam), 3), 0.75) if vertex_colors is None else np.asarray(vertex_colors)
     normals = vertex_normals(verts_cam, faces)
     light = -np.asarray(light_dir, dtype=np.float64)

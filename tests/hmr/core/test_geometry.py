@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hmr.core.geometry import (
-    axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, procrustes_align, perspective_projection,
+    axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, procrustes_align, perspective_projection, project_points,
     rot6d_to_matrix, similarity_transform, weak_perspective_to_translation,
 )
 
@@ -109,3 +109,23 @@ def test_weak_perspective_translation_reproduces_weak_projection():
     uv = perspective_projection(pts, focal, 0.0, translation=transl) / (size / 2)
     expected = cam[:, None, :1] * (pts[..., :2] + cam[:, None, 1:])
     np.testing.assert_allclose(uv.numpy(), expected.numpy(), rtol=1e-6)
+
+
+def test_project_points_numpy_and_torch_agree_with_the_pinhole_formula():
+    rng = np.random.default_rng(3)
+    pts = rng.normal(0, 0.5, (4, 7, 3)) + [0, 0, 4.0]  # (B, N, 3) in front of the camera
+    k = np.array([[500.0, 0, 112], [0, 480.0, 100], [0, 0, 1]])
+    expected = np.stack([500 * pts[..., 0] / pts[..., 2] + 112, 480 * pts[..., 1] / pts[..., 2] + 100], -1)
+    np.testing.assert_allclose(project_points(pts, k), expected, rtol=1e-12)
+    batched_k = np.broadcast_to(k, (4, 3, 3))
+    out_t = project_points(torch.from_numpy(pts), torch.from_numpy(batched_k))
+    assert isinstance(out_t, torch.Tensor)
+    np.testing.assert_allclose(out_t.numpy(), expected, rtol=1e-12)
+
+
+def test_project_points_min_depth_keeps_points_at_the_camera_finite():
+    pts = np.array([[0.1, 0.2, 0.0], [0.1, 0.2, 2.0]])
+    k = np.eye(3)
+    assert not np.isfinite(project_points(pts, k)).all()
+    out = project_points(torch.tensor(pts), torch.tensor(k), min_depth=1e-3)
+    np.testing.assert_allclose(out.numpy(), [[100.0, 200.0], [0.05, 0.1]])

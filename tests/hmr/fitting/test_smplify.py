@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.fitting.camera import (FIT_JOINT_NAMES, fit_keypoints, init_translation, model_fit_joints, project,
+from hmr.core.geometry import project_points
+from hmr.fitting.camera import (FIT_JOINT_NAMES, MIN_DEPTH_M, fit_keypoints, init_translation, model_fit_joints,
                                 to_crop_frame)
 from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams, gmof, mean_smpl_params
 from hmr.fitting.synthetic import joint_errors_mm, make_problem
@@ -125,7 +126,7 @@ def test_crop_frame_keeps_the_projection(body_model):
     kp, k, frame = to_crop_frame(prob.keypoints2d_px, prob.bbox_xywh, prob.intrinsics)
     with torch.no_grad():
         joints, _ = model_fit_joints(body_model(**vars(_true_params(prob))))
-    uv = project(joints, torch.from_numpy(k))
+    uv = project_points(joints, torch.from_numpy(k), min_depth=MIN_DEPTH_M)
     torch.testing.assert_close(uv, torch.from_numpy(kp[..., :2]), atol=2e-3, rtol=0)
     assert np.allclose((kp[..., :2].max(1) - kp[..., :2].min(1)).max(1), 224 / 1.2, rtol=1e-4)
     _, k_default, _ = to_crop_frame(prob.keypoints2d_px, prob.bbox_xywh, prob.intrinsics, np.zeros(3, bool))

@@ -1,7 +1,8 @@
 import numpy as np
 import torch
 
-from hmr.fitting.camera import model_fit_joints, project, solve_translation, spin_crop_intrinsics
+from hmr.core.geometry import project_points
+from hmr.fitting.camera import MIN_DEPTH_M, model_fit_joints, solve_translation, spin_crop_intrinsics
 from hmr.fitting.fits_table import FitsTable
 from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams, mean_smpl_params
 from hmr.fitting.spin import (flip_pose, rotation_about_optical_axis, spin_fit_step, to_batch_frame,
@@ -43,7 +44,7 @@ def test_solve_translation_recovers_the_camera_offset(body_model):
 def _batch_keypoints(body_model, pose, betas, transl, k):
     with torch.no_grad():
         joints, _ = model_fit_joints(body_model(pose[:, :3], pose[:, 3:], betas, transl))
-    return torch.cat([project(joints, k), torch.ones(*joints.shape[:2], 1)], -1)
+    return torch.cat([project_points(joints, k, min_depth=MIN_DEPTH_M), torch.ones(*joints.shape[:2], 1)], -1)
 
 
 def test_spin_step_keeps_an_exact_stored_fit_seen_through_augmentation(tmp_path, body_model, pose_prior):
