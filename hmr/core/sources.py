@@ -1,0 +1,219 @@
+"""Every data source hmrkit knows, each declared once: :data:`SOURCES`.
+
+A *source* is one thing a converter turns into schema stores: a dataset (COCO 2014,
+Human3.6M), a set of model fits for a dataset's images (EFT, SPIN's static fits), a
+collection of another toolkit's preprocessed files (MMHuman3D's HumanData npz), or our own
+synthetic renders. Its :class:`Source` header is the one place that says what it is called,
+which splits it has, which manifest describes its raw files, which converter reads it and
+which keypoint convention its annotations use. Everything else reads this table:
+
+- converter modules declare ``SOURCE = SOURCES["<name>"]`` and keep only their ``VERSION``;
+  :mod:`converters` builds its registry from :attr:`Source.converter`;
+- source manifests (``manifests/<manifest>.toml``) take their converter and splits from here;
+- dataset mixes and benchmarks name sources by :attr:`Source.name`;
+- ``tests/test_identity.py`` checks that all of them agree, for every source, including
+  those whose converter is not written yet.
+
+The naming rule
+---------------
+- A source name is lowercase snake case, ``[a-z0-9_]+``, and is the stem of its manifest
+  file (``manifests/eft_coco.toml`` describes source ``eft_coco``) and of its converter
+  module (``converters/eft_coco.py``), so one name greps to all three.
+- Two sources keep a manifest under another name, because the manifest describes a published
+  artefact and users' locked copies (``hmr manifest lock``) and every output manifest already
+  written refer to it by that name: ``spin_fits`` reads manifest ``spin_static_fits`` (SPIN's
+  ``static_fits`` tarball) and ``humandata`` reads ``mmhuman3d_npz`` (MMHuman3D's npz set).
+  :attr:`Source.manifest` says so; the old names stay aliases.
+- Spellings used before this rule (``eft-coco``, ``spin-fits``, ``3dpw``, ``muco-3dhp``...)
+  are :attr:`Source.aliases`: ``hmr convert eft-coco`` keeps working, but what is written
+  (store attributes, file and shard-set names) uses the name.
+- A store file is ``<name>_<split>.zarr`` (or ``.npz``); a shard set is ``<name>-<split>``.
+  The hyphen is unambiguous because names have none (splits may: SPIN's ``lsp-orig``).
+- A source without a converter yet has ``converter=None``; its converter, when written, goes
+  in ``converters/<name>.py``.
+
+Splits are the split names the converter accepts. An empty tuple means any name: the
+HumanData and SPIN npz importers take the npz file stem as the split.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from hmr.core.errors import HmrError
+
+NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+KINDS = ("dataset", "fits", "preprocessed", "synthetic")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The identity of one source. See the module docstring for the naming rule."""
+
+    name: str
+    title: str
+    kind: str                          # one of KINDS
+    splits: tuple[str, ...]            # split names the converter accepts; () = any file stem
+    manifest: str | None               # manifests/<manifest>.toml, None: none packaged
+    converter: str | None              # module path, None: not written yet
+    convention: str | None = None      # native keypoint convention (hmr.core.keypoints)
+    aliases: tuple[str, ...] = ()      # older spellings, still accepted on input
+    default_root: str | None = None    # raw folder under a data root; None: the name
+    benchmark: bool = False            # one of the 31 sources of Pang et al. (NeurIPS 2022)
+    description: str = ""              # one line: what the converter reads
+
+    @property
+    def root_folder(self) -> str:
+        """Folder under a data root where the raw files are looked for first."""
+        return self.default_root or self.name
+
+    def has_converter(self) -> bool:
+        return self.converter is not None
+
+    def spellings(self) -> tuple[str, ...]:
+        """Every name this source answers to: the name first, then the aliases."""
+        return (self.name, *self.aliases)
+
+
+def _src(name: str, title: str, kind: str, splits: tuple[str, ...], *, manifest: str | None = "",
+         converter: str | None = "", **kw) -> Source:
+    """A row of the table; manifest and converter default to the name's own file."""
+    return Source(name, title, kind, splits,
+                  manifest=name if manifest == "" else manifest,
+                  converter=f"converters.{name}" if converter == "" else converter, **kw)
+
+
+_EFT_ROOT = "eft"
+_CONVERTED = (
+    _src("coco2014", "COCO 2014 person keypoints", "dataset", ("train", "val"), convention="coco",
+         default_root="coco", benchmark=True,
+         description="COCO 2014 person keypoints (official JSON, pycocotools)"),
+    _src("coco2017", "COCO 2017 person keypoints", "dataset", ("train", "val"), convention="coco",
+         converter="converters.coco", default_root="coco",
+         description="COCO 2017 person keypoints (official JSON, pycocotools)"),
+    _src("eft_coco", "EFT fits, COCO 2014", "fits", ("train", "val"), convention="spin_49",
+         aliases=("eft-coco", "coco-eft"), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, COCO 2014 (All train; Val = EFT-COCO-val)"),
+    _src("eft_coco_part", "EFT fits, COCO 2014 Part", "fits", ("train",), convention="spin_49",
+         aliases=("eft-coco-part",), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, COCO 2014 Part (all limbs labelled)"),
+    _src("eft_lspet", "EFT fits, LSPET", "fits", ("train", "test"), convention="spin_49",
+         aliases=("eft-lspet",), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, LSPET (train; test = EFT-LSPET-test)"),
+    _src("eft_mpii", "EFT fits, MPII", "fits", ("train",), convention="spin_49",
+         aliases=("eft-mpii",), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, MPII"),
+    _src("eft_ochuman", "EFT fits, OCHuman", "fits", ("train", "test"), convention="spin_49",
+         aliases=("eft-ochuman",), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, OCHuman (train; test = EFT-OCHuman-test)"),
+    _src("eft_posetrack", "EFT fits, PoseTrack", "fits", ("train",), convention="spin_49",
+         aliases=("eft-posetrack",), default_root=_EFT_ROOT, benchmark=True,
+         description="EFT SMPL fits, PoseTrack"),
+    _src("h36m", "Human3.6M", "dataset", ("train", "test_p1", "test_p2"), convention="h36m_32",
+         aliases=("human36m",), benchmark=True,
+         description="Human3.6M (official D2/D3 CDF poses, masks, metadata.xml or cameras.pkl, "
+                     "extracted frames)"),
+    _src("lsp", "Leeds Sports Pose", "dataset", ("train", "test"), convention="lsp",
+         default_root="lsp", benchmark=True,
+         description="Leeds Sports Pose (joints.mat, 2,000 images, 14 joints)"),
+    _src("lspet", "LSP-Extended (HR-LSPET)", "dataset", ("train",), convention="lsp",
+         default_root="lspet", benchmark=True,
+         description="LSP-Extended / HR-LSPET (joints.mat (14, 3, N), 10,000 images)"),
+    _src("mpi_inf_3dhp", "MPI-INF-3DHP", "dataset", ("train", "test"), convention="mpi_inf_3dhp",
+         aliases=("mpi-inf-3dhp",), benchmark=True,
+         description="MPI-INF-3DHP training (annot.mat, camera.calibration) and test set "
+                     "(annot_data.mat)"),
+    _src("mpii", "MPII Human Pose", "dataset", ("train", "valid"), convention="mpii",
+         default_root="mpii", benchmark=True,
+         description="MPII Human Pose (official .mat, hourglass annot/*.h5, or MMPose JSON)"),
+    _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
+         convention="openpose_18", aliases=("3dpw",), benchmark=True,
+         description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
+                     "folders"),
+    _src("humandata", "MMHuman3D HumanData npz", "preprocessed", (), manifest="mmhuman3d_npz",
+         aliases=("human_data", "mmhuman3d_npz"),
+         description="MMHuman3D HumanData npz (preprocessed_datasets/*.npz), restricted "
+                     "unpickling"),
+    _src("spin_npz", "SPIN preprocessed npz", "preprocessed", (), convention="spin_24",
+         aliases=("spin-npz",),
+         description="SPIN-style preprocessed npz (imgname/center/scale/part/S/pose/shape/"
+                     "openpose)"),
+    # Splits are SPIN's dataset keys (converters.spin_fits.SPIN_NPZ).
+    _src("spin_fits", "SPIN static fits", "fits",
+         ("coco", "lsp-orig", "lspet", "mpii", "mpi-inf-3dhp", "h36m"),
+         manifest="spin_static_fits", aliases=("spin-fits", "spin_static_fits"),
+         default_root="spin_data",
+         description="SPIN static fits (*_fits.npy, (N, 82)) attached to SPIN-order samples"),
+    # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
+    _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
+         manifest=None,
+         description="Synthetic mannequin renders from 'hmr synth' (exact SMPL, 2D/3D joints, "
+                     "cameras)"),
+)
+
+
+def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | None = None,
+             aliases: tuple[str, ...] = ()) -> Source:
+    """A benchmark source whose manifest exists and whose converter is not written yet."""
+    return _src(name, title, "dataset", splits, converter=None, convention=convention,
+                aliases=aliases, benchmark=True)
+
+
+_PLANNED = (
+    _planned("agora", "AGORA", ("train", "validation")),
+    _planned("aic", "AI Challenger human keypoints", ("train", "val"), "aic",
+             ("ai_challenger",)),
+    _planned("coco_wholebody", "COCO-WholeBody v1.0", ("train", "val"), "coco_wholebody",
+             ("coco-wholebody",)),
+    _planned("crowdpose", "CrowdPose", ("train", "val", "test", "trainval"), "crowdpose"),
+    _planned("instavariety", "InstaVariety", ("train",), "instavariety", ("insta_variety",)),
+    _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
+    _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
+    _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
+             ("muco", "muco-3dhp", "muco_3dhp")),
+    _planned("mupots3d", "MuPoTS-3D", ("train",), "mupots_3d", ("mupots", "mupots-3d")),
+    _planned("ochuman", "OCHuman", ("val", "test"), "coco"),
+    _planned("oh50k3d", "3DOH50K", ("train",), None, ("3doh50k",)),
+    _planned("penn_action", "Penn Action", ("train",), "penn_action", ("penn-action",)),
+    _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
+    _planned("posetrack18", "PoseTrack 2018", ("train", "val"), "posetrack", ("posetrack",)),
+    _planned("prox", "PROX", ("train",)),
+    _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
+    _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
+    _planned("vlog", "VLOG-people", ("train",)),
+)
+
+SOURCES: dict[str, Source] = {s.name: s for s in sorted(_CONVERTED + _PLANNED, key=lambda s: s.name)}
+_BY_SPELLING: dict[str, Source] = {alias: s for s in SOURCES.values() for alias in s.spellings()}
+
+
+def list_sources() -> list[str]:
+    """Every source name, sorted."""
+    return list(SOURCES)
+
+
+def get_source(name: str) -> Source:
+    """The source called ``name`` or one of its aliases (``"eft-coco"`` -> ``eft_coco``)."""
+    if name in _BY_SPELLING:
+        return _BY_SPELLING[name]
+    close = difflib.get_close_matches(name, list(_BY_SPELLING), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise HmrError(f"unknown source '{name}'{hint}; run 'hmr datasets' for the list")
+
+
+def source_for_manifest(manifest: str) -> Source | None:
+    """The source whose raw files manifest ``manifest`` describes, if any."""
+    return next((s for s in SOURCES.values() if s.manifest == manifest), None)
+
+
+def canonical_name(name: str) -> str:
+    """The source name for any spelling; names not in the table come back unchanged."""
+    source = _BY_SPELLING.get(name)
+    return source.name if source is not None else name
+
+
+def shard_set_name(source: str, split: str) -> str:
+    """``<name>-<split>``, the default name of a shard set made from one store."""
+    return f"{get_source(source).name}-{split}"
