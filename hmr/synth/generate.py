@@ -53,7 +53,9 @@ class SynthConfig:
     seed: int = 0
     tail: float = 5.0  # long tail of pose rarity; 0 = uniform rarity (balanced)
     max_yaw: float = np.pi / 2
-    photo_fraction: float = 0.5
+    #: folders of your own photos to crop backgrounds from (none: procedural scenes only)
+    photo_dirs: tuple[str, ...] = ()
+    photo_fraction: float = 0.5  # share of photo backgrounds when photo_dirs is given
     body_model: str | None = None
     jpeg_quality: int = 92
     focal_px: tuple[float, float] = (1.6, 2.6)  # focal length range, in image sizes
@@ -197,7 +199,7 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
     remove_partials_in(image_dir)  # leftovers of a killed run, once (not per image)
     workers = default_workers(config.n) if config.workers is None else config.workers
     ctx = mp.get_context("spawn")
-    init = (faces, skinning_weights(model), None, config.photo_fraction)
+    init = (faces, skinning_weights(model), [Path(d) for d in config.photo_dirs], config.photo_fraction)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=init) if workers > 1 else None
     if pool is None:
         _init_worker(*init)
@@ -248,7 +250,7 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
 def _write_readme(out_dir: Path) -> None:
     text = ("Synthetic humans rendered by hmrkit (hmr synth): the licence-free mannequin or a\n"
             "user-supplied SMPL model, posed with a long-tailed pose distribution, rendered over\n"
-            "procedural textures and person-free photo crops. Layout and keys: see\n"
+            "procedural cluttered scenes (or crops of photos named with --photos). Layout and keys: see\n"
             "hmr/synth/generate.py. Convert with: hmr convert synth --root THIS_FOLDER --out stores/\n")
     atomic_write_text(out_dir / "README.txt", text)
 
