@@ -2,9 +2,14 @@
 
 One TOML file per source lives next to this module (package data, read through
 :mod:`importlib.resources`, so it works from a wheel as well as from a checkout). A
-manifest names the source (homepage, licence, whether registration is required, citation,
-which converter reads it, which splits it yields, where every fact came from) and lists
-its entries. Each entry has a ``kind``:
+manifest describes the source (homepage, licence, whether registration is required,
+citation, where every fact came from) and lists its entries. Which converter reads it and
+which splits it yields is the source's identity, declared once in
+:data:`hmr.core.sources.SOURCES`: a manifest of a known source takes both from there. The
+TOML keys ``converter`` and ``splits`` are optional (older locked copies still carry them)
+and, when present, must agree with the table; a file's ``splits`` must be splits of the
+source. Manifests of anything else (body-model files, a synthetic dataset's own manifest)
+keep both keys in the TOML. Each entry has a ``kind``:
 
 - ``file``: one file at ``path`` (relative to the dataset root, the layout the converter
   reads), with ``size`` / ``sha256`` / ``md5`` where publicly known,
@@ -32,6 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hmr.core.errors import SchemaError
+from hmr.core.sources import Source, source_for_manifest
 
 UNKNOWN = "unknown"
 MANIFEST_SCHEMA_VERSION = 1
@@ -209,6 +215,39 @@ def _validate(data: dict, origin: str) -> None:
         raise SchemaError(f"manifest invalid at {loc}: {err.message}", path=origin)
 
 
+def _identity(data: dict, files: list[ManifestFile], origin: str) -> tuple[str | None, list[str]]:
+    """``(converter, splits)`` of a manifest: from its source's header when the manifest
+    belongs to a known source (checking what the TOML says against it), else from the TOML."""
+    written = data.get("converter", "none")
+    written = None if written == "none" else written
+    source = source_for_manifest(data["name"])
+    if source is None:
+        return written, list(data.get("splits", []))
+    _check_identity(source, written, data.get("splits"), files, origin)
+    return source.converter, list(source.splits)
+
+
+def _check_identity(source: Source, converter: str | None, splits: list[str] | None,
+                    files: list[ManifestFile], origin: str) -> None:
+    """A TOML's own ``converter``/``splits`` (older locked copies) and every file's splits
+    must agree with the source. Before a converter exists, the module a manifest planned
+    for it is not checked; older manifests may list fewer splits than the converter reads."""
+    where = f"source '{source.name}' (hmr.core.sources)"
+    if converter is not None and source.converter is not None and converter != source.converter:
+        raise SchemaError(f"converter {converter!r} disagrees with {where}: "
+                          f"{source.converter!r}", path=origin)
+    if not source.splits:  # open splits (any npz file stem): nothing to check against
+        return
+    if splits is not None and not set(splits) <= set(source.splits):
+        raise SchemaError(f"splits {splits} are not splits of {where}: "
+                          f"{list(source.splits)}", path=origin)
+    for f in files:
+        unknown = sorted(set(f.splits) - set(source.splits))
+        if unknown:
+            raise SchemaError(f"{f.path}: splits {unknown} are not splits of {where}: "
+                              f"{list(source.splits)}", path=origin)
+
+
 def parse_manifest(data: dict, origin: str = "<memory>") -> SourceManifest:
     """Validate a decoded TOML document against the schema and build the dataclass."""
     _validate(data, origin)
@@ -222,12 +261,12 @@ def parse_manifest(data: dict, origin: str = "<memory>") -> SourceManifest:
         if f.archive is not None and f.archive not in archives:
             raise SchemaError(f"files[{i}] ({f.path}): archive {f.archive!r} is not an entry "
                               f"of kind 'archive'", path=origin)
+    converter, splits = _identity(data, files, origin)
     return SourceManifest(
         name=data["name"], title=data["title"], category=data["category"],
         homepage=data["homepage"], licence=data["licence"],
         registration_required=data["registration_required"], citation=data["citation"],
-        converter=None if data["converter"] == "none" else data["converter"],
-        splits=list(data.get("splits", [])),
+        converter=converter, splits=splits,
         sources=list(data["sources"]), files=files, notes=data.get("notes", ""),
         schema_version=data["schema_version"], locked=dict(data.get("locked", {})),
     )
@@ -279,8 +318,10 @@ def manifest_to_dict(m: SourceManifest) -> dict[str, Any]:
         "schema_version": m.schema_version, "name": m.name, "title": m.title,
         "category": m.category, "homepage": m.homepage, "licence": m.licence,
         "registration_required": m.registration_required, "citation": m.citation,
-        "converter": m.converter or "none", "splits": m.splits, "sources": m.sources,
     }
+    if source_for_manifest(m.name) is None:  # a known source's identity lives in its header
+        doc.update({"converter": m.converter or "none", "splits": m.splits})
+    doc["sources"] = m.sources
     if m.notes:
         doc["notes"] = m.notes
     if m.locked:

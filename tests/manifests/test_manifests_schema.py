@@ -18,6 +18,7 @@ import pytest
 
 import manifests
 from hmr.core.errors import SchemaError
+from hmr.core.sources import source_for_manifest
 from manifests.model import parse_manifest
 from tests.fixtures.manifests import isolated_user_dir  # noqa: F401  (fixture)
 
@@ -50,7 +51,10 @@ def test_manifest_validates_against_the_json_schema(path):
     assert m.name == path.stem, "file name and manifest name must agree"
     assert m.files and m.sources
     if m.category in ("dataset", "fits", "preprocessed"):
-        assert m.converter and re.fullmatch(r"converters\.[a-z0-9_]+", m.converter)
+        # its converter (or none yet) is declared by its source in hmr.core.sources
+        source = source_for_manifest(m.name)
+        assert source is not None and m.converter == source.converter
+        assert m.converter is None or re.fullmatch(r"converters\.[a-z0-9_]+", m.converter)
     for f in m.files:
         assert not f.path.startswith("/") and ".." not in f.path.split("/")
         if f.kind != "dir":
