@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from hmr.core.keypoints import convert_keypoints, flip_permutation  # noqa: E402
 from hmr.core.schema import StoreWriter  # noqa: E402
-from loaders import crop as geo  # noqa: E402
+from hmr.core import crop as geo  # noqa: E402
 from loaders.augment import AugmentConfig, channel_gains, draw_geometry  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.batch import collate  # noqa: E402

@@ -7,12 +7,12 @@
 ...     loader.set_epoch(epoch)
 ...     for batch in loader: ...                                   # dict of tensors, see docs/loaders.md
 
-Modules: :mod:`loaders.crop` (square-crop geometry), :mod:`loaders.sample` (one crop and its
-labels), :mod:`loaders.augment` (geometric augmentation, SMPL flip), :mod:`loaders.occlusion`
-(the benchmark's occlusion-style augmentations), :mod:`loaders.shard` (writing / verifying
-shards), :mod:`loaders.stream` (the streaming pipeline), :mod:`loaders.batch` (decoding, the
-batch contract, collate), :mod:`loaders.mixes` (dataset mixes), :mod:`loaders.build` (spec →
-loader).
+Modules: :mod:`loaders.sample` (one crop and its labels), :mod:`loaders.augment` (geometric
+augmentation, SMPL flip), :mod:`loaders.occlusion` (the benchmark's occlusion-style
+augmentations), :mod:`loaders.shard` (writing / verifying shards), :mod:`loaders.stream` (the
+streaming pipeline), :mod:`loaders.batch` (decoding, the batch contract, collate),
+:mod:`loaders.mixes` (dataset mixes), :mod:`loaders.build` (spec → loader). The crop geometry
+and the input normalisation are the network's, shared with evaluation: :mod:`hmr.core.crop`.
 """
 
 from loaders.augment import AugmentConfig, SmplRootModel, flip_smpl_pose

@@ -6,7 +6,7 @@ crop, and warps the pixels once. Labels follow the same affine:
 
 - 2D keypoints: ``p' = A p``; on a flip, joints are re-ordered with the convention's flip
   permutation (left ↔ right).
-- Camera: ``A3 · K = K' · Rz`` (see :mod:`loaders.crop`): 3D keypoints and the SMPL root
+- Camera: ``A3 · K = K' · Rz`` (see :mod:`hmr.core.crop`): 3D keypoints and the SMPL root
   rotate by ``Rz`` about the optical axis, ``K'`` is the output-crop camera. A flip mirrors
   the camera frame (``x → -x``) and sets ``c'x → S - 1 - c'x``.
 - SMPL: global orient ``R' = Rz R`` (then mirrored); body pose flipped with SMPL's left/right
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from loaders import crop as geo
+from hmr.core import crop as geo
 from loaders.sample import CropSample
 
 # SMPL's 24 joints: pelvis, L_hip, R_hip, spine1, L_knee, R_knee, spine2, L_ankle, R_ankle,
@@ -234,11 +234,3 @@ def channel_noise(image: np.ndarray, factor: float, rng: np.random.Generator) ->
     lut = np.clip(np.arange(256.0)[:, None] * channel_gains(factor, rng)[None, :], 0, 255)  # (256, 3)
     return cv2.LUT(np.ascontiguousarray(image), lut.round().astype(np.uint8).reshape(256, 1, 3))
 
-
-def normalise_lut(gains: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(256, 1, 3) float32 table: uint8 value → (clip(v · gain) / 255 - mean) / std per channel.
-
-    With cv2.LUT this applies colour noise and ImageNet normalisation in one pass.
-    """
-    v = np.clip(np.round(np.arange(256.0)[:, None] * np.asarray(gains)[None, :]), 0, 255)  # (256, 3)
-    return ((v / 255.0 - mean) / std).astype(np.float32).reshape(256, 1, 3)

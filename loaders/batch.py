@@ -4,7 +4,8 @@
 :mod:`loaders.shard`) into a :class:`CropSample`, raising :class:`CorruptSample` for anything
 malformed; ``training_arrays`` applies the batch contract to one augmented sample (keypoints
 normalised to [-1, 1] over the output crop, confidence 0 outside it, optional convention);
-``collate`` stacks them, applying colour noise and ImageNet normalisation in one table lookup.
+``collate`` stacks them, applying colour noise and the network's input normalisation
+(:mod:`hmr.core.crop`, the table evaluation uses too) in one lookup.
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ import cv2
 import numpy as np
 import torch
 
-from loaders.augment import normalise_lut
+from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD, normalise_into, normalise_lut
 from loaders.sample import CropSample
-
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 class CorruptSample(Exception):
@@ -139,28 +137,22 @@ TENSOR_DTYPES = {"keypoints2d": torch.float32, "keypoints3d": torch.float32,
                  "aug_flip": torch.bool}
 
 
-def collate(items: Sequence[dict], channels_last: bool = False) -> dict:
+def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> dict:
     """List of :func:`training_arrays` → the batch dict of tensors.
 
     Each item's ``img`` is (S, S, 3) uint8 RGB and ``gains`` (3,) its colour-noise gains;
-    colour noise and ImageNet normalisation are one table lookup per channel (cv2.LUT)
-    written straight into the batch. ``img`` is (B, 3, S, S) float32; with
-    ``channels_last`` it keeps NHWC memory (what cuDNN prefers for ResNets under AMP).
+    colour noise and the input normalisation (``mean``, ``std``: the model's
+    :class:`hmr.core.crop.InputConfig`) are one table lookup per channel (cv2.LUT) written
+    straight into the batch. ``img`` is (B, 3, S, S) float32; with ``channels_last`` it keeps
+    NHWC memory (what cuDNN prefers for ResNets under AMP).
     """
     b, s = len(items), items[0]["img"].shape[0]
+    buf = np.empty((b, s, s, 3) if channels_last else (b, 3, s, s), np.float32)
+    for i, it in enumerate(items):
+        normalise_into(it["img"], normalise_lut(it["gains"], mean, std), buf[i], channels_last)
+    img = torch.from_numpy(buf)
     if channels_last:
-        buf = np.empty((b, s, s, 3), np.float32)
-        for i, it in enumerate(items):
-            cv2.LUT(np.ascontiguousarray(it["img"]), normalise_lut(it["gains"], IMAGENET_MEAN, IMAGENET_STD),
-                    dst=buf[i])
-        img = torch.from_numpy(buf).permute(0, 3, 1, 2)
-    else:
-        buf = np.empty((b, 3, s, s), np.float32)
-        for i, it in enumerate(items):
-            lut = normalise_lut(it["gains"], IMAGENET_MEAN, IMAGENET_STD)  # (256, 1, 3)
-            for c, plane in enumerate(cv2.split(np.ascontiguousarray(it["img"]))):
-                cv2.LUT(plane, np.ascontiguousarray(lut[:, :, c]), dst=buf[i, c])
-        img = torch.from_numpy(buf)
+        img = img.permute(0, 3, 1, 2)
     batch = {"img": img}
     for name, dtype in TENSOR_DTYPES.items():
         batch[name] = torch.as_tensor(np.stack([np.asarray(it[name]) for it in items]), dtype=dtype)

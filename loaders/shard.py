@@ -6,8 +6,8 @@ Layout of one shard set (``OUT/<name>/``)::
     shard-000000.tar.json   sidecar written after the tar: count, bytes, sha256, rows, config
     index.json              the list of shards (names, counts, bytes, sha256) + crop settings
 
-One sample (key ``<name>_<store index, 9 digits>``), three members (each tar member costs a
-512-byte header and parsing time, so labels are packed):
+One sample (key ``<name>_<store index, 9 digits>``: :mod:`hmr.core.schema.sample_keys`), three
+members (each tar member costs a 512-byte header and parsing time, so labels are packed):
 
 - ``jpg``     square crop, ``crop_size`` px, RGB JPEG; covers the person's square box
               (``max(w, h) × bbox_scale``) times ``context`` so augmentations have pixels
@@ -29,7 +29,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -41,9 +40,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hmr.core import crop as geo
+from hmr.core.crop import DEFAULT_CROP_SCALE
 from hmr.core.errors import HmrError, SchemaError
+from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path, atomic_write_text
-from loaders import crop as geo
 
 INDEX_NAME = "index.json"
 INDEX_FORMAT = "hmrkit-shards"
@@ -55,7 +56,7 @@ KP_COLUMNS = ("x_px", "y_px", "conf2d", "x_m", "y_m", "z_m", "conf3d")
 @dataclass
 class ShardConfig:
     crop_size: int = 256
-    bbox_scale: float = 1.2          # HMR / SPIN "rescale": box side = max(w, h) × 1.2
+    bbox_scale: float = DEFAULT_CROP_SCALE  # HMR / SPIN "rescale": box side = max(w, h) × 1.2
     context: float = 1.25            # the stored crop covers context × the box side
     jpeg_quality: int = 95
     samples_per_shard: int | None = None   # None: derived from max_shard_bytes
@@ -91,15 +92,6 @@ class ShardResult:
     sha256: str
     rows: tuple[int, int]
     skipped: list[dict[str, Any]] = field(default_factory=list)
-
-
-def set_name(dataset: str, split: str) -> str:
-    return safe_key(f"{dataset}-{split}")
-
-
-def safe_key(text: str) -> str:
-    """WebDataset splits keys at the first dot: keep keys to [A-Za-z0-9_-]."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", text)
 
 
 # --------------------------------------------------------------------------------------
@@ -219,7 +211,7 @@ def _sample_members(cols, i, index, job, cache, trace) -> tuple[str | None, dict
     image = cache.get(rel)
     if image is None:
         return f"cannot read image {Path(job.image_root) / rel}", None
-    key = f"{job.name}_{index:09d}"
+    key = sample_key(job.name, index)
     return None, encode_sample(image, cols, i, key, box, job.config, {**trace, "index": index})
 
 

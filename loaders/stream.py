@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD
 from hmr.core.errors import HmrError
 from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
 from loaders.cache import CACHED, MISSING, SampleCache
@@ -47,7 +48,6 @@ from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
 from loaders.shard import ShardSet
 
 log = logging.getLogger("hmr.loaders")
-
 
 
 def _secure_webdataset() -> None:
@@ -84,6 +84,9 @@ class StreamConfig:
     convention: str | None = None        # output keypoint convention (None: the shards')
     drop_last: bool = True
     channels_last: bool = False          # img in NHWC memory layout (same shape), saves a copy
+    #: input normalisation of ``img``: the model's (hmr.core.crop.InputConfig mean / std)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     max_corrupt_fraction: float = 0.5    # fail when more than this share of ≥ 1000 samples is bad
     #: keep up to this many MiB of decoded samples in memory and read shards held whole from
     #: there (loaders.cache; pays where the loading runs in one long-lived process)
@@ -269,10 +272,10 @@ class ShardStream(IterableDataset):
                 continue
             batch.append(item)
             if len(batch) == cfg.batch_size:
-                yield collate(batch, cfg.channels_last)
+                yield collate(batch, cfg.channels_last, cfg.mean, cfg.std)
                 batch = []
         if batch and not cfg.drop_last:
-            yield collate(batch, cfg.channels_last)
+            yield collate(batch, cfg.channels_last, cfg.mean, cfg.std)
 
     def _skip_samples(self, where: Placement) -> int:
         """Raw samples this worker already turned into batches before ``resume_batches``.

@@ -1,7 +1,7 @@
 """The per-sample fits table of SPIN: the best SMPL fit found so far for every training sample.
 
 It lives next to the shards it belongs to (never inside them), keyed by the sample keys the
-loaders emit (``<set name>_<store index, 9 digits>``, see :mod:`loaders.shard`)::
+loaders emit (``<set name>_<store index, 9 digits>``, see :mod:`hmr.core.schema.sample_keys`)::
 
     SET_DIR/fits/<table>/table.npz          the merged table (written atomically)
         keys   (N,)     str      sample keys, unique
@@ -57,6 +57,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path
 
 __all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "run_table_name", "store_keys"]
@@ -72,8 +73,6 @@ LOSS_COLUMN = "extra_smplify_loss"
 
 def fits_dir(set_dir: str | os.PathLike, table: str = "shared") -> Path:
     """Where a shard set's fits table named ``table`` lives: ``SET_DIR/fits/<table>``."""
-    from loaders.shard import safe_key
-
     if not table or safe_key(table) != table:
         raise HmrError(f"fits table name {table!r}: use letters, digits, '-' and '_'", path=set_dir)
     return Path(set_dir) / "fits" / table
@@ -83,8 +82,6 @@ def run_table_name(run_dir: str | os.PathLike) -> str:
     """The name of a training run's own fits table: its folder's name and a hash of its path."""
     import hashlib
 
-    from loaders.shard import safe_key
-
     resolved = Path(run_dir).resolve()
     return f"run-{safe_key(resolved.name)}-{hashlib.sha1(str(resolved).encode()).hexdigest()[:8]}"
 
@@ -92,10 +89,8 @@ def run_table_name(run_dir: str | os.PathLike) -> str:
 def store_keys(store, name: str | None = None) -> np.ndarray:
     """The loader keys of a store's rows, ``<name>_<index:09d>`` (name: the shard set's,
     default ``<dataset>-<split>`` as ``hmr shard`` names it)."""
-    from loaders.shard import safe_key, set_name
-
     name = safe_key(name) if name else set_name(store.dataset, store.split)
-    return np.array([f"{name}_{i:09d}" for i in range(len(store))])
+    return np.array([sample_key(name, i) for i in range(len(store))])
 
 
 @contextlib.contextmanager

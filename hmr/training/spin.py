@@ -49,6 +49,7 @@ import torch
 import torch.distributed as dist
 
 from hmr.core.errors import ConfigError, HmrError
+from hmr.core.schema.sample_keys import set_of_key
 from hmr.fitting.fits_table import TABLE_NAME, FitsTable, fits_dir, merge_updates
 from hmr.core.utils.atomic import atomic_path
 
@@ -61,11 +62,6 @@ EXTREME_BETAS = 3.0  # SPIN zeroes fits with any |β| above this
 def _barrier(world: int) -> None:
     if world > 1 and dist.is_initialized():
         dist.barrier()
-
-
-def set_of_key(key: str) -> str:
-    """Shard-set name of a loader key ``<set name>_<row:09d>``."""
-    return key.rsplit("_", 1)[0]
 
 
 class MultiTable:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from hmr.core.keypoints import flip_permutation
-from loaders import crop as geo
+from hmr.core import crop as geo
+from hmr.core.geometry import project_points
 from loaders.augment import (
     AugmentConfig, GeometricDraw, SmplRootModel, draw_geometry, flip_smpl_pose, geometric_affine,
     compose_frame_change, geometric_augment, smpl_flip_permutation, transform_sample,
@@ -29,7 +30,7 @@ def _aa_to_mat(aa):
 def assert_projection_consistent(s, atol_px=1e-3):
     lab = s.keypoints2d_px[:, 2] > 0
     assert lab.sum() > 0
-    proj = geo.project(s.cam_intrinsics, s.keypoints3d_m[lab, :3])
+    proj = project_points(s.keypoints3d_m[lab, :3], s.cam_intrinsics)
     np.testing.assert_allclose(proj, s.keypoints2d_px[lab, :2], atol=atol_px)
     # Both label sets say the same joints are labelled.
     np.testing.assert_array_equal(s.keypoints2d_px[:, 2] > 0, s.keypoints3d_m[:, 3] > 0)
@@ -123,8 +124,8 @@ def test_rotation_moves_smpl_root_and_translation_consistently():
     np.testing.assert_allclose(after, before @ rz.T, atol=1e-5)
     # ...and the rotated body projects with the new camera where the old one did, moved by A.
     a = geometric_affine(s, DRAWS["rotation"], OUT)
-    np.testing.assert_allclose(geo.project(out.cam_intrinsics, after),
-                               geo.apply_points(a, geo.project(s.cam_intrinsics, before)), atol=1e-3)
+    np.testing.assert_allclose(project_points(after, out.cam_intrinsics),
+                               geo.apply_points(a, project_points(before, s.cam_intrinsics)), atol=1e-3)
     assert out.has_smpl_transl
 
 

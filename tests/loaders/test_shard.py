@@ -12,7 +12,8 @@ import pytest
 
 from hmr.core.errors import HmrError
 from hmr.core.schema import open_store
-from loaders import crop as geo
+from hmr.core import crop as geo
+from hmr.core.geometry import project_points
 from loaders.shard import ShardConfig, load_shard_set, plan_shards, shard_store, verify_shard_set
 from tests.fixtures.loaders import COCO_DIR, coco_store, pinhole_store
 
@@ -84,7 +85,7 @@ def test_intrinsics_follow_the_crop(tmp_path):
         kp = np.load(io.BytesIO(m["kp.npy"]), allow_pickle=False)
         kp2, kp3 = kp[:, :3], kp[:, 3:]
         lab = kp2[:, 2] > 0
-        np.testing.assert_allclose(geo.project(np.asarray(meta["cam_intrinsics"]), kp3[lab, :3]), kp2[lab, :2],
+        np.testing.assert_allclose(project_points(kp3[lab, :3], np.asarray(meta["cam_intrinsics"])), kp2[lab, :2],
                                    atol=1e-2)
         row = store[meta["index"]]
         for name in ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl"):

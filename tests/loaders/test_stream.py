@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from hmr.core.errors import HmrError
+from hmr.core.geometry import project_points
 from loaders import stream
 from loaders.batch import read_npy
-from loaders.crop import project
 from loaders.shard import ShardConfig, load_shard_set, shard_store
 from loaders.stream import (
     EpochLoader, LoaderStats, ShardStream, StreamConfig, component_samples, mix_samples, placement,
@@ -158,11 +158,11 @@ def test_batch_contract_and_label_consistency_through_shards(shard_root, extra):
         # The crop spans pixels [-0.5, S - 0.5] (centres at integers): x_norm in [-1 - 1/S, 1 - 1/S].
         assert np.all((kp2[i, lab, :2] >= -1 - 1 / OUT - 1e-6) & (kp2[i, lab, :2] <= 1 - 1 / OUT + 1e-6))
         px = (kp2[i, lab, :2] + 1.0) * OUT / 2.0
-        np.testing.assert_allclose(project(cam[i], kp3[i, lab, :3]), px, atol=0.02)
+        np.testing.assert_allclose(project_points(kp3[i, lab, :3], cam[i]), px, atol=0.02)
         # Joints labelled in 3D but projecting outside the crop got confidence 0 in 2D.
         outside = (kp3[i, :, 3] > 0) & ~lab
         if outside.any():
-            p = project(cam[i], kp3[i, outside, :3])
+            p = project_points(kp3[i, outside, :3], cam[i])
             assert np.all(((p < -0.5) | (p > OUT - 0.5)).any(axis=1))
         checked += int(lab.sum())
     assert checked > 16

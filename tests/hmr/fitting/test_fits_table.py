@@ -100,7 +100,7 @@ def test_from_spin_static_fits(tmp_path):
 
 def test_from_store_uses_loader_keys_and_the_store_smpl(tmp_path, store_path):
     from hmr.core.schema import open_store
-    from loaders.shard import set_name
+    from hmr.core.schema.sample_keys import set_name
 
     store = open_store(store_path)
     root = fits_dir(tmp_path / "shards" / set_name(store.dataset, store.split))
