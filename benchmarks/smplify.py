@@ -5,7 +5,7 @@ camera + 100 body Adam steps, mannequin body model, our synthetic pose prior) an
 straightforward baseline, the same fitter called on one sample at a time in a Python loop
 (timed on ``--loop-samples`` samples), and their ratio; plus batch 64 with the full-mesh
 forward (``BodyModel.forward`` every step instead of the joints-only model), to show what the
-joints-only forward buys. All run on the same problems (``hmr.fitting.synthetic``) on the same
+joints-only forward buys. All run on the same problems (``hmr.fitting.problems``) on the same
 device in the same process; the median 2D error of loop and batch shows they do the same work.
 
 Run:  python benchmarks/smplify.py [--batch 64] [--loop-samples 6] [--threads 1] [--device cpu]
@@ -61,7 +61,7 @@ def main() -> None:
 
     from hmr.core.body import load_body_model
     from hmr.fitting import SMPLify, SMPLifyConfig, load_pose_prior, to_crop_frame
-    from hmr.fitting.synthetic import make_problem
+    from hmr.fitting.problems import make_problem
 
     model = load_body_model()
     prob = make_problem(model, a.batch, seed=0)

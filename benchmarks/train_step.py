@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 
 from hmr.core.body.smpl import load_body_model  # noqa: E402
 from hmr.training.config import load_config  # noqa: E402
-from hmr.training.synthetic import synthetic_batch  # noqa: E402
+from hmr.training.random_batches import random_body_batch  # noqa: E402
 from hmr.training.trainer import Trainer  # noqa: E402
 
 
@@ -45,7 +45,7 @@ def measure(args, precision: str, channels_last: bool, body) -> float:
                                    "model.hidden=1024", "model.dropout=0.5", f"train.batch_size={args.batch}",
                                    f'train.device="{device}"', f'train.precision="{precision}"',
                                    f"train.channels_last={'true' if channels_last else 'false'}"])
-    batch = synthetic_batch(body, args.batch, crop_px=args.size, render=False)
+    batch = random_body_batch(body, args.batch, crop_px=args.size, render=False)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, run_dir)  # its own body model, on the training device
         for _ in range(args.warmup):

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         out = write_mannequin(args.out, overwrite=args.overwrite)
         print(f"wrote mannequin to {out} (smplx: smplx.create('{out}', model_type='smpl'))")
     elif args.action == "render":
-        from hmr.core.body.render import render_preview
+        from hmr.core.body.preview import render_preview
 
         print(f"wrote {render_preview(args.out, args.body_model, args.gender)}")
     else:

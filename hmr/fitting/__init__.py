@@ -13,7 +13,7 @@ Modules: :mod:`~hmr.fitting.smplify` (the optimisation), :mod:`~hmr.fitting.prio
 prior: the published ``gmm_08.pkl`` or ours, EM), :mod:`~hmr.fitting.camera` (fit joints,
 projection, crop frame, translation start), :mod:`~hmr.fitting.fits_table`,
 :mod:`~hmr.fitting.spin` (SPIN's per-batch step: refine, update, supervise),
-:mod:`~hmr.fitting.annotate` (store → store, ``hmr fit``), :mod:`~hmr.fitting.synthetic`
+:mod:`~hmr.fitting.annotate` (store → store, ``hmr fit``), :mod:`~hmr.fitting.problems`
 (problems with known answers).
 """
 

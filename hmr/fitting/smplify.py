@@ -22,7 +22,7 @@ not the whole mesh (throughput: ``benchmarks/smplify.py``). The weights
 are SPIN's, tuned for keypoints in a 224-px person crop with focal 5000 px: fit in that frame
 (:func:`~hmr.fitting.camera.to_crop_frame`), as ``hmr fit`` does.
 
-Measured on mannequin data, ``python -m hmr.fitting.synthetic --n 128 [--noise-px 5]`` (128
+Measured on mannequin data, ``python -m hmr.fitting.problems --n 128 [--noise-px 5]`` (128
 bodies with ``hmr.synth`` poses and shapes, upright and turned up to ±90°, their SMPL-24 +
 SPIN-49 keypoints projected into 512-px images, known intrinsics, fitted in the 224-px crop
 frame with our synthetic prior from SPIN's mean pose, defaults 100 + 100 steps; medians over

@@ -22,7 +22,7 @@ from __future__ import annotations
 from hmr.core.errors import ConfigError
 from hmr.losses.balanced_mse import (BalancedMSELoss, BMCLoss, BNILoss, GAILoss, bmc_nll, bni_nll,
                                      gai_nll, pairwise_sq_dist)
-from hmr.losses.label_prior import LabelGMM, LabelHistogram, fit_label_gmm, label_histogram
+from hmr.losses.label_distribution import LabelGMM, LabelHistogram, fit_label_gmm, label_histogram
 from hmr.losses.regression import L1Loss, MSELoss
 
 LOSSES: dict[str, str] = {

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hmr.losses.label_prior import LabelGMM
+from hmr.losses.label_distribution import LabelGMM
 
 # Above this many (B * M * D) elements the pairwise distance uses the expanded
 # ||a||^2 + ||b||^2 - 2 a.b form, which needs no (B, M, D) temporary.

@@ -57,8 +57,8 @@ class LossConfig:
     noise_sigma: float = 1.0
     learnable_sigma: bool = True
     sigma_lr: float = 1e-2
-    #: label priors of the ``gai`` / ``bni`` terms (npz from hmr.training.priors.fit_priors)
-    prior_file: str = ""
+    #: training-label distributions of the ``gai`` / ``bni`` terms (npz from hmr.training.label_stats.fit_label_distributions)
+    label_distribution_file: str = ""
 
 
 @dataclass
@@ -104,7 +104,7 @@ class TrainConfig:
 class DataConfig:
     """What to train on; interpreted by :func:`hmr.training.data.build_batches`."""
 
-    source: str = "shards"  # shards | synthetic
+    source: str = "shards"  # shards | random
     #: folder holding the shard sets (``<root>/<set>/index.json``), for ``mix``
     root: str = ""
     #: a loaders mix preset (``mix1`` .. ``mix11``) or a mix TOML/JSON file
@@ -123,8 +123,8 @@ class DataConfig:
     cache_mb: int = 0
     #: occlusion-style augmentations: probabilities by name (loaders.occlusion.OcclusionConfig)
     occlusion: dict = field(default_factory=dict)
-    #: synthetic source: distinct batches, cycled (labels from the body model)
-    synthetic_batches: int = 8
+    #: random source: distinct batches, cycled (labels from the body model)
+    random_batches: int = 8
 
 
 @dataclass
@@ -216,7 +216,8 @@ def resolve_config_path(name_or_path: str | os.PathLike) -> Path:
                       f"(named configs: {', '.join(list_configs())})")
 
 
-def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _read_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """The chain of config files ``path`` inherits from, base first: (file, its own values)."""
     path = path.resolve()
     if path in seen:
         raise ConfigError("configs inherit from each other in a cycle", path=path)
@@ -226,15 +227,42 @@ def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML ({exc})", path=path) from None
     base = data.pop("base", None)
     if base is None:
-        return data
+        return [(path, data)]
     base_path = path.parent / base if (path.parent / base).is_file() else resolve_config_path(base)
-    merged = _read_toml(base_path, (*seen, path))
-    for key, value in data.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
+    return [*_read_layers(base_path, (*seen, path)), (path, data)]
+
+
+def _merge_layers(layers: list[tuple[Path, dict[str, Any]]],
+                  origins: dict[str, str] | None = None) -> dict[str, Any]:
+    """Later layers replace earlier ones key by key within a table; ``origins`` (if given)
+    receives, per ``section.key`` (or top-level key), the file that set it last."""
+    merged: dict[str, Any] = {}
+    for path, data in layers:
+        for key, value in data.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+            if origins is not None:
+                keys = [f"{key}.{k}" for k in value] if isinstance(value, dict) else [key]
+                origins.update(dict.fromkeys(keys, _display_path(path)))
     return merged
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    return _merge_layers(_read_layers(path, seen))
+
+
+def _display_path(path: Path) -> str:
+    """A shipped config as ``hmr/configs/NAME.toml``, any other file relative to the working
+    folder when it lies below it, else absolute."""
+    path = path.resolve()
+    if path.parent == CONFIG_DIR.resolve():
+        return f"hmr/configs/{path.name}"
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _parse_value(text: str) -> Any:
@@ -290,3 +318,56 @@ def load_config(name_or_path: str | os.PathLike, overrides: list[str] | None = N
     path = resolve_config_path(name_or_path)
     data = apply_overrides(_read_toml(path), list(overrides or []))
     return config_from_dict(data, path)
+
+
+def config_with_origins(name_or_path: str | os.PathLike,
+                        overrides: list[str] | None = None) -> tuple[Config, dict[str, str], list[str]]:
+    """Like :func:`load_config`, and also where each value came from: a dict from
+    ``section.key`` (and ``name``) to the config file that set it last, ``"override"`` for a
+    command-line ``key=value``, or ``"default"`` (the dataclass default in this module or the
+    model's); and the inheritance chain, base first."""
+    path = resolve_config_path(name_or_path)
+    layers = _read_layers(path)
+    origins: dict[str, str] = {}
+    data = _merge_layers(layers, origins)
+    data = apply_overrides(data, list(overrides or []))  # checks each item's form
+    origins.update((item.partition("=")[0].strip(), "override") for item in overrides or [])
+    config = config_from_dict(data, path)
+    origins.setdefault("name", "file name")
+    for section, values in config.to_dict().items():
+        if isinstance(values, dict):
+            for key in values:
+                origins.setdefault(f"{section}.{key}", "default")
+    return config, origins, [_display_path(p) for p, _ in layers]
+
+
+def _toml_value(value: Any) -> str:
+    """One value as inline TOML (tables inline too, so each key stays on one line)."""
+    import tomli_w
+
+    if isinstance(value, dict):
+        items = ", ".join(f"{tomli_w.dumps({k: 0}).split(' = ')[0]} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).strip().split(" = ", 1)[1]
+
+
+def show_config(name_or_path: str | os.PathLike, overrides: list[str] | None = None) -> str:
+    """The merged config as TOML, each value followed by a comment naming its origin
+    (``hmr train CONFIG --show``). The text reads back to the same config."""
+    config, origins, chain = config_with_origins(name_or_path, overrides)
+    lines = [f"# config {config.name!r}: " + " -> ".join([*chain, *(["overrides"] if overrides else [])]),
+             "# after each value: the file (or override) that set it; default = the dataclass default",
+             f"name = {_toml_value(config.name)}  # {origins['name']}"]
+    for section, values in config.to_dict().items():
+        if not isinstance(values, dict):
+            continue
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            origin = origins[f"{section}.{key}"]
+            if value is None:  # TOML has no null: shown, commented out
+                lines.append(f"# {key} = (unset)  # {origin}")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}  # {origin}")
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Training batch streams from a config: WebDataset shards (the loaders) or synthetic bodies.
+"""Training batch streams from a config: WebDataset shards (the loaders) or random bodies (:mod:`hmr.training.random_batches`).
 
 :func:`build_batches` returns a callable ``start_step -> iterator of batches`` that the trainer
 calls once (with the resumed step), so a resumed run continues its data stream exactly:
@@ -18,19 +18,19 @@ from hmr.training.config import Config
 def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_model=None
                   ) -> Callable[[int], Iterator[dict]]:
     data = config.data
-    if data.source == "synthetic":
-        from hmr.training.synthetic import SyntheticBatches
+    if data.source == "random":
+        from hmr.training.random_batches import RandomBodyBatches
 
         if body_model is None or any(b.device.type != "cpu" for b in body_model.buffers()):
             from hmr.core.body.smpl import load_body_model  # labels are made on the CPU, once
 
             body_model = load_body_model(config.train.body_model or None)
-        return SyntheticBatches(body_model, config.train.batch_size, num_distinct=data.synthetic_batches,
+        return RandomBodyBatches(body_model, config.train.batch_size, num_distinct=data.random_batches,
                                 seed=config.train.seed + 7919 * rank, crop_px=config.model.img_size,
                                 focal_length_px=config.model.focal_length_px, convention=data.convention)
     if data.source == "shards":
         return _shard_batches(config, rank, world_size)
-    raise ConfigError(f"data.source = {data.source!r}: choose shards or synthetic")
+    raise ConfigError(f"data.source = {data.source!r}: choose shards or random")
 
 
 def shard_sources(config: Config) -> list:

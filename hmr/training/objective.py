@@ -12,7 +12,7 @@ Given the network output, the body model's output for it and a loader batch::
   confidence as weight, SMPL terms averaged over samples that have SMPL) or a Balanced MSE
   loss ``bmc`` / ``bni`` / ``gai`` on the flattened per-sample vector, absent entries zeroed in
   both prediction and target and a per-sample weight (any label present). ``gai``/``bni``
-  need a label prior: pass ``priors={"pose": {...}}`` (kwargs for :func:`hmr.losses.build_loss`).
+  need a label distribution: pass ``label_dists={"pose": {...}}`` (kwargs for :func:`hmr.losses.build_loss`).
 - 2D keypoints are predicted by projecting the joints, translated by the camera's ``cam_t``,
   with the crop camera (focal ``model.focal_length_px``, principal point at the crop centre)
   and dividing by half the crop size (SPIN). With ``loss.focal_from_intrinsics`` a sample
@@ -55,7 +55,7 @@ class Objective(nn.Module):
     """``forward(out, body_out, batch) -> (total, {term: value})``."""
 
     def __init__(self, config: LossConfig, convention: str, *, focal_length_px: float, crop_px: int,
-                 priors: dict[str, dict] | None = None):
+                 label_dists: dict[str, dict] | None = None):
         super().__init__()
         from hmr.core.keypoints import get_convention
 
@@ -67,11 +67,11 @@ class Objective(nn.Module):
         self.register_buffer("joint_weight", torch.tensor(joint_weight)[None, :, None], persistent=False)  # (1, K, 1)
         dims = {"keypoints2d": conv.num_joints * 2, "keypoints3d": conv.num_joints * 3, "pose": 24 * 9,
                 "betas": 10}
-        priors = priors or {}
+        label_dists = label_dists or {}
         self.terms = nn.ModuleDict()
         for term, dim in dims.items():
             kind = getattr(config, term)
-            extra = dict(priors.get(term, {}))
+            extra = dict(label_dists.get(term, {}))
             if kind in BALANCED:
                 extra.update(dim=dim, init_noise_sigma=config.noise_sigma, learnable_sigma=config.learnable_sigma)
             else:

@@ -140,7 +140,7 @@ def training_crop_scale(config: Config) -> float | None:
 
 class Trainer:
     def __init__(self, config: Config, run_dir: str | os.PathLike, *, body_model=None,
-                 priors: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False,
+                 label_dists: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False,
                  spin_prior=None):
         """``resume``: True = continue from the run folder's latest checkpoint (if any), a
         path = from that checkpoint; ``self.step`` then tells where training goes on.
@@ -183,12 +183,12 @@ class Trainer:
         # The losses need joints only: SMPL posed at the few hundred vertices the joint
         # regressors read, not the whole mesh (same joints; 1.2x faster demo step on CPU)
         self.loss_body = JointsOnlyBody(self.body_model, h36m=config.data.convention == "h36m")
-        if priors is None and config.loss.prior_file:
-            from hmr.training.priors import load_priors
+        if label_dists is None and config.loss.label_distribution_file:
+            from hmr.training.label_stats import load_label_distributions
 
-            priors = load_priors(config.loss.prior_file, config.loss)
+            label_dists = load_label_distributions(config.loss.label_distribution_file, config.loss)
         self.objective = Objective(config.loss, config.data.convention, focal_length_px=config.model.focal_length_px,
-                                   crop_px=config.model.img_size, priors=priors).to(self.device)
+                                   crop_px=config.model.img_size, label_dists=label_dists).to(self.device)
         self.optimizer = build_optimizer(config.optim, self.model, self.objective.sigma_parameters(),
                                          config.loss.sigma_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))

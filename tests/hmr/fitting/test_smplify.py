@@ -6,7 +6,7 @@ from hmr.core.geometry import project_points
 from hmr.fitting.camera import (FIT_JOINT_NAMES, MIN_DEPTH_M, fit_keypoints, init_translation, model_fit_joints,
                                 to_crop_frame)
 from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams, gmof, mean_smpl_params
-from hmr.fitting.synthetic import joint_errors_mm, make_problem
+from hmr.fitting.problems import joint_errors_mm, make_problem
 
 
 def _crop_problem(model, n, seed, **kw):

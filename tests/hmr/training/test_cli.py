@@ -3,7 +3,7 @@
 from cli.main import main
 
 OVERRIDES = ['model.backbone="test_resnet"', "model.hidden=32", "train.total_steps=2", "train.log_every=1",
-             "data.synthetic_batches=1", "train.batch_size=2"]
+             "data.random_batches=1", "train.batch_size=2"]
 
 
 def test_train_command_runs_and_refuses_to_overwrite(tmp_path, capsys):

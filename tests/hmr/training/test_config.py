@@ -17,7 +17,7 @@ def test_every_shipped_config_loads_and_the_matrix_is_there():
     assert configs["hmr_l1_coco_aug"].data.occlusion["synthetic_occlusion_kp"] > 0
     assert configs["spin_l1"].train.init_from.endswith("hmr_l1/last.pt")
     assert configs["bmse_ft_bmc"].loss.pose == "bmc" and configs["bmse_ft_baseline"].loss.pose == "mse"
-    assert configs["tiny_cpu"].data.source == "synthetic"
+    assert configs["tiny_cpu"].data.source == "random"
 
 
 def test_overrides_use_toml_values():

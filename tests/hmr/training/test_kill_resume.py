@@ -13,7 +13,7 @@ import torch
 from hmr.training.logs import read_metrics
 
 OVERRIDES = ['model.backbone="test_resnet"', "model.hidden=64", "model.dropout=0.3", "train.total_steps=16",
-             "train.checkpoint_every=4", "train.log_every=2", "data.synthetic_batches=3"]
+             "train.checkpoint_every=4", "train.log_every=2", "data.random_batches=3"]
 
 
 def _train(out, *extra):
@@ -104,7 +104,7 @@ def test_train_command_under_torchrun_with_two_cpu_processes(tmp_path):
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port),
            "-m", "cli.main", "train", "tiny_cpu", *OVERRIDES[:3], "train.total_steps=4", "train.batch_size=4",
-           "train.log_every=2", "data.synthetic_batches=2", "--out", str(tmp_path / "run"), "--no-progress"]
+           "train.log_every=2", "data.random_batches=2", "--out", str(tmp_path / "run"), "--no-progress"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr

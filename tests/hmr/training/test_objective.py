@@ -9,7 +9,7 @@ from hmr.core.body.smpl import load_body_model
 from hmr.core.geometry import axis_angle_to_matrix
 from hmr.training.config import LossConfig
 from hmr.training.objective import Objective
-from tests.fixtures.training import synthetic_batch
+from tests.fixtures.training import random_body_batch
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def _objective(**loss):
 
 
 def test_objective_is_zero_at_the_labels(body):
-    batch = synthetic_batch(body, 6, seed=1, render=False)
+    batch = random_body_batch(body, 6, seed=1, render=False)
     out = _perfect_output(batch)
     body_out = body(global_orient=out.pose_rotmat[:, :1], body_pose=out.pose_rotmat[:, 1:], betas=out.betas,
                     pose2rot=False)
@@ -43,7 +43,7 @@ def test_objective_is_zero_at_the_labels(body):
 
 
 def test_samples_without_labels_do_not_count(body):
-    batch = synthetic_batch(body, 6, seed=2, render=False)
+    batch = random_body_batch(body, 6, seed=2, render=False)
     out = _perfect_output(batch)
     no_smpl = ~batch["has_smpl"]
     out.betas[no_smpl] += 5.0  # wrong only where there is no SMPL label
@@ -57,7 +57,7 @@ def test_samples_without_labels_do_not_count(body):
 
 @pytest.mark.parametrize("kind", ["mse", "l1", "bmc"])
 def test_each_loss_kind_gives_finite_gradients_in_bf16(body, kind):
-    batch = synthetic_batch(body, 6, seed=3, render=False)
+    batch = random_body_batch(body, 6, seed=3, render=False)
     out = _perfect_output(batch)
     pose = (out.pose_rotmat + 0.05 * torch.randn_like(out.pose_rotmat)).requires_grad_(True)
     out.pose_rotmat = pose
@@ -76,7 +76,7 @@ def test_each_loss_kind_gives_finite_gradients_in_bf16(body, kind):
 
 
 def test_openpose_joints_weighted_as_configured(body):
-    batch = synthetic_batch(body, 4, seed=4, render=False)
+    batch = random_body_batch(body, 4, seed=4, render=False)
     out = _perfect_output(batch)
     body_out = body(global_orient=out.pose_rotmat[:, :1], body_pose=out.pose_rotmat[:, 1:], betas=out.betas,
                     pose2rot=False)
@@ -91,7 +91,7 @@ def test_openpose_joints_weighted_as_configured(body):
 def test_focal_from_intrinsics_projects_with_each_samples_camera(body):
     """Labels made with a 150 px crop focal: zero 2D loss with the samples' focal, not with
     SPIN's 5000 px; samples without intrinsics fall back to the model's focal."""
-    batch = synthetic_batch(body, 6, seed=5, render=False, focal_length_px=150.0)
+    batch = random_body_batch(body, 6, seed=5, render=False, focal_length_px=150.0)
     out = _perfect_output(batch)
     out.cam[:, 0] = 2 * 150.0 / (64 * batch["smpl_transl"][:, 2])  # the same depth through f = 150
     body_out = body(global_orient=out.pose_rotmat[:, :1], body_pose=out.pose_rotmat[:, 1:], betas=out.betas,

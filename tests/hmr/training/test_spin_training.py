@@ -73,7 +73,7 @@ def test_shard_sets_with_different_crop_scales_are_refused(tmp_path, shards):
     both = load_config("tiny_cpu", ['data.source="shards"', f'data.shards=["{shards}", "{other}"]'])
     with pytest.raises(ConfigError, match="bbox_scale"):
         training_crop_scale(both)
-    assert training_crop_scale(load_config("tiny_cpu", ['data.source="synthetic"'])) is None
+    assert training_crop_scale(load_config("tiny_cpu", ['data.source="random"'])) is None
 
 
 def _mean_rows(table):

@@ -10,7 +10,7 @@ from hmr.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 from hmr.training.config import load_config
 from hmr.training.logs import read_metrics
 from hmr.training.trainer import Trainer
-from tests.fixtures.training import SyntheticBatches
+from tests.fixtures.training import RandomBodyBatches
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def body():
 
 @pytest.fixture(scope="module")
 def batches(body):
-    return SyntheticBatches(body, 8, num_distinct=3, crop_px=64)
+    return RandomBodyBatches(body, 8, num_distinct=3, crop_px=64)
 
 
 def _config(*overrides):

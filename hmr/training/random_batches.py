@@ -1,6 +1,6 @@
-"""A synthetic batch source: bodies rendered from random SMPL parameters, for smoke runs.
+"""Batches of random bodies drawn on the fly, for smoke runs.
 
-Used by the tiny CPU config (``data.source = "synthetic"``) and the trainer tests: it needs
+Used by the tiny CPU config (``data.source = "random"``) and the trainer tests: it needs
 no dataset, yet its batches have exactly the loaders' form (see :mod:`hmr.training.objective`)
 and images that depend on the labels (the body model's mesh, shaded, over a noisy
 background), so a model can actually fit them. Each batch is a pure function of its seed.
@@ -40,7 +40,7 @@ def _render(vertices_cam: torch.Tensor, faces: np.ndarray, intrinsics: np.ndarra
 
 
 @torch.no_grad()
-def synthetic_batch(body_model, batch: int, *, seed: int = 0, crop_px: int = 64,
+def random_body_batch(body_model, batch: int, *, seed: int = 0, crop_px: int = 64,
                     focal_length_px: float = 5000.0, convention: str = "spin_49",
                     render: bool = True) -> dict:
     """One loader-shaped batch; ``render=False`` gives noise images (faster)."""
@@ -80,16 +80,16 @@ def synthetic_batch(body_model, batch: int, *, seed: int = 0, crop_px: int = 64,
         "crop_to_image": torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).repeat(batch, 1, 1),
         "image_hw": torch.full((batch, 2), crop_px, dtype=torch.int32),
         "gender": torch.zeros(batch, dtype=torch.uint8),
-        "key": [f"synthetic/{seed}/{i}" for i in range(batch)], "dataset": ["synthetic"] * batch,
+        "key": [f"random/{seed}/{i}" for i in range(batch)], "dataset": ["random"] * batch,
     }
 
 
-class SyntheticBatches:
+class RandomBodyBatches:
     """``num_distinct`` batches generated once (seeds ``seed .. seed + n - 1``) and cycled
     forever; ``stream(start_step)`` starts at batch ``start_step`` (exact resume)."""
 
     def __init__(self, body_model, batch: int, *, num_distinct: int = 8, seed: int = 0, **kwargs):
-        self.batches = [synthetic_batch(body_model, batch, seed=seed + i, **kwargs) for i in range(num_distinct)]
+        self.batches = [random_body_batch(body_model, batch, seed=seed + i, **kwargs) for i in range(num_distinct)]
 
     def stream(self, start_step: int = 0) -> Iterator[dict]:
         i = start_step

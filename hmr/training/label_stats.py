@@ -1,17 +1,20 @@
-"""Training-label priors for the GAI and BNI Balanced MSE losses, fitted once and saved.
+"""Training-label distributions for the GAI and BNI Balanced MSE losses, fitted once and saved.
+
+(Balanced MSE calls ``p_train(y)`` a prior; in hmrkit "prior" means SMPLify's pose and shape
+priors only, :mod:`hmr.fitting.prior`.)
 
 GAI needs a Gaussian mixture of the training labels and BNI a histogram of them
-(:mod:`hmr.losses.label_prior`). :func:`fit_priors` computes them for the SMPL terms from the
+(:mod:`hmr.losses.label_distribution`). :func:`fit_label_distributions` computes them for the SMPL terms from the
 training stores (samples with ``has_smpl``): ``pose`` = the 24 rotation matrices flattened
 (216 numbers, the objective's pose label), ``betas`` (10). They are written to one npz file,
-``loss.prior_file`` of a config, read back by :func:`load_priors`::
+``loss.label_distribution_file`` of a config, read back by :func:`load_label_distributions`::
 
     pose/means (K, 216)  pose/covariances (K, 216, 216)  pose/weights (K,)        GAI
     betas/bucket_centers (C, 10)  betas/bucket_weights (C,)                     BNI
 
 A histogram of a 216-D label is empty almost everywhere: use GAI for the pose (BNI suits
 labels of a few dimensions). Keypoint terms depend on the crop and augmentation, so their
-priors are not fitted here; use BMC for them.
+distributions are not fitted here; use BMC for them.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ def smpl_labels(store_paths: list[str | os.PathLike], term: str) -> np.ndarray:
     from hmr.core.schema.store import open_store
 
     if term not in SMPL_TERMS:
-        raise ConfigError(f"priors can be fitted for {SMPL_TERMS}, not {term!r}")
+        raise ConfigError(f"label distributions can be fitted for {SMPL_TERMS}, not {term!r}")
     parts = []
     for path in store_paths:
         store = open_store(path)
@@ -54,9 +57,9 @@ def smpl_labels(store_paths: list[str | os.PathLike], term: str) -> np.ndarray:
     return labels
 
 
-def fit_priors(store_paths: list[str | os.PathLike], out: str | os.PathLike, kinds: dict[str, str], *,
+def fit_label_distributions(store_paths: list[str | os.PathLike], out: str | os.PathLike, kinds: dict[str, str], *,
                n_components: int = 8, bins: int = 10) -> Path:
-    """Fit ``{term: "gai" | "bni"}`` priors on the stores and write them to ``out`` (npz)."""
+    """Fit ``{term: "gai" | "bni"}`` label distributions on the stores and write them to ``out`` (npz)."""
     from hmr.losses import fit_label_gmm, label_histogram
 
     arrays: dict[str, np.ndarray] = {}
@@ -77,16 +80,16 @@ def fit_priors(store_paths: list[str | os.PathLike], out: str | os.PathLike, kin
     return Path(out)
 
 
-def load_priors(path: str | os.PathLike, config: LossConfig) -> dict[str, dict]:
+def load_label_distributions(path: str | os.PathLike, config: LossConfig) -> dict[str, dict]:
     """Keyword arguments of :func:`hmr.losses.build_loss` for every ``gai``/``bni`` term."""
     from hmr.losses import LabelGMM
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"loss.prior_file {path} does not exist (write it with hmr.training.priors.fit_priors)")
+        raise FileNotFoundError(f"loss.label_distribution_file {path} does not exist (write it with hmr.training.label_stats.fit_label_distributions)")
     with np.load(path, allow_pickle=False) as npz:
         stored = {k: npz[k] for k in npz.files}
-    priors = {}
+    label_dists = {}
     for term in ("keypoints2d", "keypoints3d", "pose", "betas"):
         kind = getattr(config, term)
         if kind not in FIELDS:
@@ -96,5 +99,5 @@ def load_priors(path: str | os.PathLike, config: LossConfig) -> dict[str, dict]:
             raise ConfigError(f"loss.{term} = {kind!r} needs {[f'{term}/{f}' for f in missing]} in the prior file",
                               path=path)
         values = {f: stored[f"{term}/{f}"] for f in FIELDS[kind]}
-        priors[term] = {"gmm": LabelGMM(**values)} if kind == "gai" else values
-    return priors
+        label_dists[term] = {"gmm": LabelGMM(**values)} if kind == "gai" else values
+    return label_dists

@@ -1,4 +1,4 @@
-"""Training-label priors: EM Gaussian mixture and histogram buckets."""
+"""Training-label distributions: EM Gaussian mixture and histogram buckets."""
 
 import numpy as np
 import pytest

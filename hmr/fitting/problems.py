@@ -5,7 +5,7 @@ numbers quoted in :mod:`hmr.fitting.smplify`).
 stands it upright in front of a pinhole camera (OpenCV axes) like ``hmr.synth`` does, and
 projects its 73 fit joints into a square image; :func:`measure` runs SMPLify from the mean
 pose on such a problem, in SPIN's 224-px crop frame, and reports 2D and 3D errors
-(``python -m hmr.fitting.synthetic --n 128`` prints them as JSON).
+(``python -m hmr.fitting.problems --n 128`` prints them as JSON).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training-label priors for Balanced MSE: a Gaussian mixture (GAI) and a histogram (BNI).
+"""Training-label distributions for Balanced MSE: a Gaussian mixture (GAI) and a histogram (BNI).
 
 Both describe ``p_train(y)``, the distribution of the *training* labels, over a D-dimensional
 label space (D = 1 for a scalar such as age; D = 72 for an SMPL pose in axis-angle, ...).
