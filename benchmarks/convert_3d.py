@@ -18,7 +18,8 @@ from tests.fixtures import converters_3d as fx  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
-from converters.common import ConvertOptions, run_conversion
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
 name, root, out, split, extra = sys.argv[1:6]
 t = time.perf_counter()
 res = run_conversion(name, root, out, split=split, options=ConvertOptions(workers=1, check_images=False,

@@ -74,7 +74,8 @@ def _convert_child(root: str, out: str, queue) -> None:
     """Runs in a fresh process: convert and report memory figures."""
     warm_imports()
     import converters.coco as coco
-    from converters.common import ConvertOptions, run_conversion
+    from converters.driver import run_conversion
+    from converters.options import ConvertOptions
 
     marks = {"imported": rss_mb()}
     original = coco.iter_coco
@@ -108,26 +109,27 @@ def measure_coco(n: int, workdir: Path) -> dict:
 
 
 def measure_images(m: int, workdir: Path) -> dict[int, float]:
-    from converters.common import ConvertOptions, run_conversion
+    from converters.driver import run_conversion
+    from converters.options import ConvertOptions
     from tests.fixtures.converters_2d import write_lsp
 
     root = workdir / "lsp"
     write_lsp(root, n=2 * m)
     warm_imports()
-    import converters.common as common
+    import converters.images as images
 
-    default_threshold = common.POOL_MIN_SECONDS_PER_IMAGE
+    default_threshold = images.POOL_MIN_SECONDS_PER_IMAGE
     cores = os.cpu_count() or 1
     rates = {}
     for label, workers, threshold in (("1 worker", 1, default_threshold),
                                       (f"{cores} workers, pool forced", cores, -1.0),
                                       (f"{cores} workers, default rule", cores, default_threshold)):
-        common.POOL_MIN_SECONDS_PER_IMAGE = threshold
+        images.POOL_MIN_SECONDS_PER_IMAGE = threshold
         start = time.perf_counter()
         result = run_conversion("lsp", root, workdir / f"lsp_out_{len(rates)}", split="train",
                                 progress=False, argv=["bench"], options=ConvertOptions(workers=workers))
         rates[label] = result.num_samples / (time.perf_counter() - start)
-    common.POOL_MIN_SECONDS_PER_IMAGE = default_threshold
+    images.POOL_MIN_SECONDS_PER_IMAGE = default_threshold
     return rates
 
 

@@ -86,7 +86,8 @@ def _child(kind: str, work: str, n: int, queue) -> None:
     import hmr.core.schema.store  # noqa: F401
     import manifests  # noqa: F401
     import zarr  # noqa: F401
-    from converters.common import ConvertOptions, run_conversion
+    from converters.driver import run_conversion
+    from converters.options import ConvertOptions
     from hmr.core.interop import export_humandata, export_spin_npz
 
     root = Path(work)

@@ -37,13 +37,17 @@ def build_parser(commands: dict[str, ModuleType]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in commands.items():
         example = getattr(module, "EXAMPLE", "")
+        help_action = getattr(module, "HELP_ACTION", None)  # a command's own -h (e.g. convert)
         p = sub.add_parser(
             name,
             help=module.HELP,
             description=module.HELP,
             epilog=f"example:\n  {example}" if example else None,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            add_help=help_action is None,
         )
+        if help_action is not None:
+            p.add_argument("-h", "--help", action=help_action, help="show this help message and exit")
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks on errors")
         module.add_arguments(p)

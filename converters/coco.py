@@ -48,17 +48,25 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, bbox_from_keypoints, get_option, read_json, to_superset,
-)
+from converters.driver import BadRecord
+from converters.labels import bbox_from_keypoints, to_superset
+from converters.options import ConvertOptions, Option, get_option
+from converters.readers import read_json
 from hmr.core.errors import DatasetFormatError
+from hmr.core.sources import SOURCES
 
-NAME = "coco2017"
+SOURCE = SOURCES["coco2017"]
 VERSION = "1"
-MANIFEST = "coco2017"
-SPLITS = ("train", "val")
-DESCRIPTION = "COCO 2017 person keypoints (official JSON, pycocotools)"
-DEFAULT_ROOT = "coco"
+
+OPTIONS = (
+    Option("keep_crowd", False, bool, "keep crowd regions (iscrowd = 1; they have no keypoints)"),
+    Option("min_keypoints", 1, int, "drop persons with fewer labelled keypoints (v > 0)"),
+    Option("min_limb_keypoints", None, int, "drop persons with fewer labelled limb joints "
+           "(shoulders .. ankles); default 0, 12 with preset=spin (SPIN / MMHuman3D)"),
+    Option("preset", "", str, "'spin': SPIN's selection (min_limb_keypoints=12)", choices=("", "spin")),
+    Option("bbox", "annotation", str, "box: the annotation's own bbox, or the labelled-keypoint "
+           "extent x1.2", choices=("annotation", "keypoints")),
+)
 
 NUM_COCO_KEYPOINTS = 17
 LIMB_SLICE = slice(5, 17)  # shoulders .. ankles in COCO-17 order
@@ -107,12 +115,14 @@ def _keep(ann: dict, kps: np.ndarray, rules: dict) -> bool:
 
 
 def filter_rules(options: ConvertOptions) -> dict:
-    preset = get_option(options, "preset", "")
+    min_limb = get_option(options, OPTIONS, "min_limb_keypoints")
+    if min_limb is None:
+        min_limb = 12 if get_option(options, OPTIONS, "preset") == "spin" else 0
     return {
-        "keep_crowd": get_option(options, "keep_crowd", False),
-        "min_keypoints": get_option(options, "min_keypoints", 1),
-        "min_limb_keypoints": get_option(options, "min_limb_keypoints", 12 if preset == "spin" else 0),
-        "bbox": get_option(options, "bbox", "annotation"),
+        "keep_crowd": get_option(options, OPTIONS, "keep_crowd"),
+        "min_keypoints": get_option(options, OPTIONS, "min_keypoints"),
+        "min_limb_keypoints": min_limb,
+        "bbox": get_option(options, OPTIONS, "bbox"),
     }
 
 

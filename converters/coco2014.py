@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from converters.common import BadRecord, ConvertOptions
-from converters.coco import iter_coco
+from converters.coco import OPTIONS, iter_coco  # noqa: F401  (OPTIONS: same options as 2017)
 from converters.coco import raw_files as _raw_files
+from converters.driver import BadRecord
+from converters.options import ConvertOptions
+from hmr.core.sources import SOURCES
 
-NAME = "coco2014"
+SOURCE = SOURCES["coco2014"]
 VERSION = "1"
-MANIFEST = "coco2014"
-SPLITS = ("train", "val")
-DESCRIPTION = "COCO 2014 person keypoints (official JSON, pycocotools)"
-DEFAULT_ROOT = "coco"
 
 
 def raw_files(root: Path, split: str) -> list[Path]:

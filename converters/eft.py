@@ -1,7 +1,7 @@
 """EFT pseudo-ground-truth SMPL fits (Joo et al., "Exemplar Fine-Tuning", 3DV 2021) joined
 to the images of the dataset each fit file annotates: the shared reader behind the
-converters ``eft-coco``, ``eft-coco-part``, ``eft-lspet``, ``eft-mpii``, ``eft-ochuman``
-and ``eft-posetrack`` (one small module each, one manifest each).
+converters ``eft_coco``, ``eft_coco_part``, ``eft_lspet``, ``eft_mpii``, ``eft_ochuman``
+and ``eft_posetrack`` (one small module each, one manifest each).
 
 Raw layout (MMHuman3D's ``data/datasets/`` tree; ``ROOT`` = ``data/datasets/eft``; fit files
 from ``scripts/download_eft.sh``, images from each dataset's own site, in sibling folders)::
@@ -46,8 +46,8 @@ Conventions applied
   and COCO-Part (28,344, all 12 limb joints); the counts in FORMATS.md follow the files.
 
 Test sets (no public evaluation code; hmrkit defines the protocol): **EFT-COCO-val** =
-``eft-coco`` split ``val``, **EFT-LSPET-test** = ``eft-lspet`` ``test``, **EFT-OCHuman-test**
-= ``eft-ochuman`` ``test`` (see :data:`BENCHMARKS`): neutral SMPL from the stored fit, 14 LSP joints
+``eft_coco`` split ``val``, **EFT-LSPET-test** = ``eft_lspet`` ``test``, **EFT-OCHuman-test**
+= ``eft_ochuman`` ``test`` (see :data:`BENCHMARKS`): neutral SMPL from the stored fit, 14 LSP joints
 from ``J_regressor_h36m``, pelvis-rooted, PA-MPJPE, like 3DPW.
 """
 
@@ -60,18 +60,26 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, attach_image_sizes, bbox_from_center_scale, get_option,
-    read_json, rotmat_to_axis_angle, to_superset,
-)
-from hmr.core.errors import DatasetFormatError
+from converters.driver import BadRecord
+from converters.images import attach_image_sizes
+from converters.labels import bbox_from_center_scale, rotmat_to_axis_angle, to_superset
+from converters.options import ConvertOptions, Option, get_option
+from converters.readers import read_json
+from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.schema.fields import SMPL_SOURCES
+from hmr.core.sources import Source
+
+OPTIONS = (
+    Option("fits", None, str, "the EFT fit file (relative to ROOT or absolute); default: the split's"),
+    Option("images", None, str, "the image folder the fits annotate (relative to ROOT or absolute); "
+           "default: the split's"),
+)
 
 EXPECTED_KEYS = ("parm_pose", "parm_shape", "bbox_scale", "bbox_center", "imageName")
 SMPL_SOURCE_EFT = SMPL_SOURCES.index("eft")
-# The three EFT test sets: benchmark name -> (converter name, split).
-BENCHMARKS = {"EFT-COCO-val": ("eft-coco", "val"), "EFT-LSPET-test": ("eft-lspet", "test"),
-              "EFT-OCHuman-test": ("eft-ochuman", "test")}
+# The three EFT test sets: benchmark name -> (source name, split).
+BENCHMARKS = {"EFT-COCO-val": ("eft_coco", "val"), "EFT-LSPET-test": ("eft_lspet", "test"),
+              "EFT-OCHuman-test": ("eft_ochuman", "test")}
 
 
 @dataclass(frozen=True)
@@ -160,8 +168,8 @@ def image_relpath(image_dir: Path, root: Path, name: str) -> str:
 def eft_samples(root: Path, subset: Subset, options: ConvertOptions) -> Iterator[dict | BadRecord]:
     """Samples of one EFT fit file; ``-o fits=FILE`` / ``-o images=DIR`` override the subset's."""
     root = Path(root)
-    path = _resolve(root, get_option(options, "fits", subset.fits))
-    image_dir = _resolve(root, get_option(options, "images", subset.images))
+    path = _resolve(root, get_option(options, OPTIONS, "fits") or subset.fits)
+    image_dir = _resolve(root, get_option(options, OPTIONS, "images") or subset.images)
     entries = load_entries(path)
 
     def parsed() -> Iterator[tuple[int, dict | BadRecord]]:
@@ -192,8 +200,12 @@ def eft_samples(root: Path, subset: Subset, options: ConvertOptions) -> Iterator
                    "has_smpl": True, "smpl_source": SMPL_SOURCE_EFT, "gender": 0}
 
 
-def define(subsets: dict[str, Subset]):
-    """``SPLITS, raw_files, iter_samples`` of a per-dataset EFT converter module."""
+def define(source: Source, subsets: dict[str, Subset]):
+    """``raw_files, iter_samples`` of a per-dataset EFT converter module; ``subsets`` has
+    one entry per split of ``source``."""
+    if tuple(subsets) != source.splits:
+        raise HmrError(f"EFT subsets {tuple(subsets)} are not the splits {source.splits} of "
+                       f"source '{source.name}'")
 
     def raw_files(root: Path, split: str) -> list[Path]:
         return eft_raw_files(root, subsets[split])
@@ -201,4 +213,4 @@ def define(subsets: dict[str, Subset]):
     def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
         return eft_samples(root, subsets[split], options)
 
-    return tuple(subsets), raw_files, iter_samples
+    return raw_files, iter_samples

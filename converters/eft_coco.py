@@ -7,16 +7,13 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-coco"
-ALIASES = ("eft_coco",)
+SOURCE = SOURCES["eft_coco"]
 VERSION = "1"
-MANIFEST = "eft_coco"
-DESCRIPTION = "EFT SMPL fits, COCO 2014 (All train; Val = EFT-COCO-val)"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("coco_2014_train_fit/COCO2014-All-ver01.json", "../coco/train2014", 79051),
     "val": Subset("coco_2014_train_fit/COCO2014-Val-ver10.json", "../coco/val2014", 10510),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

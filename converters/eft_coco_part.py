@@ -6,15 +6,12 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-coco-part"
-ALIASES = ("eft_coco_part",)
+SOURCE = SOURCES["eft_coco_part"]
 VERSION = "1"
-MANIFEST = "eft_coco_part"
-DESCRIPTION = "EFT SMPL fits, COCO 2014 Part (all limbs labelled)"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("coco_2014_train_fit/COCO2014-Part-ver01.json", "../coco/train2014", 28344),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

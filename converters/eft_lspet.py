@@ -8,16 +8,13 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-lspet"
-ALIASES = ("eft_lspet",)
+SOURCE = SOURCES["eft_lspet"]
 VERSION = "1"
-MANIFEST = "eft_lspet"
-DESCRIPTION = "EFT SMPL fits, LSPET (train; test = EFT-LSPET-test)"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("LSPet_fit/LSPet_train_ver10.json", "../lspet", 2946),
     "test": Subset("LSPet_fit/LSPet_test_ver10.json", "../lspet", 2433),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

@@ -6,15 +6,12 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-mpii"
-ALIASES = ("eft_mpii",)
+SOURCE = SOURCES["eft_mpii"]
 VERSION = "1"
-MANIFEST = "eft_mpii"
-DESCRIPTION = "EFT SMPL fits, MPII"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("MPII_fit/MPII_ver01.json", "../mpii/images", 14361),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

@@ -6,16 +6,13 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-ochuman"
-ALIASES = ("eft_ochuman",)
+SOURCE = SOURCES["eft_ochuman"]
 VERSION = "1"
-MANIFEST = "eft_ochuman"
-DESCRIPTION = "EFT SMPL fits, OCHuman (train; test = EFT-OCHuman-test)"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("OCHuman_fit/OCHuman_train_ver10.json", "../ochuman/images", 2495),
     "test": Subset("OCHuman_fit/OCHuman_test_ver10.json", "../ochuman/images", 1783),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

@@ -7,15 +7,12 @@ and images: the table :data:`SUBSETS` below (paths relative to ROOT).
 
 from __future__ import annotations
 
-from converters.eft import Subset, define
+from converters.eft import OPTIONS, Subset, define  # noqa: F401  (OPTIONS: the family's)
+from hmr.core.sources import SOURCES
 
-NAME = "eft-posetrack"
-ALIASES = ("eft_posetrack",)
+SOURCE = SOURCES["eft_posetrack"]
 VERSION = "1"
-MANIFEST = "eft_posetrack"
-DESCRIPTION = "EFT SMPL fits, PoseTrack"
-DEFAULT_ROOT = "eft"
 SUBSETS = {
     "train": Subset("PoseTrack_fit/PoseTrack_ver01.json", "../posetrack", 28856),
 }
-SPLITS, raw_files, iter_samples = define(SUBSETS)
+raw_files, iter_samples = define(SOURCE, SUBSETS)

@@ -61,8 +61,7 @@ Conventions applied
   a MoSh file keeps its samples without SMPL (MMHuman3D drops the whole sequence).
 - gender: neutral/unknown (the release files do not state it).
 
-Options (``-o KEY=VALUE``): ``stride`` (5), ``protocol`` (1 | 2), ``subjects`` (S1,S5,...),
-``joints`` (32 | 17), ``cameras`` (camera file path), ``mosh_dir`` (MoSh folder).
+Options (``-o KEY=VALUE``): :data:`OPTIONS`, listed by ``hmr convert h36m --help``.
 Not read: MMPose's preprocessed ``h36m_{train,test}.npz`` (derived from the same CDF files).
 """
 
@@ -76,18 +75,26 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, bbox_from_mask, get_option,
-    intrinsics_matrix, open_h5, read_pickle, require_file, to_superset,
-)
-from hmr.core.errors import DatasetFormatError, HmrError
+from converters.driver import BadRecord
+from converters.images import ImageProber
+from converters.labels import bbox_from_keypoints, bbox_from_mask, intrinsics_matrix, to_superset
+from converters.options import ConvertOptions, Option, get_option
+from converters.readers import open_h5, read_pickle, require_file
+from hmr.core.errors import DatasetFormatError
 from hmr.core.schema import SMPL_SOURCES
+from hmr.core.sources import SOURCES
 
-NAME = "h36m"
+SOURCE = SOURCES["h36m"]
 VERSION = "1"
-MANIFEST = "h36m"
-SPLITS = ("train", "test_p1", "test_p2")
-DESCRIPTION = "Human3.6M (official D2/D3 CDF poses, masks, metadata.xml or cameras.pkl, extracted frames)"
+
+OPTIONS = (
+    Option("stride", 5, int, "keep every stride-th frame (5: 50 -> 10 fps, as SPIN/MMHuman3D/MMPose)"),
+    Option("protocol", 1, int, "2: the frontal camera 60457274 only, for train too", choices=(1, 2)),
+    Option("subjects", "", str, "comma-separated subjects overriding the split's (e.g. S9,S11)"),
+    Option("joints", 32, int, "32: all H36M joints; 17: the H36M-17 subset only", choices=(17, 32)),
+    Option("cameras", "", str, "camera calibration file (default: found under ROOT)"),
+    Option("mosh_dir", "", str, "folder of MoSh SMPL fits (optional; smpl_source 'mosh')"),
+)
 
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 FRONTAL_CAMERA = "60457274"
@@ -236,7 +243,7 @@ def read_cameras_pkl(path: Path) -> dict[tuple[str, str], H36mCamera]:
 
 
 def find_camera_file(root: Path, options: ConvertOptions) -> Path:
-    explicit = get_option(options, "cameras", "")
+    explicit = get_option(options, OPTIONS, "cameras")
     if explicit:
         return require_file(Path(explicit))
     for cand in (root / "metadata.xml", root / "cameras.pkl", root / "annotation_body3d" / "cameras.pkl"):
@@ -367,19 +374,15 @@ H36M17_FROM_32 = (11, 6, 7, 8, 1, 2, 3, 12, 24, 14, 15, 17, 18, 19, 25, 26, 27)
 
 
 def settings_for(split: str, options: ConvertOptions) -> Settings:
-    protocol = get_option(options, "protocol", 1)
-    if protocol not in (1, 2):
-        raise HmrError(f"option protocol={protocol}: expected 1 or 2")
+    protocol = get_option(options, OPTIONS, "protocol")
     frontal_only = split == "test_p2" or protocol == 2
-    subjects = get_option(options, "subjects", "")
-    joints = get_option(options, "joints", 32)
-    if joints not in (17, 32):
-        raise HmrError(f"option joints={joints}: expected 17 or 32")
-    mosh = get_option(options, "mosh_dir", "")
+    subjects = get_option(options, OPTIONS, "subjects")
+    joints = get_option(options, OPTIONS, "joints")
+    mosh = get_option(options, OPTIONS, "mosh_dir")
     if mosh and not Path(mosh).is_dir():
         raise DatasetFormatError("MoSh folder does not exist", path=mosh)
     return Settings(
-        stride=get_option(options, "stride", 5),
+        stride=get_option(options, OPTIONS, "stride"),
         cameras=(FRONTAL_CAMERA,) if frontal_only else CAMERA_IDS,
         subjects=tuple(s.strip() for s in subjects.split(",") if s.strip()) or SPLIT_SUBJECTS[split],
         convention="h36m_32" if joints == 32 else "h36m",

@@ -12,14 +12,8 @@ The dict-valued keys (``smpl``, ``meta``, ``misc``, ``cam_param``) are pickles i
 npz: they go through the restricted unpickler, and a file whose pickles name anything but
 numpy arrays and plain containers is refused (``UnsafePickleError``, file and key).
 
-Options (``-o key=value``), besides ``file``, ``images``, ``image_hw``, ``keypoints3d`` as for
-:mod:`converters.spin_npz`:
-
-- ``smpl_source``: origin of the ``smpl`` parameters (default ``ground-truth``; e.g. ``eft``
-  for ``eft_*.npz``, ``mosh`` for H36M, ``spin-fit`` for SPIN fits).
-- ``limbs``: ``annotated`` (default) or ``smpl``: what the shared ``left_knee``... rows mean
-  (``smpl`` for files whose keypoints were regressed from SMPL joints).
-- ``import_transl``: 1 to store ``smpl['transl']`` as camera-frame ``smpl_transl``.
+Options (``-o key=value``): :data:`OPTIONS`, listed by ``hmr convert humandata --help``
+(``file``, ``images``, ``image_hw``, ``keypoints3d`` as for :mod:`converters.spin_npz`).
 
 Image sizes come from ``cam_param`` (``H``, ``W``) where the file has it, else as for
 :mod:`converters.spin_npz`.
@@ -31,15 +25,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from converters.common import BadRecord, ConvertOptions, get_option
-from converters.spin_npz import finish_samples, npz_file
+from converters.driver import BadRecord
+from converters.options import ConvertOptions, Option, get_option
+from converters.spin_npz import FILE_OPTION, IMAGE_OPTIONS, finish_samples, npz_file
+from hmr.core.interop.common import KEYPOINTS3D_MODES
+from hmr.core.sources import SOURCES
 
-NAME = "humandata"
+SOURCE = SOURCES["humandata"]
 VERSION = "1"
-MANIFEST = "mmhuman3d_npz"
-ALIASES = ("human_data", "mmhuman3d_npz")
-SPLITS: tuple[str, ...] = ()  # any file stem
-DESCRIPTION = "MMHuman3D HumanData npz (preprocessed_datasets/*.npz), restricted unpickling"
+
+OPTIONS = (
+    FILE_OPTION,
+    Option("smpl_source", "ground-truth", str, "origin of the smpl parameters (e.g. eft for "
+           "eft_*.npz, mosh for H36M, spin-fit for SPIN fits)"),
+    Option("limbs", "annotated", str, "what the shared left_knee... rows mean: annotated joints, "
+           "or smpl (keypoints regressed from SMPL joints)", choices=("annotated", "smpl")),
+    Option("import_transl", False, bool, "store smpl['transl'] as camera-frame smpl_transl"),
+    Option("keypoints3d", "auto", str, "what keypoints3d is: per sample (auto), root_relative or "
+           "camera", choices=KEYPOINTS3D_MODES),
+    *IMAGE_OPTIONS,
+)
 
 
 def raw_files(root: Path, split: str) -> list[Path]:
@@ -52,8 +57,8 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
     from hmr.core.interop.humandata import humandata_samples, iter_humandata
 
     path = npz_file(root, split, options)
-    blocks = iter_humandata(path, limbs=get_option(options, "limbs", "annotated"))
-    pairs = humandata_samples(blocks, smpl_source=get_option(options, "smpl_source", "ground-truth"),
-                              keypoints3d=get_option(options, "keypoints3d", "auto"),
-                              import_transl=get_option(options, "import_transl", False))
+    blocks = iter_humandata(path, limbs=get_option(options, OPTIONS, "limbs"))
+    pairs = humandata_samples(blocks, smpl_source=get_option(options, OPTIONS, "smpl_source"),
+                              keypoints3d=get_option(options, OPTIONS, "keypoints3d"),
+                              import_transl=get_option(options, OPTIONS, "import_transl"))
     yield from finish_samples(pairs, Path(root), options, path)

@@ -32,17 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, attach_image_sizes, bbox_from_keypoints, read_mat, to_superset,
-)
+from converters.driver import BadRecord
+from converters.images import attach_image_sizes
+from converters.labels import bbox_from_keypoints, to_superset
+from converters.options import ConvertOptions
+from converters.readers import read_mat
 from hmr.core.errors import DatasetFormatError
+from hmr.core.sources import SOURCES
 
-NAME = "lsp"
+SOURCE = SOURCES["lsp"]
 VERSION = "1"
-MANIFEST = "lsp"
-SPLITS = ("train", "test")
-DESCRIPTION = "Leeds Sports Pose (joints.mat, 2,000 images, 14 joints)"
-DEFAULT_ROOT = "lsp"
 
 NUM_JOINTS = 14
 

@@ -27,16 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import BadRecord, ConvertOptions, get_option
+from converters.driver import BadRecord
+from converters.options import ConvertOptions, Option, get_option
 from converters.lsp import leeds_samples, read_joints
-from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.errors import DatasetFormatError
+from hmr.core.sources import SOURCES
 
-NAME = "lspet"
+SOURCE = SOURCES["lspet"]
 VERSION = "1"
-MANIFEST = "lspet"
-SPLITS = ("train",)
-DESCRIPTION = "LSP-Extended / HR-LSPET (joints.mat (14, 3, N), 10,000 images)"
-DEFAULT_ROOT = "lspet"
+
+OPTIONS = (
+    Option("visibility", "use", str, "use: a 0 flag means not labelled (the publisher's meaning); "
+           "ignore: every joint confidence 1 (SPIN, MMHuman3D)", choices=("use", "ignore")),
+)
 
 
 def raw_files(root: Path, split: str) -> list[Path]:
@@ -47,9 +50,7 @@ def raw_files(root: Path, split: str) -> list[Path]:
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
     root = Path(root)
     joints = read_joints(root / "joints.mat", "Jx3xN")  # (N, 14, 3)
-    visibility = get_option(options, "visibility", "use")
-    if visibility not in ("use", "ignore"):
-        raise HmrError(f"option visibility={visibility!r}: expected 'use' or 'ignore'")
+    visibility = get_option(options, OPTIONS, "visibility")
     flags = joints[:, :, 2]
     if not np.isin(flags, (0.0, 1.0)).all():
         raise DatasetFormatError("visibility flags (joints[:, 2, :]) are not all 0/1",

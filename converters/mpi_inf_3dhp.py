@@ -49,9 +49,7 @@ Test set (``split="test"``)
 Both splits: keypoints3d in metres, camera frame, **not** root-centred; 2D/3D confidence 1;
 bbox = 2D joints' box enlarged 1.2x (the datasets ship no boxes); no SMPL.
 
-Options (``-o KEY=VALUE``): train: ``stride`` (10), ``cameras`` (0,1,2,4,5,6,7,8),
-``subjects`` (S1,...,S8), ``sequences`` (S4/Seq2,...), ``require_inside`` (true); test:
-``subjects`` (TS1,...,TS6), ``valid_only`` (true).
+Options (``-o KEY=VALUE``): :data:`OPTIONS`, listed by ``hmr convert mpi_inf_3dhp --help``.
 """
 
 from __future__ import annotations
@@ -62,21 +60,30 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, get_option, intrinsics_matrix,
-    open_h5, read_pickle, require_file, to_superset,
-)
+from converters.driver import BadRecord
+from converters.images import ImageProber
+from converters.labels import bbox_from_keypoints, intrinsics_matrix, to_superset
+from converters.options import ConvertOptions, Option, get_option
+from converters.readers import open_h5, read_pickle, require_file
 from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.sources import SOURCES
 
-NAME = "mpi_inf_3dhp"
+SOURCE = SOURCES["mpi_inf_3dhp"]
 VERSION = "1"
-MANIFEST = "mpi_inf_3dhp"
-SPLITS = ("train", "test")
-DESCRIPTION = "MPI-INF-3DHP training (annot.mat, camera.calibration) and test set (annot_data.mat)"
 
 TRAIN_SUBJECTS = tuple(f"S{i}" for i in range(1, 9))
 TRAIN_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)
 TEST_SEQUENCES = tuple(f"TS{i}" for i in range(1, 7))
+
+OPTIONS = (
+    Option("stride", 10, int, "train: keep every stride-th frame"),
+    Option("cameras", ",".join(map(str, TRAIN_CAMERAS)), str, "train: comma-separated camera ids"),
+    Option("subjects", None, str, "comma-separated subjects (train, default S1..S8) or test "
+           "sequences (test, default TS1..TS6)"),
+    Option("sequences", "", str, "train: S<n>/Seq<k>[,...] instead of all sequences of the subjects"),
+    Option("require_inside", True, bool, "train: drop frames whose joints leave the image (SPIN, MMHuman3D)"),
+    Option("valid_only", True, bool, "test: only the frames the benchmark marks valid"),
+)
 # Frames in each training video: annot.mat has rows past the end of some videos, which have
 # no image (SPIN only reaches the extracted frames; MMPose truncates to these counts).
 VIDEO_FRAMES = {
@@ -220,20 +227,21 @@ def _train_cameras(root: Path, seq_dir: Path, subject: str, seq: str) -> dict[in
 
 def train_sequences(options: ConvertOptions) -> list[tuple[str, str]]:
     """(subject, sequence) pairs: ``-o sequences=S4/Seq2,S8/Seq1`` or all of ``-o subjects``."""
-    explicit = get_option(options, "sequences", "")
+    explicit = get_option(options, OPTIONS, "sequences")
     if explicit:
         pairs = [tuple(s.strip().split("/")) for s in explicit.split(",") if s.strip()]
         if any(len(p) != 2 for p in pairs):
             raise HmrError(f"option sequences={explicit!r}: expected S<n>/Seq<k>[,...]")
         return pairs  # type: ignore[return-value]
-    subjects = [s.strip() for s in get_option(options, "subjects", ",".join(TRAIN_SUBJECTS)).split(",")]
+    subjects = get_option(options, OPTIONS, "subjects") or ",".join(TRAIN_SUBJECTS)
+    subjects = [s.strip() for s in subjects.split(",")]
     return [(s, q) for s in subjects for q in ("Seq1", "Seq2")]
 
 
 def iter_train(root: Path, options: ConvertOptions, probe: Callable) -> Iterator[dict | BadRecord]:
-    stride = get_option(options, "stride", 10)
-    inside = get_option(options, "require_inside", True)
-    cams = tuple(int(c) for c in str(get_option(options, "cameras", ",".join(map(str, TRAIN_CAMERAS)))).split(","))
+    stride = get_option(options, OPTIONS, "stride")
+    inside = get_option(options, OPTIONS, "require_inside")
+    cams = tuple(int(c) for c in get_option(options, OPTIONS, "cameras").split(","))
     for subject, seq in train_sequences(options):
         seq_dir = find_dir(root, f"{subject}/{seq}", f"train/{subject}/{seq}")
         if seq_dir is None:
@@ -336,8 +344,9 @@ def testset_frame_path(root: Path, seq_dir: Path, name: str, frame: int) -> Path
 
 
 def iter_test(root: Path, options: ConvertOptions, probe: Callable) -> Iterator[dict | BadRecord]:
-    valid_only = get_option(options, "valid_only", True)
-    names = [s.strip() for s in get_option(options, "subjects", ",".join(TEST_SEQUENCES)).split(",")]
+    valid_only = get_option(options, OPTIONS, "valid_only")
+    names = get_option(options, OPTIONS, "subjects") or ",".join(TEST_SEQUENCES)
+    names = [s.strip() for s in names.split(",")]
     for name in names:
         seq_dir = find_dir(root, f"mpi_inf_3dhp_test_set/{name}", name, f"test/{name}")
         if seq_dir is None:
@@ -363,8 +372,8 @@ def iter_test(root: Path, options: ConvertOptions, probe: Callable) -> Iterator[
 
 
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
-    if split not in SPLITS:
-        raise HmrError(f"mpi_inf_3dhp has splits {SPLITS}, not '{split}'")
+    if split not in SOURCE.splits:
+        raise HmrError(f"mpi_inf_3dhp has splits {SOURCE.splits}, not '{split}'")
     with ImageProber(options.workers if options.check_images else 1) as probe:
         yield from (iter_train if split == "train" else iter_test)(root, options, probe)
 

@@ -53,18 +53,30 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, bbox_from_center_scale, bbox_from_keypoints, get_option,
-    attach_image_sizes, open_h5, read_json, require_file, to_superset,
-)
+from converters.driver import BadRecord
+from converters.images import attach_image_sizes
+from converters.labels import bbox_from_center_scale, bbox_from_keypoints, to_superset
+from converters.options import ConvertOptions, Option, get_option
+from converters.readers import open_h5, read_json, require_file
 from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.sources import SOURCES
 
-NAME = "mpii"
+SOURCE = SOURCES["mpii"]
 VERSION = "1"
-MANIFEST = "mpii"
-SPLITS = ("train", "valid")
-DESCRIPTION = "MPII Human Pose (official .mat, hourglass annot/*.h5, or MMPose JSON)"
-DEFAULT_ROOT = "mpii"
+
+OPTIONS = (
+    Option("flavour", "auto", str, "annotation flavour; auto: the first present of h5, mat, json",
+           choices=("auto", "mat", "h5", "json")),
+    Option("json", None, str, "an MMPose-style JSON file (relative to ROOT or absolute); default "
+           "annotations/mpii_{train,val}.json"),
+    Option("images", "images", str, "the image folder, relative to ROOT"),
+    Option("one_based", True, bool, "shift MPII's 1-based coordinates to 0-based (0: keep as written)"),
+    Option("bbox", "center_scale", str, "box: SPIN's centre/scale square, or the labelled-joint extent x1.2",
+           choices=("center_scale", "keypoints")),
+    Option("min_keypoints", None, int, "drop persons with fewer labelled joints; default 1, 16 with "
+           "preset=spin"),
+    Option("preset", "", str, "'spin': SPIN's selection (all 16 joints labelled)", choices=("", "spin")),
+)
 
 NUM_JOINTS = 16
 MAT_PATH = "mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat"
@@ -89,10 +101,8 @@ class MpiiPerson:
 
 # --------------------------------------------------------------------------- flavours
 def choose_flavour(root: Path, split: str, options: ConvertOptions) -> str:
-    flavour = get_option(options, "flavour", "auto")
+    flavour = get_option(options, OPTIONS, "flavour")
     if flavour != "auto":
-        if flavour not in ("mat", "h5", "json"):
-            raise HmrError(f"option flavour={flavour!r}: expected mat, h5 or json")
         return flavour
     if "json" in options.extra:
         return "json"
@@ -295,18 +305,19 @@ def _persons(root: Path, split: str, flavour: str, options: ConvertOptions
             raise HmrError("the official MPII release has no validation split: use the hourglass "
                            "annot/valid.h5 or MMPose's mpii_val.json")
         return persons_from_mat(root / MAT_PATH)
-    path = Path(get_option(options, "json", JSON_NAMES[split]))
+    path = Path(get_option(options, OPTIONS, "json") or JSON_NAMES[split])
     return persons_from_json(path if path.is_absolute() else root / path)
 
 
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
     root = Path(root)
     flavour = choose_flavour(root, split, options)
-    shift = 1.0 if get_option(options, "one_based", True) else 0.0
-    bbox_mode = get_option(options, "bbox", "center_scale")
-    min_keypoints = get_option(options, "min_keypoints",
-                               NUM_JOINTS if get_option(options, "preset", "") == "spin" else 1)
-    image_dir = get_option(options, "images", "images")
+    shift = 1.0 if get_option(options, OPTIONS, "one_based") else 0.0
+    bbox_mode = get_option(options, OPTIONS, "bbox")
+    min_keypoints = get_option(options, OPTIONS, "min_keypoints")
+    if min_keypoints is None:
+        min_keypoints = NUM_JOINTS if get_option(options, OPTIONS, "preset") == "spin" else 1
+    image_dir = get_option(options, OPTIONS, "images")
 
     def path_of(p):  # no flavour stores image sizes: every header is read
         return str(root / image_dir / p.image) if isinstance(p, MpiiPerson) else None

@@ -45,19 +45,18 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import (
-    BadRecord, ConvertOptions, ImageProber, bbox_from_keypoints, merge_keypoints,
-    project_points, read_pickle, to_superset,
-)
+from converters.driver import BadRecord
+from converters.images import ImageProber
+from converters.labels import bbox_from_keypoints, merge_keypoints, to_superset
+from converters.options import ConvertOptions
+from converters.readers import read_pickle
+from hmr.core.geometry import project_points
 from hmr.core.errors import DatasetFormatError
 from hmr.core.schema import GENDERS, SMPL_SOURCES
+from hmr.core.sources import SOURCES
 
-NAME = "pw3d"
-ALIASES = ("3dpw",)
+SOURCE = SOURCES["pw3d"]
 VERSION = "1"
-MANIFEST = "pw3d"
-SPLITS = ("train", "validation", "test")
-DESCRIPTION = "3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image folders"
 
 BATCH = 256
 NOMINAL_HW = (1920, 1080)  # portrait phone video; used only for unchecked, missing frames

@@ -40,16 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import BadRecord, ConvertOptions, get_option, require_file
+from converters.driver import BadRecord
+from converters.options import ConvertOptions, Option, get_option
+from converters.spin_npz import IMAGE_OPTIONS, finish_samples
+from converters.readers import require_file
 from hmr.core.errors import DatasetFormatError, SchemaError
 from hmr.core.schema.fields import SMPL_SOURCES
+from hmr.core.sources import SOURCES
 
-NAME = "spin-fits"
+SOURCE = SOURCES["spin_fits"]
 VERSION = "1"
-MANIFEST = "spin_static_fits"
-ALIASES = ("spin_static_fits",)
-DESCRIPTION = "SPIN static fits (*_fits.npy, (N, 82)) attached to SPIN-order samples"
-DEFAULT_ROOT = "spin_data"
 
 SPIN_NPZ = {
     "coco": "coco_2014_train.npz",
@@ -59,25 +59,35 @@ SPIN_NPZ = {
     "mpi-inf-3dhp": "mpi_inf_3dhp_train.npz",
     "h36m": "h36m_single_train_openpose.npz",
 }
-SPLITS = tuple(SPIN_NPZ)
 # SPIN's tarball names fits after its dataset keys; MMHuman3D's mirror uses underscores and
 # "lsp" for lsp-orig. Both are accepted, SPIN's first.
-FIT_NAMES = {split: (f"{split}_fits.npy", f"{split.replace('-', '_')}_fits.npy") for split in SPLITS}
+FIT_NAMES = {split: (f"{split}_fits.npy", f"{split.replace('-', '_')}_fits.npy") for split in SPIN_NPZ}
 FIT_NAMES["lsp-orig"] = ("lsp-orig_fits.npy", "lsp_fits.npy")
 FIT_SOURCE = SMPL_SOURCES.index("spin-fit")
 FIT_COLUMNS = 82
 
+OPTIONS = (
+    Option("fits", "", str, "the *_fits.npy (relative to ROOT or absolute); default "
+           "static_fits/<split>_fits.npy (or MMHuman3D's name)"),
+    Option("npz", None, str, "the SPIN npz the fits are row-aligned with (relative to ROOT or "
+           "absolute); default dataset_extras/<SPIN's file for the split>"),
+    Option("store", "", str, "a schema store holding the same samples in SPIN's npz order, "
+           "instead of the npz"),
+    Option("override", False, bool, "replace SMPL a row already has (ground truth) with the fit"),
+    *IMAGE_OPTIONS,
+)
+
 
 def fits_path(root: Path, split: str, options: ConvertOptions) -> Path:
     if "fits" in options.extra:
-        value = Path(get_option(options, "fits", ""))
+        value = Path(get_option(options, OPTIONS, "fits"))
         return value if value.is_absolute() else Path(root) / value
     candidates = [Path(root) / "static_fits" / name for name in FIT_NAMES[split]]
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
 def npz_path(root: Path, split: str, options: ConvertOptions) -> Path:
-    value = Path(get_option(options, "npz", f"dataset_extras/{SPIN_NPZ[split]}"))
+    value = Path(get_option(options, OPTIONS, "npz") or f"dataset_extras/{SPIN_NPZ[split]}")
     return value if value.is_absolute() else Path(root) / value
 
 
@@ -139,7 +149,6 @@ def rows_from_store(store_path: Path, root: Path) -> tuple[int, Iterator[dict]]:
 def rows_from_npz(path: Path, root: Path, options: ConvertOptions) -> tuple[int, Iterator[dict | BadRecord]]:
     """(count, samples) of a SPIN npz through the interop importer (one item per row, read
     in blocks). The count comes from the numeric ``center`` array alone (no pickle)."""
-    from converters.spin_npz import finish_samples
     from hmr.core.interop.spin_npz import iter_spin_npz, spin_samples
 
     require_file(path)
@@ -155,8 +164,8 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
     root = Path(root)
     fpath = fits_path(root, split, options)
     fits = load_fits(fpath)  # (N, 82)
-    override = get_option(options, "override", False)
-    store = get_option(options, "store", "")
+    override = get_option(options, OPTIONS, "override")
+    store = get_option(options, OPTIONS, "store")
     if store:
         src = Path(store)
         count, rows = rows_from_store(src, root)

@@ -8,17 +8,9 @@ file stem::
     hmr convert spin_npz --root spin/data/dataset_extras --split mpi_inf_3dhp_train --out stores/
     hmr convert spin_npz --root /data/coco --split train -o file=/dl/coco_2014_train.npz --out s.zarr
 
-Options (``-o key=value``):
-
-- ``file``: the npz to read (absolute or relative to ROOT); default ``ROOT/<split>.npz``.
-- ``images``: folder the npz's ``imgname`` paths are relative to (default ROOT). Stored
-  image paths are relative to ROOT (the store's image root), absolute if outside it.
-- ``image_hw=H,W``: image size of every sample (e.g. ``1000,1000`` for H36M) instead of
-  reading image headers.
-- ``smpl_source``: origin of ``pose``/``shape`` (default ``ground-truth``; ``mosh`` for a file
-  whose name contains ``h36m``).
-- ``keypoints3d``: ``auto`` (per sample, default), ``root_relative`` or ``camera`` (what ``S``
-  is; recorded in ``extra_keypoints3d_root_relative``).
+Options (``-o key=value``): :data:`OPTIONS`, listed by ``hmr convert spin_npz --help``;
+``file`` and :data:`IMAGE_OPTIONS` are shared with ``humandata`` and ``spin_fits``. Stored
+image paths are relative to ROOT (the store's image root), absolute if outside it.
 
 Image sizes: read from the image headers (missing image = bad record); with
 ``--no-check-images`` and no ``image_hw`` the size is a placeholder (smallest size holding
@@ -34,20 +26,35 @@ from typing import Any
 
 import numpy as np
 
-from converters.common import BadRecord, ConvertOptions, attach_image_sizes, get_option
-from hmr.core.interop.common import HW_KNOWN_COLUMN, parse_hw, placeholder_image_hw
+from converters.driver import BadRecord
+from converters.images import attach_image_sizes
+from converters.options import ConvertOptions, Option, get_option
+from hmr.core.interop.common import HW_KNOWN_COLUMN, KEYPOINTS3D_MODES, parse_hw, placeholder_image_hw
+from hmr.core.sources import SOURCES
 
-NAME = "spin_npz"
+SOURCE = SOURCES["spin_npz"]
 VERSION = "1"
-MANIFEST = "spin_npz"
-ALIASES = ("spin-npz",)
-SPLITS: tuple[str, ...] = ()  # any file stem
-DESCRIPTION = "SPIN-style preprocessed npz (imgname/center/scale/part/S/pose/shape/openpose)"
+
+FILE_OPTION = Option("file", "", str, "the npz to read (absolute or relative to ROOT); default ROOT/<split>.npz")
+IMAGE_OPTIONS = (
+    Option("images", None, str, "folder the file's image names are relative to (relative to ROOT "
+           "or absolute); default ROOT"),
+    Option("image_hw", "", str, "H,W: the image size of every sample (e.g. 1000,1000 for H36M) "
+           "instead of reading image headers"),
+)
+OPTIONS = (
+    FILE_OPTION,
+    Option("smpl_source", "", str, "origin of pose/shape (default ground-truth; mosh for a file "
+           "whose name contains h36m)"),
+    Option("keypoints3d", "auto", str, "what S is: per sample (auto), root_relative or camera; "
+           "recorded in extra_keypoints3d_root_relative", choices=KEYPOINTS3D_MODES),
+    *IMAGE_OPTIONS,
+)
 
 
 def npz_file(root: Path, split: str, options: ConvertOptions) -> Path:
     """The npz to read: ``-o file=...`` or ``ROOT/<split>.npz``."""
-    name = get_option(options, "file", "")
+    name = get_option(options, (FILE_OPTION,), "file")
     path = Path(name) if name else Path(root) / f"{split}.npz"
     return path if path.is_absolute() else Path(root) / path
 
@@ -71,10 +78,11 @@ def finish_samples(pairs: Iterable[tuple[dict[str, Any], str | None]], root: Pat
     image header or placeholder), turning problems into :class:`BadRecord`s (``source``:
     the npz, row number as the record)."""
     root = Path(root)
-    images = Path(get_option(options, "images", str(root)))
+    images = Path(get_option(options, IMAGE_OPTIONS, "images") or root)
     images = images if images.is_absolute() else root / images
     root_abs, images_abs = os.path.abspath(root), os.path.abspath(images)
-    fixed_hw = parse_hw(get_option(options, "image_hw", "")) if get_option(options, "image_hw", "") else None
+    image_hw = get_option(options, IMAGE_OPTIONS, "image_hw")
+    fixed_hw = parse_hw(image_hw) if image_hw else None
 
     def prepared() -> Iterator[tuple[dict[str, Any], str | None]]:
         for sample, problem in pairs:
@@ -115,7 +123,8 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
     from hmr.core.interop.spin_npz import iter_spin_npz, spin_samples
 
     path = npz_file(root, split, options)
-    pairs = spin_samples(iter_spin_npz(path), smpl_source=get_option(options, "smpl_source", "") or None,
-                         keypoints3d=get_option(options, "keypoints3d", "auto"))
+    pairs = spin_samples(iter_spin_npz(path),
+                         smpl_source=get_option(options, OPTIONS, "smpl_source") or None,
+                         keypoints3d=get_option(options, OPTIONS, "keypoints3d"))
     yield from finish_samples(pairs, Path(root), options, path)
 

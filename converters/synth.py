@@ -18,13 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import BadRecord, ConvertOptions, project_points, read_json, to_superset
+from converters.driver import BadRecord
+from converters.labels import to_superset
+from converters.options import ConvertOptions
+from converters.readers import read_json
+from hmr.core.geometry import project_points
+from hmr.core.sources import SOURCES
 
-NAME = "synth"
+SOURCE = SOURCES["synth"]
 VERSION = "1"
-MANIFEST = None  # each synthetic dataset carries its own: hmr verify ROOT/.hmr/manifest.toml --root ROOT
-SPLITS = ("train", "val", "test")
-DESCRIPTION = "Synthetic mannequin renders from 'hmr synth' (exact SMPL, 2D/3D joints, cameras)"
 
 
 def raw_files(root: Path, split: str) -> list[Path]:

@@ -69,7 +69,8 @@ class DemoReport:
 
 
 def run_demo(config: DemoConfig) -> DemoReport:
-    from converters.common import ConvertOptions, run_conversion
+    from converters.driver import run_conversion
+    from converters.options import ConvertOptions
     from hmr.core.body import write_mannequin
     from hmr.core.schema import open_store
     from hmr.core.schema.inspect import draw_samples, summarize

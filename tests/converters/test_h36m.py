@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from converters import h36m
-from converters.common import ConvertOptions, run_conversion
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
 from hmr.core.errors import DatasetFormatError
 from hmr.core.keypoints import get_convention
 from hmr.core.schema import SMPL_SOURCES, open_store

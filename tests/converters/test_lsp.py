@@ -106,8 +106,8 @@ def test_missing_image_is_reported_with_its_record(tmp_path):
 
 
 def test_parallel_header_reads_match_serial(tmp_path, monkeypatch):
-    monkeypatch.setattr("converters.common.POOL_MIN_SECONDS_PER_IMAGE", -1.0)  # always pool
-    monkeypatch.setattr("converters.common.attach_image_sizes.__kwdefaults__", {"workers": None, "chunk": 2})
+    monkeypatch.setattr("converters.images.POOL_MIN_SECONDS_PER_IMAGE", -1.0)  # always pool
+    monkeypatch.setattr("converters.images.attach_image_sizes.__kwdefaults__", {"workers": None, "chunk": 2})
     write_lsp(tmp_path / "lsp", n=6)
     _, serial = convert("lsp", tmp_path / "lsp", tmp_path / "a", "train", workers=1)
     _, parallel = convert("lsp", tmp_path / "lsp", tmp_path / "b", "train", workers=2)

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from converters import mpi_inf_3dhp as m3
-from converters.common import ConvertOptions, project_points, run_conversion
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
+from hmr.core.geometry import project_points
 from hmr.core.errors import DatasetFormatError
 from hmr.core.keypoints import get_convention
 from hmr.core.schema import open_store

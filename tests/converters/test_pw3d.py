@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from converters import pw3d
-from converters.common import ConvertOptions, project_points, run_conversion
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
+from hmr.core.geometry import project_points
 from hmr.core.body import load_body_model
 from hmr.core.errors import DatasetFormatError, UnsafePickleError
 from hmr.core.keypoints import get_convention

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from converters.common import run_conversion
+from converters.driver import run_conversion
 from hmr.core.errors import DatasetFormatError
 from hmr.core.keypoints import get_convention
 from hmr.core.schema import open_store

@@ -27,7 +27,7 @@ Import conventions
   superset slots: SPIN's 49 keeps both). Pixel values are copied unchanged (SPIN adds +1
   only when it crops, not in the file).
 - Box: the square ``scale * 200`` px about ``center`` (SPIN's box; the same rule as
-  ``converters.common.bbox_from_center_scale``).
+  ``converters.labels.bbox_from_center_scale``).
 - 3D: ``S`` -> ``keypoints3d`` via ``spin_24``. SPIN's H36M ``S`` is pelvis-centred (its
   preprocessor subtracts joint 0), its 3DHP ``S`` is camera-frame: the per-sample flag
   ``extra_keypoints3d_root_relative`` says which (see :mod:`hmr.core.interop.common`;

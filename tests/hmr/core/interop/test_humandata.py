@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.common import ConvertOptions, run_conversion
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
 from hmr.core.errors import DatasetFormatError, UnsafePickleError
 from hmr.core.interop import export_humandata, read_humandata
 from hmr.core.interop.common import HW_KNOWN_COLUMN, ROOT_RELATIVE_COLUMN

@@ -1,0 +1,210 @@
+"""The conversion driver: the converter contract, :func:`run_conversion` (one split of one
+dataset -> a schema store + its output manifest + a skip report) and :class:`BadRecord`.
+
+The contract
+------------
+A converter is one module in :mod:`converters` that declares, at the top::
+
+    SOURCE = SOURCES["coco2017"]         # its identity: name, splits, manifest (hmr.core.sources)
+    VERSION = "1"                        # bump when the output changes
+    OPTIONS = (Option("min_keypoints", 1, int, "drop persons with fewer labelled keypoints"),)
+
+and one generator::
+
+    def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]
+
+that reads the raw dataset under ``root`` and yields schema-v1 samples (dicts keyed by
+:data:`hmr.core.schema.FIELD_NAMES`; absent fields take their defaults; keypoints already in
+the superset convention, ``image_path`` relative to ``root``). A record that cannot be
+converted is yielded as a :class:`BadRecord` (file + record + reason): the driver stops
+on it, or with ``--skip-bad`` skips it and lists it in a report. A file that cannot be read
+at all raises :class:`~hmr.core.errors.DatasetFormatError`. ``OPTIONS`` (see
+:mod:`converters.options`) declares the ``-o key=value`` options the converter reads with
+``get_option``; the driver refuses any other key. Optionally
+``raw_files(root, split) -> list[Path]`` lists the files read (for the output manifest).
+
+Shared helpers: :mod:`converters.readers` (files that fail with their name),
+:mod:`converters.labels` (boxes, intrinsics, rotations, keypoints into the superset),
+:mod:`converters.images` (image sizes from headers), :mod:`converters.options`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from converters import get_converter
+from converters.options import ConvertOptions, check_options
+from hmr.core.errors import DatasetFormatError, HmrError, SchemaError
+from hmr.core.schema import FIELD_BY_NAME, SCHEMA_VERSION, StoreWriter
+from hmr.core.utils.atomic import atomic_write_text
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A raw record that cannot be converted: where it is and why."""
+
+    path: str
+    record: object
+    message: str
+
+    def error(self) -> DatasetFormatError:
+        return DatasetFormatError(self.message, path=self.path, record=self.record)
+
+
+@dataclass
+class ConversionResult:
+    store: Path
+    num_samples: int
+    skipped: list[BadRecord]
+    skipped_report: Path | None
+    output_manifest: Path | None
+
+
+def output_path(out: str | os.PathLike, name: str, split: str, fmt: str | None) -> Path:
+    """``out`` is a store path (``*.zarr``/``*.npz``) or a folder to put ``NAME_SPLIT.zarr`` in."""
+    out = Path(out)
+    if out.suffix in (".zarr", ".npz"):
+        return out
+    return out / f"{name}_{split}.{fmt or 'zarr'}"
+
+
+def _sample_problem(sample: Mapping[str, Any]) -> str | None:
+    """Cheap per-sample check so a bad value is reported with its source record."""
+    for name, value in sample.items():
+        spec = FIELD_BY_NAME.get(name)
+        if spec is None or spec.is_string:
+            continue
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            return f"field '{name}' contains NaN or inf"
+        if name in ("keypoints2d", "keypoints3d") and arr.size:
+            conf = arr[..., -1]
+            if (conf < 0).any() or (conf > 1).any():
+                return f"field '{name}' has confidence outside [0, 1]"
+    if "image_path" in sample and not sample["image_path"]:
+        return "empty image path"
+    return None
+
+
+def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *, split: str,
+                   fmt: str | None = None, skip_bad: bool = False, overwrite: bool = False,
+                   options: ConvertOptions | None = None, argv: list[str] | None = None,
+                   progress: bool = True) -> ConversionResult:
+    """Convert one split of one dataset into a schema store (+ output manifest)."""
+    module = get_converter(name)
+    root = Path(root).resolve()
+    if not root.is_dir():
+        raise DatasetFormatError("raw dataset folder does not exist", path=root)
+    splits = module.SOURCE.splits
+    if splits and split not in splits:
+        raise HmrError(f"converter '{module.SOURCE.name}' has splits {', '.join(splits)}, not '{split}'")
+    options = options or ConvertOptions()
+    check_options(getattr(module, "OPTIONS", ()), options.extra, module.SOURCE.name)
+    _check_manifest_exists(module)
+    store_path = output_path(out, module.SOURCE.name, split, fmt)
+    report_path = store_path.with_name(store_path.name + ".skipped.json")
+    with StoreWriter(store_path, dataset=module.SOURCE.name, split=split, converter=module.__name__,
+                     converter_version=str(module.VERSION), image_root=str(root),
+                     overwrite=overwrite) as writer:
+        items = _progress(module.iter_samples(root, split, options), progress, module.SOURCE.name, split)
+        added, skipped = _write_samples(writer, items, skip_bad)
+        if added == 0:
+            if skipped:
+                _write_report(report_path, skipped)
+            raise DatasetFormatError(f"no samples found for split '{split}'"
+                                     + (f" ({len(skipped)} skipped, see {report_path})" if skipped else ""),
+                                     path=root)
+    if skipped:
+        _write_report(report_path, skipped)
+    else:
+        report_path.unlink(missing_ok=True)
+    manifest_path = _write_output_manifest(module, root, store_path, split, writer.num_samples, argv)
+    return ConversionResult(store_path, writer.num_samples, skipped, report_path if skipped else None,
+                            manifest_path)
+
+
+def _write_samples(writer: StoreWriter, items: Iterable[dict | BadRecord], skip_bad: bool
+                   ) -> tuple[int, list[BadRecord]]:
+    """Add the samples to ``writer``. Returns (samples added, bad records skipped); without
+    ``skip_bad`` the first bad record raises."""
+    added, skipped = 0, []
+    for item in items:
+        if not isinstance(item, BadRecord):
+            problem = _sample_problem(item)
+            if problem is not None:
+                item = BadRecord(str(item.get("source_key", "")) or "?", writer.num_samples, problem)
+        if isinstance(item, BadRecord):
+            if not skip_bad:
+                raise item.error()
+            skipped.append(item)
+            continue
+        try:
+            writer.add(item)
+            added += 1
+        except SchemaError as exc:
+            key = item.get("source_key", "")
+            raise DatasetFormatError(f"sample does not fit schema v1: {exc.message}",
+                                     path=key or None) from None
+    return added, skipped
+
+
+def _write_report(path: Path, skipped: list[BadRecord]) -> None:
+    atomic_write_text(path, json.dumps([asdict(b) for b in skipped], indent=1, default=str))
+
+
+def _check_manifest_exists(module: ModuleType) -> None:
+    """Fail before converting when the converter names a source manifest we do not have
+    (the output manifest records its digest, so it must exist)."""
+    name = module.SOURCE.manifest
+    if not name:
+        return
+    try:
+        from manifests import manifest_location
+    except ImportError:
+        return
+    try:
+        manifest_location(name)
+    except FileNotFoundError as exc:
+        raise HmrError(f"converter '{module.SOURCE.name}' reads manifest '{name}', which is missing: {exc}") from None
+
+
+def _progress(items: Iterable[Any], enabled: bool, name: str, split: str) -> Iterable[Any]:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=f"convert {name}/{split}", unit=" samples", disable=not enabled,
+                file=sys.stderr, mininterval=0.5)
+
+
+def _write_output_manifest(module: ModuleType, root: Path, store: Path, split: str, count: int,
+                           argv: list[str] | None) -> Path | None:
+    try:
+        from manifests import write_output_manifest
+    except ImportError:  # manifests package not installed: the store is still complete
+        return None
+    raw = list(module.raw_files(root, split)) if hasattr(module, "raw_files") else []
+    return write_output_manifest(
+        store, converter=module.__name__, converter_version=str(module.VERSION),
+        schema_version=SCHEMA_VERSION, source_manifest=module.SOURCE.manifest,
+        raw_files=[_relative_to_root(Path(p), root) for p in raw],
+        raw_root=root, counts={split: count}, argv=argv if argv is not None else sys.argv)
+
+
+def _relative_to_root(path: Path, root: Path) -> Path:
+    """``path`` relative to the (resolved) ``root``; resolving only paths that are not plainly
+    under it (resolve() stats every component: seconds for 12,000 image paths)."""
+    if not path.is_absolute():
+        return path
+    if ".." not in path.parts and path.is_relative_to(root):
+        return path.relative_to(root)
+    return path.resolve().relative_to(root)
