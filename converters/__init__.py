@@ -1,48 +1,34 @@
 """Dataset converters: one module per source, each reading the dataset's real raw layout
-and yielding schema-v1 samples (the contract is in :mod:`converters.common`).
+and yielding schema-v1 samples (the contract is in :mod:`converters.driver`).
 
-A converter module declares ``NAME`` (and optionally ``ALIASES``); the registry finds it
-by scanning this package, so adding a converter is adding one file.
+Which module converts which source is declared in :data:`hmr.core.sources.SOURCES`
+(``Source.converter``); a converter module points back with ``SOURCE = SOURCES["<name>"]``.
+Adding a converter is writing ``converters/<name>.py`` and setting ``converter`` in its row.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import pkgutil
 from types import ModuleType
 
 from hmr.core.errors import HmrError
-
-_NOT_CONVERTERS = {"common"}
-_registry: dict[str, str] | None = None
+from hmr.core.sources import SOURCES, get_source
 
 
 def registry() -> dict[str, str]:
-    """Converter name -> module path, discovered once."""
-    global _registry
-    if _registry is None:
-        found: dict[str, str] = {}
-        for info in pkgutil.iter_modules(__path__):
-            if info.name.startswith("_") or info.name in _NOT_CONVERTERS:
-                continue
-            path = f"{__name__}.{info.name}"
-            module = importlib.import_module(path)
-            for name in (getattr(module, "NAME", None), *getattr(module, "ALIASES", ())):
-                if name:
-                    found[name] = path
-        _registry = dict(sorted(found.items()))
-    return _registry
+    """Source name -> converter module path, for every source that has a converter."""
+    return {name: s.converter for name, s in SOURCES.items() if s.converter is not None}
 
 
 def list_converters() -> list[str]:
+    """Names of the sources that have a converter, sorted."""
     return list(registry())
 
 
 def get_converter(name: str) -> ModuleType:
-    reg = registry()
-    if name not in reg:
-        close = difflib.get_close_matches(name, reg, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise HmrError(f"unknown converter '{name}'{hint}; run 'hmr datasets' for the list")
-    return importlib.import_module(reg[name])
+    """The converter module of a source, by name or alias (``eft-coco`` -> ``eft_coco``)."""
+    source = get_source(name)
+    if source.converter is None:
+        raise HmrError(f"source '{source.name}' has no converter yet; run 'hmr datasets' for "
+                       f"the sources that convert")
+    return importlib.import_module(source.converter)

@@ -1,15 +1,17 @@
 """Where every dataset stands on this machine: what ``hmr datasets`` prints.
 
-For each converter (one row per ``NAME``, aliases folded in):
+One row per source of :data:`hmr.core.sources.SOURCES`, those without a converter yet
+included (marked so):
 
-- **manifest**: its source manifest (``MANIFEST``) is known to :mod:`manifests`;
-- **raw**: the raw folder ``DATA_ROOT/<DEFAULT_ROOT>`` (the converter's ``DEFAULT_ROOT``,
+- **manifest**: its source manifest (``Source.manifest``) is known to :mod:`manifests`;
+- **raw**: the raw folder ``DATA_ROOT/<default_root>`` (the source's ``default_root``,
   else its manifest name, else its name) exists and holds the annotation files the
-  converter reads (``raw_files``) for at least one split;
+  converter reads (``raw_files``) for at least one split (without a converter: exists);
 - **verified**: the last ``hmr datasets --verify`` (or :func:`verify_and_record`) result,
   kept in ``<raw folder>/.hmr/verify-<manifest>.json`` (the ``.hmr`` folder is ignored by
   ``hmr verify``); a record made against another version of the manifest reads "stale";
-- **converted**: splits with a complete store ``STORES/<NAME>_<split>.zarr|.npz``
+- **converted**: splits with a complete store ``STORES/<name>_<split>.zarr|.npz`` (stores
+  written under an older spelling of the name, ``eft-coco_val.zarr``, count too)
   (``STORES`` = ``--stores``, ``$HMR_STORES``, or ``DATA_ROOT/stores``); a store that
   exists but does not open as complete is listed as incomplete.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 from hmr.core.errors import HmrError
+from hmr.core.sources import SOURCES, Source
 from hmr.core.utils.atomic import atomic_write_text
 
 DATA_ENV = "HMR_DATA"
@@ -44,6 +47,7 @@ class DatasetStatus:
     verified: str = "-"  # ok | failed | stale | not run | - (no raw folder / no manifest)
     converted: list[str] = field(default_factory=list)
     incomplete: list[str] = field(default_factory=list)
+    has_converter: bool = True
 
 
 def data_root(value: str | os.PathLike | None = None) -> Path | None:
@@ -58,9 +62,9 @@ def stores_dir(value: str | os.PathLike | None, root: Path | None) -> Path | Non
     return root / "stores" if root else None
 
 
-def raw_folder(module: ModuleType, root: Path) -> Path:
-    """``root/<DEFAULT_ROOT>`` (or manifest name, or converter name): the first that exists."""
-    names = [getattr(module, "DEFAULT_ROOT", None), getattr(module, "MANIFEST", None), module.NAME]
+def raw_folder(source: Source, root: Path) -> Path:
+    """``root/<default_root>`` (or manifest name, or source name): the first that exists."""
+    names = [source.default_root, source.manifest, source.name]
     names = [n for n in names if n]
     return next((root / n for n in names if (root / n).is_dir()), root / names[0])
 
@@ -73,11 +77,10 @@ def _known_manifests() -> set[str]:
     return set(list_manifests())
 
 
-def _raw_splits(module: ModuleType, folder: Path) -> list[str]:
+def _raw_splits(module: ModuleType | None, splits: list[str], folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
-    splits = list(getattr(module, "SPLITS", ()) or ["train"])
-    if not hasattr(module, "raw_files"):
+    if module is None or not hasattr(module, "raw_files"):
         return splits
     found = []
     for split in splits:
@@ -124,15 +127,16 @@ def verify_and_record(manifest: str, folder: Path, *, quick: bool = True) -> str
     return "ok" if report.ok else "failed"
 
 
-def _stores(module: ModuleType, splits: list[str], stores: Path | None) -> tuple[list[str], list[str]]:
+def _stores(source: Source, splits: list[str], stores: Path | None) -> tuple[list[str], list[str]]:
     from hmr.core.schema import open_store
 
     done, broken = [], []
     if stores is None or not stores.is_dir():
         return done, broken
     for split in splits:
-        for suffix in (".zarr", ".npz"):
-            path = stores / f"{module.NAME}_{split}{suffix}"
+        paths = [stores / f"{name}_{split}{suffix}" for name in source.spellings()
+                 for suffix in (".zarr", ".npz")]
+        for path in paths:
             if not path.exists():
                 continue
             try:
@@ -146,33 +150,32 @@ def _stores(module: ModuleType, splits: list[str], stores: Path | None) -> tuple
 
 def dataset_status(root: str | os.PathLike | None = None, stores: str | os.PathLike | None = None, *,
                    verify: bool = False, quick: bool = True) -> list[DatasetStatus]:
-    """One :class:`DatasetStatus` per converter, sorted by name."""
-    from converters import get_converter, list_converters
+    """One :class:`DatasetStatus` per source (with a converter or not), sorted by name."""
+    from converters import get_converter
 
     root_path = data_root(root)
     stores_path = stores_dir(stores, root_path)
     known = _known_manifests()
-    rows: dict[str, DatasetStatus] = {}
-    for alias in list_converters():
-        module = get_converter(alias)
-        if module.NAME in rows:
-            continue
-        manifest = getattr(module, "MANIFEST", None)
-        splits = list(getattr(module, "SPLITS", ()) or ["train"])
-        row = DatasetStatus(module.NAME, getattr(module, "DESCRIPTION", ""), splits, manifest,
-                            bool(manifest) and manifest in known, None, False)
+    rows = []
+    for source in SOURCES.values():
+        module = get_converter(source.name) if source.has_converter() else None
+        manifest = source.manifest
+        splits = list(source.splits or ["train"])
+        row = DatasetStatus(source.name, source.description or source.title, splits, manifest,
+                            bool(manifest) and manifest in known, None, False,
+                            has_converter=module is not None)
         if root_path is not None:
-            folder = raw_folder(module, root_path)
+            folder = raw_folder(source, root_path)
             row.raw_root = str(folder)
-            row.raw_splits = _raw_splits(module, folder)
+            row.raw_splits = _raw_splits(module, splits, folder)
             row.raw_found = bool(row.raw_splits)
             if row.raw_found and row.manifest_present and verify:
                 row.verified = verify_and_record(manifest, folder, quick=quick)
             elif row.raw_found:
                 row.verified = read_verification(folder, manifest if row.manifest_present else None)
-        row.converted, row.incomplete = _stores(module, splits, stores_path)
-        rows[module.NAME] = row
-    return [rows[k] for k in sorted(rows)]
+        row.converted, row.incomplete = _stores(source, splits, stores_path)
+        rows.append(row)
+    return sorted(rows, key=lambda r: r.name)
 
 
 def format_table(rows: list[DatasetStatus], root: Path | None, stores: Path | None) -> str:
@@ -183,7 +186,7 @@ def format_table(rows: list[DatasetStatus], root: Path | None, stores: Path | No
     for r in rows:
         raw = "-" if r.raw_root is None else (
             f"found ({','.join(r.raw_splits)})" if r.raw_found else "missing")
-        conv = ",".join(r.converted) or "-"
+        conv = ",".join(r.converted) or ("-" if r.has_converter else "no converter yet")
         if r.incomplete:
             conv += f" (incomplete: {','.join(r.incomplete)})"
         manifest = (r.manifest or "-") if r.manifest_present else f"MISSING {r.manifest or ''}".strip()

@@ -9,11 +9,12 @@ github.com/smplbody/hmr-benchmarks (commit 6d782f06), field ``partition`` of the
 SPIN's fits, ``muco3dhp_no3dkp_train.npz`` = MuCo-3DHP without 3D keypoints).
 
 A component names a shard set by its ``name`` (the folder ``hmr shard`` writes, by default
-``<dataset>-<split>``). ``ANN_FILE_TO_SET`` maps the benchmark's annotation files to the
-names our converters produce (``hmr convert eft-coco --split train`` → ``eft-coco-train``,
-``hmr convert spin-fits --split mpi-inf-3dhp`` → ``spin-fits-mpi-inf-3dhp``); datasets
-without a converter yet use the obvious name. The benchmark's own HumanData files imported
-with ``hmr convert humandata --split <file stem>`` are accepted too
+``<source>-<split>``, the source named as in :mod:`hmr.core.sources`). ``ANN_FILE_TO_SOURCE``
+maps the benchmark's annotation files to a source and split (``hmr convert eft_coco --split
+train`` → ``eft_coco-train``, ``hmr convert spin_fits --split mpi-inf-3dhp`` →
+``spin_fits-mpi-inf-3dhp``); sources without a converter yet are named the same way. Shard
+sets made before the naming rule (``eft-coco-train``) are found too, and the benchmark's own
+HumanData files imported with ``hmr convert humandata --split <file stem>``
 (``humandata-h36m_mosh_train``). ``aliases`` (``--alias`` on the CLI) maps any other name.
 
 User mixes use the same form, in TOML or JSON::
@@ -24,7 +25,7 @@ User mixes use the same form, in TOML or JSON::
     set = "h36m-train"
     ratio = 0.6
     [[components]]
-    set = "eft-coco-train"
+    set = "eft_coco-train"
     ratio = 0.4
 """
 
@@ -36,31 +37,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hmr.core.errors import ConfigError, HmrError
+from hmr.core.sources import shard_set_name, shard_set_spellings
 from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
 
 BENCHMARK_SOURCE = ("github.com/smplbody/hmr-benchmarks @ 6d782f06, configs/mixed/"
                     "resnet50_hmr_mix{N}.py, MixedDataset.partition")
 
-# The benchmark's ann_file → our shard-set name.
-ANN_FILE_TO_SET = {
-    "h36m_mosh_train.npz": "h36m-train",
-    "mpi_inf_3dhp_train.npz": "mpi_inf_3dhp-train",
-    "spin_mpi_inf_3dhp_train.npz": "spin-fits-mpi-inf-3dhp",
-    "coco_2014_train.npz": "coco2014-train",
-    "eft_coco_train.npz": "eft-coco-train",
-    "eft_mpii_train.npz": "eft-mpii-train",
-    "eft_lspet_train.npz": "eft-lspet-train",
-    "eft_posetrack_train.npz": "eft-posetrack-train",
-    "eft_ochuman_train.npz": "eft-ochuman-train",
-    "mpii_train.npz": "mpii-train",
-    "lsp_train.npz": "lsp-train",
-    "lspet_train.npz": "lspet-train",
-    "muco3dhp_no3dkp_train.npz": "muco-3dhp-train",
-    "prox_train.npz": "prox-train",
-    "crowdpose_train.npz": "crowdpose-train",
-    "mtp_train.npz": "mtp-train",
-    "up3d_trainval.npz": "up3d-trainval",
+# The benchmark's ann_file → (source, split) in our names.
+ANN_FILE_TO_SOURCE = {
+    "h36m_mosh_train.npz": ("h36m", "train"),
+    "mpi_inf_3dhp_train.npz": ("mpi_inf_3dhp", "train"),
+    "spin_mpi_inf_3dhp_train.npz": ("spin_fits", "mpi-inf-3dhp"),
+    "coco_2014_train.npz": ("coco2014", "train"),
+    "eft_coco_train.npz": ("eft_coco", "train"),
+    "eft_mpii_train.npz": ("eft_mpii", "train"),
+    "eft_lspet_train.npz": ("eft_lspet", "train"),
+    "eft_posetrack_train.npz": ("eft_posetrack", "train"),
+    "eft_ochuman_train.npz": ("eft_ochuman", "train"),
+    "mpii_train.npz": ("mpii", "train"),
+    "lsp_train.npz": ("lsp", "train"),
+    "lspet_train.npz": ("lspet", "train"),
+    "muco3dhp_no3dkp_train.npz": ("muco3dhp", "train"),
+    "prox_train.npz": ("prox", "train"),
+    "crowdpose_train.npz": ("crowdpose", "train"),
+    "mtp_train.npz": ("mtp", "train"),
+    "up3d_trainval.npz": ("up3d", "trainval"),
 }
+# The benchmark's ann_file → our shard-set name (``eft_coco-train``).
+ANN_FILE_TO_SET = {f: shard_set_name(*source_split) for f, source_split in ANN_FILE_TO_SOURCE.items()}
 
 
 @dataclass(frozen=True)
@@ -69,12 +73,18 @@ class MixComponent:
     ratio: float
     ann_file: str = ""  # the benchmark's annotation file, for presets
 
-    def candidates(self) -> list[str]:
-        """Accepted shard-set names: ours, then the HumanData import of the benchmark's file."""
+    def preferred(self) -> list[str]:
+        """The names to ask for: ours, then the HumanData import of the benchmark's file."""
         names = [self.set]
         if self.ann_file:
             names.append(f"humandata-{Path(self.ann_file).stem}")
         return names
+
+    def candidates(self) -> list[str]:
+        """Accepted shard-set names: :meth:`preferred`, then ours in older spellings
+        (``eft-coco-train``, sharded before the naming rule)."""
+        names = self.preferred()
+        return names + [n for n in shard_set_spellings(self.set) if n not in names]
 
 
 @dataclass(frozen=True)
@@ -179,7 +189,8 @@ def resolve_mix(mix: Mix, root: str | os.PathLike, aliases: dict[str, str] | Non
         names = [aliases.get(n, n) for n in comp.candidates()]
         found = [n for n in names if n in available]
         if not found:
-            missing.append(" or ".join(names) + (f" (benchmark file {comp.ann_file})" if comp.ann_file else ""))
+            asked = [aliases.get(n, n) for n in comp.preferred()]
+            missing.append(" or ".join(asked) + (f" (benchmark file {comp.ann_file})" if comp.ann_file else ""))
             continue
         out.append((available[found[0]], ratio))
     if missing:

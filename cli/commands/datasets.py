@@ -1,11 +1,12 @@
-"""hmr datasets: every converter and its status on this machine."""
+"""hmr datasets: every source of hmr.core.sources and its status on this machine."""
 
 from __future__ import annotations
 
 import argparse
 
 COMMAND = "datasets"
-HELP = "list every dataset converter with its status here: manifest, raw data, verified, converted"
+HELP = ("list every source (dataset, fits, preprocessed files), with a converter or not yet, and its "
+        "status here: manifest, raw data, verified, converted")
 EXAMPLE = "hmr datasets --data-root /data/datasets --stores /data/stores --verify"
 
 

@@ -217,3 +217,26 @@ def canonical_name(name: str) -> str:
 def shard_set_name(source: str, split: str) -> str:
     """``<name>-<split>``, the default name of a shard set made from one store."""
     return f"{get_source(source).name}-{split}"
+
+
+def parse_shard_set_name(set_name: str) -> tuple[Source, str] | None:
+    """``(source, split)`` of a ``<name>-<split>`` shard-set name, or None when it names no
+    source. Older spellings with hyphens (``eft-coco-train``) are recognised: the longest
+    spelling that is followed by ``-`` wins."""
+    cuts = [i for i, ch in enumerate(set_name) if ch == "-"]
+    for i in reversed(cuts):
+        source = _BY_SPELLING.get(set_name[:i])
+        if source is not None and i + 1 < len(set_name):
+            return source, set_name[i + 1:]
+    return None
+
+
+def shard_set_spellings(set_name: str) -> list[str]:
+    """Every name a shard set of ``set_name``'s source and split may carry on disk: the
+    canonical ``<name>-<split>`` first, then the older spellings; unknown names unchanged."""
+    parsed = parse_shard_set_name(set_name)
+    if parsed is None:
+        return [set_name]
+    source, split = parsed
+    names = [f"{spelling}-{split}" for spelling in source.spellings()]
+    return names if set_name in names else [set_name, *names]

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from hmr.core.errors import ConfigError, SchemaError
+from hmr.core.sources import get_source
 from hmr.evaluation.metrics import mesh_rarity, mpjpe, pa_mpjpe, pve
 from hmr.core.schema.fields import GENDERS
 
@@ -53,8 +54,8 @@ H36M_FRONTAL_CAMERA = "60457274"
 class Benchmark:
     name: str
     title: str
-    #: store ``dataset`` attributes accepted for this benchmark (empty: any)
-    datasets: tuple[str, ...]
+    #: the sources (hmr.core.sources names) whose stores this benchmark scores (empty: any)
+    sources: tuple[str, ...]
     #: "smpl" (GT mesh from the store's SMPL parameters) or "keypoints3d" (mocap joints)
     gt_source: str
     #: "store" (gendered GT body model from the gender field) or "neutral"
@@ -65,19 +66,25 @@ class Benchmark:
     #: store ``split`` attributes accepted (empty: any); our converters' split names
     splits: tuple[str, ...] = ()
 
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """Store ``dataset`` attributes accepted: each source's name and its older spellings
+        (stores converted before the naming rule say ``eft-coco``)."""
+        return tuple(n for s in self.sources for n in get_source(s).spellings())
+
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("3dpw", "3DPW test", ("3dpw", "pw3d"), "smpl", "store", splits=("test",),
+    Benchmark("3dpw", "3DPW test", ("pw3d",), "smpl", "store", splits=("test",),
               notes="gendered GT mesh, neutral prediction, 14 joints from J_regressor_h36m"),
-    Benchmark("h36m-p2", "Human3.6M P2", ("h36m", "human36m"), "keypoints3d", camera=H36M_FRONTAL_CAMERA,
+    Benchmark("h36m-p2", "Human3.6M P2", ("h36m",), "keypoints3d", camera=H36M_FRONTAL_CAMERA,
               splits=("test_p2", "test_p1"), notes="S9+S11, frontal camera, mocap joints"),
-    Benchmark("h36m-p1", "Human3.6M P1", ("h36m", "human36m"), "keypoints3d", splits=("test_p1",),
+    Benchmark("h36m-p1", "Human3.6M P1", ("h36m",), "keypoints3d", splits=("test_p1",),
               notes="S9+S11, all cameras, mocap joints"),
-    Benchmark("eft-coco-val", "EFT-COCO-val", ("eft-coco", "eft_coco", "coco-eft"), "smpl", splits=("val",),
+    Benchmark("eft-coco-val", "EFT-COCO-val", ("eft_coco",), "smpl", splits=("val",),
               notes="EFT fits as GT, neutral model"),
-    Benchmark("eft-lspet-test", "EFT-LSPET-test", ("eft-lspet", "eft_lspet"), "smpl", splits=("test",),
+    Benchmark("eft-lspet-test", "EFT-LSPET-test", ("eft_lspet",), "smpl", splits=("test",),
               notes="EFT fits as GT, neutral model"),
-    Benchmark("eft-ochuman-test", "EFT-OCHuman-test", ("eft-ochuman", "eft_ochuman"), "smpl", splits=("test",),
+    Benchmark("eft-ochuman-test", "EFT-OCHuman-test", ("eft_ochuman",), "smpl", splits=("test",),
               notes="EFT fits as GT, neutral model"),
     Benchmark("smpl", "SMPL test set", (), "smpl", "store",
               notes="any store with SMPL ground truth (e.g. hmr synth), scored like 3DPW"),

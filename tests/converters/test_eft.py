@@ -126,7 +126,7 @@ def test_image_name_with_a_folder_falls_back_to_the_basename(tmp_path):
         entry["imageName"] = "/some/where/else/" + entry["imageName"]
     (root / "LSPet_fit/LSPet_test_ver10.json").write_text(json.dumps({"ver": "1.0", "data": written["data"]}))
     result, store = convert("eft-lspet", root, tmp_path / "out", "test")
-    assert result.store.name == "eft-lspet_test.zarr"
+    assert result.store.name == "eft_lspet_test.zarr"
     assert store.read("image_path")[1] == "../lspet/COCO_train2014_000000000001.jpg"
 
 
@@ -142,13 +142,13 @@ def test_converters_match_their_manifests_and_benchmarks():
     from converters.eft import BENCHMARKS
     from manifests.model import load_manifest
 
-    for name in ("eft-coco", "eft-coco-part", "eft-lspet", "eft-mpii", "eft-ochuman", "eft-posetrack"):
+    for name in ("eft_coco", "eft_coco_part", "eft_lspet", "eft_mpii", "eft_ochuman", "eft_posetrack"):
         module = get_converter(name)
-        manifest_paths = {f.path for f in load_manifest(module.MANIFEST).files}
+        manifest_paths = {f.path for f in load_manifest(module.SOURCE.manifest).files}
         for split, subset in module.SUBSETS.items():
             assert subset.fits in manifest_paths, (name, split)
     for benchmark, (name, split) in BENCHMARKS.items():
-        assert split in get_converter(name).SPLITS, benchmark
+        assert split in get_converter(name).SOURCE.splits, benchmark
 
 
 def test_stored_smpl_and_crop_camera_land_on_the_2d_keypoints(tmp_path):

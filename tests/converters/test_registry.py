@@ -7,19 +7,21 @@ import pytest
 import manifests
 from converters import get_converter, list_converters, registry
 from hmr.core.errors import HmrError
+from hmr.core.sources import SOURCES
 
 
 def test_every_converter_declares_the_contract():
     for name in list_converters():
         module = get_converter(name)
-        for attr in ("NAME", "VERSION", "SPLITS", "DESCRIPTION", "iter_samples"):
+        for attr in ("SOURCE", "VERSION", "iter_samples"):
             assert hasattr(module, attr), (name, attr)
+        assert module.SOURCE is SOURCES[name]
 
 
 def test_converter_manifests_exist_and_point_back():
     for name in list_converters():
         module = get_converter(name)
-        manifest_name = getattr(module, "MANIFEST", None)
+        manifest_name = module.SOURCE.manifest
         if not manifest_name:
             continue
         manifest = manifests.load_manifest(manifest_name)

@@ -31,7 +31,7 @@ def test_hmr_mixes_lists_presets_and_checks_shards(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("\nmix") + out.startswith("mix") == 11
     assert main(["mixes", "--show", "mix4", "--shards", str(tmp_path)]) == 2
-    assert "muco-3dhp-train or humandata-muco3dhp_no3dkp_train" in capsys.readouterr().err
+    assert "muco3dhp-train or humandata-muco3dhp_no3dkp_train" in capsys.readouterr().err
 
 
 def test_hmr_shard_refuses_two_stores_for_one_set(tmp_path, capsys):

@@ -20,7 +20,7 @@ def test_eleven_presets_with_the_published_ratios():
         assert "hmr-benchmarks" in mix.source
     # Spot checks against configs/mixed/resnet50_hmr_mix{N}.py (partition=...).
     assert [(c.set, c.ratio) for c in MIXES["mix2"].components] == [
-        ("h36m-train", 0.5), ("mpi_inf_3dhp-train", 0.3), ("eft-coco-train", 0.2)]
+        ("h36m-train", 0.5), ("mpi_inf_3dhp-train", 0.3), ("eft_coco-train", 0.2)]
     assert [c.ratio for c in MIXES["mix5"].components] == [0.35, 0.15, 0.1, 0.1, 0.1, 0.2]
     assert [c.ratio for c in MIXES["mix6"].components] == [0.5, 0.233, 0.046, 0.021, 0.2]
     assert MIXES["mix6"].components[-1].ann_file == "spin_mpi_inf_3dhp_train.npz"
@@ -50,7 +50,7 @@ def test_resolve_names_the_missing_datasets(tmp_path):
     with pytest.raises(HmrError) as err:
         resolve_mix(MIXES["mix2"], tmp_path / "shards")
     text = str(err.value)
-    assert "mpi_inf_3dhp-train or humandata-mpi_inf_3dhp_train" in text and "eft-coco-train" in text
+    assert "mpi_inf_3dhp-train or humandata-mpi_inf_3dhp_train" in text and "eft_coco-train" in text
     assert "h36m-train or" not in text
     # The benchmark's own HumanData files, imported with `hmr convert humandata`, count too.
     for stem in ("mpi_inf_3dhp_train", "eft_coco_train"):
