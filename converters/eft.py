@@ -43,7 +43,7 @@ Conventions applied
   confidence 0 everywhere. No 3D keypoints (the fits *are* the 3D label; evaluation
   regresses joints from them).
 - The EFT README's table swaps the descriptions of COCO-All (79,051 samples, >= 6 joints)
-  and COCO-Part (28,344, all 12 limb joints); the counts in FORMATS.md follow the files.
+  and COCO-Part (28,344, all 12 limb joints); the counts in docs/datasets.md follow the files.
 
 Test sets (no public evaluation code; hmrkit defines the protocol): **EFT-COCO-val** =
 ``eft_coco`` split ``val``, **EFT-LSPET-test** = ``eft_lspet`` ``test``, **EFT-OCHuman-test**

@@ -141,7 +141,7 @@ def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path])
     shards, dirs = config.out / "shards", {}
     for split, path in store_paths.items():
         def run(split: str = split, path: Path = path) -> str:
-            # Several shards so that loader workers each get some (PITFALLS: webdataset).
+            # Several shards so that loader workers each get some (docs/pitfalls.md, WebDataset).
             per_shard = max(8, -(-len(open_store(path)) // 4))
             dirs[split] = shard_store(path, shards, ShardConfig(crop_size=128, samples_per_shard=per_shard,
                                                                 workers=1), progress=False)

@@ -23,7 +23,7 @@ benchmark              ground truth
 ``eft-coco-val``       EFT fits of COCO val 2014 as GT; **neutral** model for GT (EFT's own
 ``eft-lspet-test``     evaluation uses the male model when gender is unknown — we use the
 ``eft-ochuman-test``   neutral one and say so); otherwise exactly the 3DPW path. No public
-                       code defines these protocols (FORMATS.md §3.5): this is our definition.
+                       code defines these protocols (docs/datasets.md, evaluation): this is our definition.
 ``smpl``               any store with SMPL ground truth (synthetic data, other test sets),
                        scored exactly like ``3dpw``; accepts every dataset name.
 =====================  ======================================================================

@@ -55,7 +55,7 @@ def store_format(path: str | os.PathLike) -> str:
 
 
 def _zarr():
-    import zarr  # imported lazily: zarr starts an asyncio thread (see PITFALLS: fork workers)
+    import zarr  # imported lazily: zarr starts an asyncio thread (docs/pitfalls.md, zarr)
 
     return zarr
 
