@@ -42,7 +42,7 @@ from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.batch import collate  # noqa: E402
 from loaders.stream import EpochLoader, ShardStream, StreamConfig  # noqa: E402
 
-FIX = ROOT.parent / "shared" / "fixtures" / "mmpose-samples"
+from tests.fixtures.paths import MMPOSE_SAMPLES as FIX  # noqa: E402  (the tests' real sample images)
 H100_IMG_PER_S = 2 * 2470
 CORES = 16
 OUT = 224
