@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many more steps (checkpointed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the named configs and exit")
+    p.add_argument("--show", action="store_true",
+                   help="print the merged config (inheritance chain and overrides applied) as TOML, each value "
+                        "with the file or override that set it, and exit without training")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,6 +31,11 @@ def run(args: argparse.Namespace) -> int:
     if args.list or not args.config:
         print("\n".join(list_configs()))
         return 0 if args.list else 2
+    if args.show:
+        from hmr.training.config import show_config
+
+        print(show_config(args.config, [*args.overrides, *args.set]), end="")
+        return 0
     from hmr.training.launch import train
 
     last = train(args.config, [*args.overrides, *args.set], out=args.out, resume=args.resume, max_steps=args.max_steps,
