@@ -4,6 +4,8 @@ A config file has one table per dataclass below (``[model]``, ``[loss]``, ``[opt
 ``[train]``, ``[data]``, ``[spin]``) plus an optional top-level ``base = "other.toml"``: the base file
 (path relative to this one, or a named config) is read first and this file's values replace
 its values key by key, so the benchmark matrix is a few small files over one base.
+``hmr train CONFIG --show`` prints the merged result, each value with the file (or
+override) that set it (:func:`show_config`).
 
 Overrides on the command line use dotted keys and TOML values:
 ``optim.lr=1e-4``, ``loss.keypoints3d="l1"``, ``train.total_steps=10``; a value that is not
