@@ -2,7 +2,7 @@
 existing demo folder and score it, and its mean-pose baseline, on the test and training stores.
 
 The demo's learning target (PA-MPJPE 30% below the mean-pose baseline) was tuned with this:
-each run prints one JSON line and appends it to ``--results`` (docs/demo.md has the table).
+each run prints one JSON line and appends it to ``--results`` (docs/dev/demo-history.md has the tables).
 
 Run:  hmr demo --out /tmp/d8k --steps 2          # data only (the 2-step model is ignored)
       python benchmarks/demo_learning.py NAME /tmp/d8k [OVERRIDE ...]

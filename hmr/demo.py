@@ -22,14 +22,14 @@ from hmr.core.errors import HmrError
 class DemoConfig:
     out: Path = Path("demo_out")
     #: 20,000 renders without antialiasing (~70 s on 2 cores): the network trained on them
-    #: scored best within the budget (docs/demo.md)
+    #: scored best within the budget (docs/dev/demo-history.md)
     n_train: int = 20000
     n_test: int = 200
     image_size: int = 128
     #: antialiasing of the renders (hmr synth --supersample): 1 = one sample per pixel
     supersample: int = 1
     #: long tail of the training poses (hmr synth --tail; 0 = uniform); the test set is uniform
-    #: in rarity. Uniform training gave the lowest test error within the budget (docs/demo.md);
+    #: in rarity. Uniform training gave the lowest test error within the budget (docs/dev/demo-history.md);
     #: a long tail (e.g. 2) is the Balanced-MSE setting
     train_tail: float = 0.0
     seed: int = 0
