@@ -73,7 +73,7 @@ def warm_imports() -> None:
 def _convert_child(root: str, out: str, queue) -> None:
     """Runs in a fresh process: convert and report memory figures."""
     warm_imports()
-    import converters.coco as coco
+    import converters.coco_format as coco  # the COCO-style reader the coco2017 converter uses
     from converters.driver import run_conversion
     from converters.options import ConvertOptions
 

@@ -1,4 +1,5 @@
-"""COCO 2014 person keypoints: same format and rules as :mod:`converters.coco` (2017).
+"""COCO 2014 person keypoints: same format and rules as :mod:`converters.coco` (2017), read
+by :mod:`converters.coco_format`.
 
 Raw layout: ``ROOT/annotations/person_keypoints_{train,val}2014.json``,
 ``ROOT/{train,val}2014/COCO_{train,val}2014_000000xxxxxx.jpg``. The 2014 training set
@@ -8,22 +9,11 @@ is the one SPIN, HMR and EFT (COCO-All / COCO-Part / COCO-Val fits) are built on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-from converters.coco import OPTIONS, iter_coco  # noqa: F401  (OPTIONS: same options as 2017)
-from converters.coco import raw_files as _raw_files
-from converters.driver import BadRecord
-from converters.options import ConvertOptions
+from converters.coco_format import OPTIONS, CocoFormat, define  # noqa: F401  (OPTIONS: the reader's)
 from hmr.core.sources import SOURCES
 
 SOURCE = SOURCES["coco2014"]
 VERSION = "1"
-
-
-def raw_files(root: Path, split: str) -> list[Path]:
-    return _raw_files(root, split, 2014)
-
-
-def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
-    return iter_coco(root, split, options, 2014)
+FORMAT = CocoFormat(annotations="annotations/person_keypoints_{split}2014.json",
+                    images="{split}2014", convention="coco")
+raw_files, iter_samples = define(SOURCE, FORMAT)
