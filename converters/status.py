@@ -189,7 +189,8 @@ def format_table(rows: list[DatasetStatus], root: Path | None, stores: Path | No
         conv = ",".join(r.converted) or ("-" if r.has_converter else "no converter yet")
         if r.incomplete:
             conv += f" (incomplete: {','.join(r.incomplete)})"
-        manifest = (r.manifest or "-") if r.manifest_present else f"MISSING {r.manifest or ''}".strip()
+        manifest = (r.manifest if r.manifest_present else f"MISSING {r.manifest}") if r.manifest else \
+            "(its own)"  # synthetic data: each dataset carries its manifest
         table.append((r.name, manifest, raw, r.verified, conv, ",".join(r.splits)))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:

@@ -198,7 +198,8 @@ def get_source(name: str) -> Source:
     """The source called ``name`` or one of its aliases (``"eft-coco"`` -> ``eft_coco``)."""
     if name in _BY_SPELLING:
         return _BY_SPELLING[name]
-    close = difflib.get_close_matches(name, list(_BY_SPELLING), n=3)
+    close = difflib.get_close_matches(name, list(_BY_SPELLING), n=6)
+    close = list(dict.fromkeys(_BY_SPELLING[c].name for c in close))[:3]  # names, not aliases
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise HmrError(f"unknown source '{name}'{hint}; run 'hmr datasets' for the list")
 
