@@ -51,9 +51,10 @@ from pathlib import Path
 import numpy as np
 
 from converters.driver import BadRecord
-from converters.labels import bbox_from_keypoints, to_superset
+from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import read_json
+from hmr.core.boxes import bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.keypoints import get_convention
 from hmr.core.sources import Source

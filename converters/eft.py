@@ -62,9 +62,10 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import attach_image_sizes
-from converters.labels import bbox_from_center_scale, rotmat_to_axis_angle, to_superset
+from converters.labels import rotmat_to_axis_angle, to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import read_json
+from hmr.core.boxes import bbox_from_center_scale
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.schema.fields import SMPL_SOURCES
 from hmr.core.sources import Source

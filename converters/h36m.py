@@ -77,9 +77,10 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import ImageProber
-from converters.labels import bbox_from_keypoints, bbox_from_mask, intrinsics_matrix, to_superset
+from converters.labels import intrinsics_matrix, to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import open_h5, read_pickle, require_file
+from hmr.core.boxes import bbox_from_keypoints, bbox_from_mask
 from hmr.core.errors import DatasetFormatError
 from hmr.core.schema import SMPL_SOURCES
 from hmr.core.sources import SOURCES

@@ -1,8 +1,9 @@
-"""Schema fields from raw annotations, in numpy: boxes (from keypoints, SPIN's centre/scale,
-a mask), pinhole intrinsics, rotation matrices to axis-angle, keypoints into the superset.
+"""Schema fields from raw annotations, in numpy: pinhole intrinsics, rotation matrices to
+axis-angle, keypoints into the superset.
 
-The pinhole projection itself is :func:`hmr.core.geometry.project_points` (one for the
-whole project); H36M's distortion model stays in :mod:`converters.h36m`.
+Boxes are :mod:`hmr.core.boxes` and the pinhole projection
+:func:`hmr.core.geometry.project_points` (one of each for the whole project, shared with
+interop and the loaders); H36M's distortion model stays in :mod:`converters.h36m`.
 """
 
 from __future__ import annotations
@@ -10,39 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from hmr.core.keypoints import convert_keypoints
-
-
-def bbox_from_keypoints(keypoints2d: np.ndarray, *, scale: float = 1.2, min_conf: float = 0.0
-                        ) -> np.ndarray | None:
-    """Box around the labelled keypoints, enlarged ``scale`` times about its centre.
-
-    keypoints2d: (K, 3) px with confidence. Returns (4,) xywh, or None if fewer than two
-    keypoints are labelled (no box can be made).
-    """
-    valid = keypoints2d[:, 2] > min_conf
-    if valid.sum() < 2:
-        return None
-    xy = keypoints2d[valid, :2]
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    centre, size = (lo + hi) / 2, np.maximum(hi - lo, 1.0) * scale
-    return np.array([*(centre - size / 2), *size], dtype=np.float32)
-
-
-def bbox_from_center_scale(center: np.ndarray, scale: float, *, pixel_std: float = 200.0) -> np.ndarray:
-    """SPIN/HMR boxes: a square of side ``scale * 200`` px centred at ``center``."""
-    side = float(scale) * pixel_std
-    return np.array([center[0] - side / 2, center[1] - side / 2, side, side], dtype=np.float32)
-
-
-def bbox_from_mask(mask: np.ndarray, *, scale: float = 1.0) -> np.ndarray | None:
-    """Box around the non-zero pixels of ``mask`` (H, W), scaled about its centre."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    lo = np.array([xs.min(), ys.min()], dtype=np.float64)
-    hi = np.array([xs.max() + 1, ys.max() + 1], dtype=np.float64)
-    centre, size = (lo + hi) / 2, (hi - lo) * scale
-    return np.array([*(centre - size / 2), *size], dtype=np.float32)
 
 
 def intrinsics_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:

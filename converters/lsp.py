@@ -34,9 +34,10 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import attach_image_sizes
-from converters.labels import bbox_from_keypoints, to_superset
+from converters.labels import to_superset
 from converters.options import ConvertOptions
 from converters.readers import read_mat
+from hmr.core.boxes import bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError
 from hmr.core.sources import SOURCES
 

@@ -55,9 +55,10 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import attach_image_sizes
-from converters.labels import bbox_from_center_scale, bbox_from_keypoints, to_superset
+from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import open_h5, read_json, require_file
+from hmr.core.boxes import bbox_from_center_scale, bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.sources import SOURCES
 

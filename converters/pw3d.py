@@ -47,9 +47,10 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import ImageProber
-from converters.labels import bbox_from_keypoints, merge_keypoints, to_superset
+from converters.labels import merge_keypoints, to_superset
 from converters.options import ConvertOptions
 from converters.readers import read_pickle
+from hmr.core.boxes import bbox_from_keypoints
 from hmr.core.geometry import project_points
 from hmr.core.errors import DatasetFormatError
 from hmr.core.schema import GENDERS, SMPL_SOURCES

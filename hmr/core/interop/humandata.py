@@ -73,6 +73,7 @@ from typing import Any
 
 import numpy as np
 
+from hmr.core.boxes import bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError
 from hmr.core.interop.common import (
     ROOT_RELATIVE_COLUMN, gender_code, root_relative_rows, smpl_source_code,
@@ -340,15 +341,6 @@ def read_humandata(path: str | os.PathLike, *, limbs: str = "annotated") -> Huma
     return blocks[0]
 
 
-def _box_from_keypoints(kps: np.ndarray) -> np.ndarray | None:
-    valid = kps[:, 2] > 0
-    if valid.sum() < 2:
-        return None
-    lo, hi = kps[valid, :2].min(axis=0), kps[valid, :2].max(axis=0)
-    size = np.maximum(hi - lo, 1.0) * 1.2
-    return np.array([*((lo + hi) / 2 - size / 2), *size], dtype=np.float32)
-
-
 def humandata_samples(blocks: Iterable[HumanDataFile], *, smpl_source: str = "ground-truth",
                       keypoints3d: str = "auto", import_transl: bool = False
                       ) -> Iterator[tuple[dict[str, Any], str | None]]:
@@ -382,7 +374,7 @@ def _block_samples(hd: HumanDataFile, *, smpl_source: str, keypoints3d: str, imp
         if hd.bbox_xywh is not None and hd.bbox_xywh[i, 4] > 0:
             box = hd.bbox_xywh[i, :4]
         elif hd.keypoints2d is not None:
-            box = _box_from_keypoints(hd.keypoints2d[i])
+            box = bbox_from_keypoints(hd.keypoints2d[i])
         if box is None or not (np.asarray(box)[2:] > 0).all():
             problem = "no valid box (bbox_xywh confidence 0 or missing) and fewer than two 2D keypoints"
             box = np.array([0, 0, 1, 1], dtype=np.float32)

@@ -27,7 +27,7 @@ Import conventions
   superset slots: SPIN's 49 keeps both). Pixel values are copied unchanged (SPIN adds +1
   only when it crops, not in the file).
 - Box: the square ``scale * 200`` px about ``center`` (SPIN's box; the same rule as
-  ``converters.labels.bbox_from_center_scale``).
+  ``hmr.core.boxes.bbox_from_center_scale``).
 - 3D: ``S`` -> ``keypoints3d`` via ``spin_24``. SPIN's H36M ``S`` is pelvis-centred (its
   preprocessor subtracts joint 0), its 3DHP ``S`` is camera-frame: the per-sample flag
   ``extra_keypoints3d_root_relative`` says which (see :mod:`hmr.core.interop.common`;
@@ -61,6 +61,7 @@ from typing import Any
 
 import numpy as np
 
+from hmr.core.boxes import PIXEL_STD, bbox_from_center_scale
 from hmr.core.errors import DatasetFormatError
 from hmr.core.interop.common import (
     ROOT_RELATIVE_COLUMN, gender_code, open_for_export, root_of, root_relative_rows, smpl_source_code,
@@ -70,7 +71,6 @@ from hmr.core.interop.safe_npz import SafeNpz
 from hmr.core.keypoints import convert_keypoints
 from hmr.core.schema.fields import GENDERS
 
-PIXEL_STD = 200.0  # SPIN/HMR: scale = box side / 200
 REQUIRED_KEYS = ("imgname", "center", "scale", "part")
 
 
@@ -196,7 +196,7 @@ def _block_samples(data: SpinNpzData, *, smpl_source: str | None, keypoints3d: s
     rel = (root_relative_rows(data.keypoints3d, keypoints3d) if data.keypoints3d is not None
            else np.zeros(n, dtype=bool))
     side = data.scale * PIXEL_STD  # (N,) px
-    boxes = np.column_stack([data.center - side[:, None] / 2, side, side]).astype(np.float32)
+    boxes = bbox_from_center_scale(data.center, data.scale)  # (N, 4) xywh
     for i in range(n):
         sample: dict[str, Any] = {
             "image_path": data.imgname[i], "bbox_xywh": boxes[i],
