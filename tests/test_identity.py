@@ -75,6 +75,12 @@ def test_converter_module_points_back_at_its_source(name):
     assert not stale, f"{source.converter} still declares {stale}: the header says it"
 
 
+def test_the_benchmark_lists_31_sources():
+    benchmark = [s for s in SOURCES.values() if s.benchmark]
+    assert len(benchmark) == 31
+    assert all(s.benchmark for s in SOURCES.values() if s.converter is None)
+
+
 def test_every_converter_module_has_a_source():
     declared = {s.converter for s in SOURCES.values()}
     for info in pkgutil.iter_modules(converters.__path__):

@@ -18,12 +18,16 @@ The naming rule
 ---------------
 - A source name is lowercase snake case, ``[a-z0-9_]+``, and is the stem of its manifest
   file (``manifests/eft_coco.toml`` describes source ``eft_coco``) and of its converter
-  module (``converters/eft_coco.py``), so one name greps to all three.
+  module (``converters/eft_coco.py``), so one name greps to all three. (COCO 2017 keeps its
+  module ``converters/coco.py``: every store and output manifest records the converter's
+  module path, and the stores already written say ``converters.coco``.)
 - Two sources keep a manifest under another name, because the manifest describes a published
   artefact and users' locked copies (``hmr manifest lock``) and every output manifest already
   written refer to it by that name: ``spin_fits`` reads manifest ``spin_static_fits`` (SPIN's
   ``static_fits`` tarball) and ``humandata`` reads ``mmhuman3d_npz`` (MMHuman3D's npz set).
   :attr:`Source.manifest` says so; the old names stay aliases.
+- One spelling per dataset, its manifest's: ``muco3dhp`` (not muco, muco-3dhp, muco_3dhp),
+  ``posetrack18``, ``oh50k3d``, ``people3d``.
 - Spellings used before this rule (``eft-coco``, ``spin-fits``, ``3dpw``, ``muco-3dhp``...)
   are :attr:`Source.aliases`: ``hmr convert eft-coco`` keeps working, but what is written
   (store attributes, file and shard-set names) uses the name.
@@ -61,14 +65,9 @@ class Source:
     converter: str | None              # module path, None: not written yet
     convention: str | None = None      # native keypoint convention (hmr.core.keypoints)
     aliases: tuple[str, ...] = ()      # older spellings, still accepted on input
-    default_root: str | None = None    # raw folder under a data root; None: the name
+    default_root: str | None = None    # raw folder under a data root; None: manifest, name
     benchmark: bool = False            # one of the 31 sources of Pang et al. (NeurIPS 2022)
     description: str = ""              # one line: what the converter reads
-
-    @property
-    def root_folder(self) -> str:
-        """Folder under a data root where the raw files are looked for first."""
-        return self.default_root or self.name
 
     def has_converter(self) -> bool:
         return self.converter is not None
