@@ -20,9 +20,10 @@ import manifests
 from hmr.core.errors import HmrError, SchemaError
 from hmr.core.keypoints import list_conventions
 from hmr.core.sources import (
-    KINDS, NAME_PATTERN, SOURCES, get_source, parse_shard_set_name, shard_set_spellings,
-    source_for_manifest,
+    KINDS, NAME_PATTERN, SOURCES, get_source, parse_shard_set_name, shard_set_name,
+    shard_set_spellings, source_for_manifest,
 )
+from hmr.core.schema.sample_keys import set_name
 from manifests.model import parse_manifest
 from tests.fixtures.manifests import isolated_user_dir  # noqa: F401  (fixture)
 
@@ -44,6 +45,9 @@ def test_name_follows_the_rule(name):
     assert len(set(source.splits)) == len(source.splits)
     assert "-" not in name  # so '<name>-<split>' shard-set names split unambiguously
     assert source.manifest == MANIFEST_NAMED_OTHERWISE.get(name, name if source.manifest else None)
+    for split in source.splits:  # the mixes' set names are what `hmr shard` writes
+        assert shard_set_name(name, split) == set_name(name, split)
+        assert parse_shard_set_name(shard_set_name(name, split)) == (source, split)
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -47,7 +47,6 @@ import re
 from dataclasses import dataclass
 
 from hmr.core.errors import HmrError
-from hmr.core.schema import sample_keys
 
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
 KINDS = ("dataset", "fits", "preprocessed", "synthetic")
@@ -217,8 +216,9 @@ def canonical_name(name: str) -> str:
 
 def shard_set_name(source: str, split: str) -> str:
     """``<name>-<split>``, the default name of a shard set made from a store of ``source``
-    (any spelling) and ``split`` (:func:`hmr.core.schema.sample_keys.set_name`)."""
-    return sample_keys.set_name(get_source(source).name, split)
+    (any spelling) and ``split``: what :func:`hmr.core.schema.sample_keys.set_name` makes of
+    the store, names and splits being key-safe already."""
+    return f"{get_source(source).name}-{split}"
 
 
 def parse_shard_set_name(set_name: str) -> tuple[Source, str] | None:
@@ -240,5 +240,5 @@ def shard_set_spellings(set_name: str) -> list[str]:
     if parsed is None:
         return [set_name]
     source, split = parsed
-    names = [sample_keys.set_name(spelling, split) for spelling in source.spellings()]
+    names = [f"{spelling}-{split}" for spelling in source.spellings()]
     return names if set_name in names else [set_name, *names]
