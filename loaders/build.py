@@ -1,26 +1,36 @@
-"""One call from "what to train on" to an epoch-sized loader of batches.
+"""Where training data is assembled and mixed: from "what to train on" to a loader of batches.
 
-``spec`` is a mix preset (``"mix2"``), a mix file (``.toml`` / ``.json``), or shard-set
-folders (``["shards/h36m-train", ...]``, equal ratios unless ``ratios`` is given).
+``spec`` is a mix preset (``"mix2"``), a mix file (``.toml`` / ``.json``), shard-set folders
+(``["shards/h36m-train", ...]``, equal ratios unless ``ratios`` is given), or sources already
+resolved (``[(ShardSet, ratio), ...]``). :func:`build_loader` streams them mixed by ratio;
+in resampled mode (training) an epoch is one pass, on average, over *every* source's samples
+(their sum), split over the ranks. :func:`batches_from_step` turns the loader into the endless
+stream a training run consumes, resumable at any step. The trainer's configs come through
+here (:mod:`hmr.training.data` only maps a config onto these arguments).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hmr.core.errors import ConfigError
 from loaders.augment import SmplRootModel
 from loaders.mixes import MIXES, load_mix, resolve_mix
 from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
-from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch
+from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch, placement
+
+Spec = str | os.PathLike | Sequence[str | os.PathLike] | Sequence[tuple[ShardSet, float]]
 
 
-def resolve_sources(spec: str | Sequence[str | os.PathLike], shard_root: str | os.PathLike | None = None,
+def resolve_sources(spec: Spec, shard_root: str | os.PathLike | None = None,
                     ratios: Sequence[float] | None = None,
                     aliases: dict[str, str] | None = None) -> list[tuple[ShardSet, float]]:
-    """``[(ShardSet, ratio), ...]`` for a mix name / file (needs ``shard_root``) or set folders."""
+    """``[(ShardSet, ratio), ...]`` for a mix name / file (needs ``shard_root``), set folders,
+    or resolved sources (returned as they are)."""
+    if not isinstance(spec, (str, os.PathLike)) and spec and all(isinstance(s, tuple) for s in spec):
+        return [(sset, float(ratio)) for sset, ratio in spec]
     if isinstance(spec, str) and (spec in MIXES or spec.endswith((".toml", ".json"))):
         if shard_root is None:
             raise ConfigError(f"mix '{spec}' needs the shard folder (shard_root) to find its sets")
@@ -36,19 +46,29 @@ def resolve_sources(spec: str | Sequence[str | os.PathLike], shard_root: str | o
     return [(s, w / total) for s, w in zip(sets, weights)]
 
 
-def build_loader(spec: str | Sequence[str | os.PathLike], cfg: StreamConfig | None = None, *,
+def build_loader(spec: Spec, cfg: StreamConfig | None = None, *,
                  shard_root: str | os.PathLike | None = None, ratios: Sequence[float] | None = None,
                  epoch_batches: int | None = None, num_workers: int = 0, pin_memory: bool = False,
                  rank: int | None = None, world_size: int | None = None,
                  smpl_root: SmplRootModel | None = None, aliases: dict[str, str] | None = None) -> EpochLoader:
-    """An :class:`EpochLoader`; in resampled mode the epoch defaults to one pass over the
-    largest source's samples, split over ``world_size`` ranks."""
+    """An :class:`EpochLoader` over the mixed sources. In resampled mode the epoch defaults to
+    one pass over the sum of the sources' samples, split over ``world_size`` ranks; in finite
+    mode it runs until every shard was read once."""
     cfg = cfg or StreamConfig()
     sources = resolve_sources(spec, shard_root, ratios, aliases)
     stream = ShardStream(sources, cfg, rank=rank, world_size=world_size, smpl_root=smpl_root)
     if epoch_batches is None and cfg.resampled:
-        from loaders.stream import placement
-
         world = placement(rank, world_size).world_size
-        epoch_batches = batches_per_epoch(max(s.num_samples for s, _ in sources), cfg.batch_size, world)
+        epoch_batches = batches_per_epoch(sum(s.num_samples for s, _ in sources), cfg.batch_size, world)
     return EpochLoader(stream, epoch_batches, num_workers=num_workers, pin_memory=pin_memory)
+
+
+def batches_from_step(loader: EpochLoader, start_step: int = 0) -> Iterator[dict]:
+    """Batches of epoch after epoch, starting at batch ``start_step`` of the whole run: epoch
+    ``start_step // len(loader)``, after its first ``start_step % len(loader)`` batches (a
+    resumed run continues its data stream exactly)."""
+    epoch, skip = divmod(start_step, len(loader))
+    while True:
+        loader.set_epoch(epoch, skip)
+        yield from loader
+        epoch, skip = epoch + 1, 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from hmr.training.checkpoint import load_checkpoint, save_checkpoint
+from hmr.models.checkpoint import load_checkpoint, save_checkpoint
 
 
 def mean_pose_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -1,8 +1,9 @@
 """``hmr predict``: SMPL parameters for people in images, as JSON/npz, with an overlay picture.
 
 For each image (and its person box ``x, y, w, h`` in pixels; the whole image when no box is
-given) the person is cropped as in evaluation (:func:`hmr.evaluation.run.read_crop`, square of
-side ``crop_scale × max(w, h)``), the network predicts SMPL, and three files are written:
+given) the person is cropped and normalised as in evaluation and training (the model's
+:class:`~hmr.core.crop.InputConfig`; square of side ``crop_scale × max(w, h)``), the network
+predicts SMPL, and three files are written:
 
 - ``<stem>.json``: ``global_orient`` (3,) and ``body_pose`` (69,) axis-angle (rad),
   ``betas`` (10,), ``cam`` = weak perspective [s, tx, ty], ``cam_t`` (m) for the crop camera,
@@ -22,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hmr.core.crop import DEFAULT_CROP_SCALE, box_to_square
 from hmr.core.errors import ConfigError
-from hmr.evaluation.run import IMAGENET_MEAN, IMAGENET_STD, BodyModels, overlay_mesh, read_crop, write_png
 from hmr.core.utils.atomic import atomic_path, atomic_write_text
+from hmr.evaluation.run import BodyModels, overlay_mesh, read_crop, write_png
 
 
 def _image_box(path: Path) -> np.ndarray:
@@ -44,18 +46,17 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     checkpoint was trained with around a given box, 1.0 around a whole image."""
     from hmr.core.geometry import matrix_to_axis_angle
     from hmr.models import smpl_output
-    from hmr.training.checkpoint import load_model
+    from hmr.models.checkpoint import load_model
 
     if bboxes and len(bboxes) not in (1, len(images)):
         raise ConfigError(f"give one --bbox for all images or one per image ({len(images)}), got {len(bboxes)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, ckpt = load_model(checkpoint, dev)
+    model, _ = load_model(checkpoint, dev)
     if crop_scale is None:
-        from loaders import ShardConfig
-
-        crop_scale = float(ckpt.get("crop_scale") or ShardConfig.bbox_scale) if bboxes else 1.0
+        crop_scale = float(model.input_config.crop_scale or DEFAULT_CROP_SCALE) if bboxes else 1.0
+    transform = model.input_config.with_crop_scale(crop_scale)
     neutral = BodyModels(body_model, dev)("neutral")
-    size, focal = model.config.img_size, model.config.focal_length_px
+    size, focal = transform.size_px, model.config.focal_length_px
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -63,16 +64,15 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
         path = Path(image)
         box = np.asarray(bboxes[0 if len(bboxes) == 1 else i], float) if bboxes else _image_box(path)
         crop = read_crop(path, box, size, crop_scale, i)
-        x = torch.from_numpy(((crop / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).astype(np.float32).transpose(2, 0, 1))
+        x = torch.from_numpy(transform.normalise(crop))
         with torch.no_grad():
             pred = model(x[None].to(dev))
             verts = smpl_output(neutral, pred.pose_rotmat, pred.betas).vertices[0].cpu().numpy()
         aa = matrix_to_axis_angle(pred.pose_rotmat[0].double()).reshape(-1).cpu().numpy()
-        side = max(box[2], box[3]) * crop_scale
+        centre, side = box_to_square(box, crop_scale)
         a = side / size  # image px per crop px
         c = (size - 1) / 2.0
         crop_k = np.array([[focal, 0, c], [0, focal, c], [0, 0, 1.0]])
-        centre = box[:2] + box[2:] / 2
         image_k = np.array([[focal * a, 0, centre[0]], [0, focal * a, centre[1]], [0, 0, 1.0]])
         arrays = {"global_orient": aa[:3], "body_pose": aa[3:], "betas": pred.betas[0].cpu().numpy(),
                   "cam": pred.cam[0].cpu().numpy(), "cam_t": pred.cam_t[0].cpu().numpy(),

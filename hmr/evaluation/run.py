@@ -4,13 +4,14 @@ Pipeline: open the store → pick the benchmark's samples (:func:`select_samples
 person from its image → predict SMPL with the checkpoint → score (:func:`score_predictions`)
 → write the report (:mod:`hmr.evaluation.report`) and overlays of the worst predictions.
 
-Crops: a square of side ``crop_scale × max(bbox w, h)`` centred on the stored box, resized to
-the model's input size (pixel centres at integer coordinates, bilinear), RGB, ImageNet
-mean/std. ``crop_scale`` is, in order: the option; the scale the checkpoint was trained with
-(its shard sets' ``bbox_scale``, recorded by the trainer), so the test crops frame a person as
-the training crops did; for checkpoints without that record, SPIN's evaluation crops — 1.0
-for the keypoint-derived boxes of 3DPW/EFT-style converters (already 1.2× the joints' extent)
-and 0.9× the foreground-mask box of Human3.6M (SPIN's ``scale = 0.9 · max side / 200``).
+Crops: what the model's :class:`~hmr.core.crop.InputConfig` says (size, mean/std), cut by
+:func:`hmr.core.crop.crop_person` — the square of side ``crop_scale × max(bbox w, h)`` centred
+on the stored box, the geometry and normalisation the training shards use. ``crop_scale`` is,
+in order: the option; the scale the checkpoint was trained with (its input config: the shard
+sets' ``bbox_scale``), so the test crops frame a person as the training crops did; for
+checkpoints without that record, SPIN's evaluation crops — 1.0 for the keypoint-derived boxes
+of 3DPW/EFT-style converters (already 1.2× the joints' extent) and 0.9× the foreground-mask
+box of Human3.6M (SPIN's ``scale = 0.9 · max side / 200``).
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from hmr.core.crop import InputConfig, crop_person
 from hmr.core.errors import ConfigError, DatasetFormatError
 from hmr.evaluation.benchmarks import SampleErrors, get_benchmark, score_predictions, select_samples
 from hmr.evaluation.report import summarise, write_report
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 CROP_SCALE = {"h36m-p1": 0.9, "h36m-p2": 0.9}
 OVERLAY_PX = 256  # side of the worst-prediction pictures
 
@@ -46,50 +46,37 @@ class EvalOptions:
     allow_other_dataset: bool = False
 
 
-def crop_affine(bbox_xywh: np.ndarray, out_px: int, scale: float) -> np.ndarray:
-    """2×3 matrix mapping image pixels to crop pixels.
-
-    Both use schema v1's convention (pixel centres at integer coordinates), so the crop's
-    extent [-0.5, S - 0.5] covers [c - side/2, c + side/2] of the image and its centre
-    (S - 1)/2 lands on the box centre c.
-    """
-    x, y, w, h = (float(v) for v in bbox_xywh)
-    cx, cy = x + w / 2, y + h / 2
-    side = max(w, h, 1.0) * scale
-    a = side / out_px  # image px per crop px
-    # image x of crop pixel u: cx - side/2 + (u + 0.5) a
-    bx, by = cx - side / 2 + 0.5 * a, cy - side / 2 + 0.5 * a
-    return np.array([[1 / a, 0, -bx / a], [0, 1 / a, -by / a]], dtype=np.float64)
-
-
 def read_crop(path: Path, bbox_xywh: np.ndarray, out_px: int, scale: float, record: int) -> np.ndarray:
-    """RGB uint8 crop ``(S, S, 3)`` of the person in ``path``."""
+    """RGB uint8 crop ``(S, S, 3)`` of the person in ``path`` (:func:`hmr.core.crop.crop_person`)."""
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise DatasetFormatError("image missing or unreadable", path=path, record=record)
-    m = crop_affine(bbox_xywh, out_px, scale)
-    crop = cv2.warpAffine(img, m, (out_px, out_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    return crop[..., ::-1].copy()
+    return crop_person(img, bbox_xywh, out_px, scale)
 
 
 class CropDataset(torch.utils.data.Dataset):
-    """Crops of selected store rows; the columns are read up front (no store in workers)."""
+    """Network inputs ``(3, S, S)`` of selected store rows, as ``input_config`` (its crop scale
+    set) says; the columns are read up front (no store in workers)."""
 
     def __init__(self, image_root: Path, image_paths: np.ndarray, boxes: np.ndarray, rows: np.ndarray,
-                 out_px: int, scale: float):
+                 input_config: InputConfig):
+        if input_config.crop_scale is None:
+            raise ConfigError("evaluation crops need a crop scale")
         self.image_root, self.image_paths, self.boxes, self.rows = image_root, image_paths, boxes, rows
-        self.out_px, self.scale = out_px, scale
+        self.input = input_config
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    def crop(self, i: int, out_px: int | None = None) -> np.ndarray:
+        """(S, S, 3) uint8 RGB crop of item ``i`` (``out_px``: another size, same framing)."""
+        return read_crop(self.image_root / str(self.image_paths[i]), self.boxes[i], out_px or self.input.size_px,
+                         float(self.input.crop_scale), int(self.rows[i]))
+
     def __getitem__(self, i: int) -> torch.Tensor:
-        crop = read_crop(self.image_root / str(self.image_paths[i]), self.boxes[i], self.out_px, self.scale,
-                         int(self.rows[i]))
-        img = (crop.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-        return torch.from_numpy(img.transpose(2, 0, 1).copy())
+        return torch.from_numpy(self.input.normalise(self.crop(i)))
 
 
 @torch.no_grad()
@@ -138,7 +125,7 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
              out_dir: str | os.PathLike, options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on one benchmark; returns the summary written to results.json."""
     from hmr.core.schema.store import open_store
-    from hmr.training.checkpoint import load_model
+    from hmr.models.checkpoint import load_model
 
     opts = options or EvalOptions()
     bench = get_benchmark(bench_name)
@@ -157,9 +144,9 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     model, ckpt = load_model(checkpoint, device)
     body_models = BodyModels(opts.body_model, device)
     image_root = Path(opts.image_root or store.attrs.get("image_root", ""))
-    scale = opts.crop_scale or ckpt.get("crop_scale") or CROP_SCALE.get(bench.name, 1.0)
+    scale = opts.crop_scale or model.input_config.crop_scale or CROP_SCALE.get(bench.name, 1.0)
     dataset = CropDataset(image_root, store.read("image_path")[rows], store.read("bbox_xywh")[rows], rows,
-                          model.config.img_size, scale)
+                          model.input_config.with_crop_scale(scale))
     loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          pin_memory=device.type == "cuda")
     preds = predict(model, loader, device)
@@ -217,8 +204,7 @@ def write_worst_overlays(out_dir: Path, dataset: CropDataset, preds: dict[str, t
             verts = smpl_output(neutral, preds["pose_rotmat"][i:i + 1].to(body_models.device),
                                 preds["betas"][i:i + 1].to(body_models.device)).vertices[0].cpu().numpy()
         size = max(OVERLAY_PX, model.config.img_size)
-        crop = read_crop(dataset.image_root / str(dataset.image_paths[i]), dataset.boxes[i], size,
-                         dataset.scale, int(dataset.rows[i]))
+        crop = dataset.crop(i, size)
         overlay = overlay_mesh(crop, verts, preds["cam_t"][i].numpy(), np.asarray(neutral.faces),
                                model.config.focal_length_px * size / model.config.img_size)
         panel = np.concatenate([crop, overlay], axis=1)

@@ -9,6 +9,11 @@ equivalent camera-frame translation in metres for a pinhole camera of focal leng
 
 The body model (SMPL forward) is not part of the network: :func:`smpl_output` runs it on a
 prediction, so the same weights serve training, evaluation and prediction with any body model.
+
+The model carries its :class:`~hmr.core.crop.InputConfig` (``model.input_config``: crop size,
+mean/std, the crop scale it was trained with), as timm's models carry their pretrained config;
+checkpoints store it (:mod:`hmr.models.checkpoint`) and evaluation and prediction crop and
+normalise from it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hmr.core.crop import InputConfig
+from hmr.core.errors import ConfigError
 from hmr.core.geometry import rot6d_to_matrix, weak_perspective_to_translation
 from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
 from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
@@ -77,12 +84,18 @@ def default_mean_params_path(body_model_path: str | None = None) -> str:
 
 class HMR(nn.Module):
     def __init__(self, config: ModelConfig, *, mean: MeanParams | None = None,
-                 load_backbone_checkpoint: bool = True):
+                 load_backbone_checkpoint: bool = True, input_config: InputConfig | None = None):
         """``mean`` overrides ``config.mean_params`` (used when rebuilding from a checkpoint,
         which stores the mean parameters as buffers); ``load_backbone_checkpoint=False`` skips
-        the backbone initialisation file (its weights are about to be overwritten anyway)."""
+        the backbone initialisation file (its weights are about to be overwritten anyway);
+        ``input_config``: what the network is fed (default: ``config.img_size`` crops,
+        ImageNet mean/std, crop scale not recorded)."""
         super().__init__()
         self.config = config
+        self.input_config = input_config or InputConfig(size_px=config.img_size)
+        if self.input_config.size_px != config.img_size:
+            raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
+                              f"model's img_size {config.img_size}")
         self.backbone = create_backbone(config.backbone, pooling=config.pooling or None,
                                         img_size=config.img_size, drop_path_rate=config.drop_path_rate,
                                         extra=config.backbone_args)

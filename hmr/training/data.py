@@ -1,16 +1,22 @@
-"""Training batch streams from a config: WebDataset shards (the loaders) or random bodies (:mod:`hmr.training.random_batches`).
+"""A config's training data: what the network is fed, and the batch stream that feeds it.
+
+:func:`input_config` is the network's :class:`~hmr.core.crop.InputConfig` for a config (its
+``img_size``, ImageNet mean/std, the crop scale its shard sets were cut with): the trainer
+gives it to the model, so checkpoints record it, and the shard batches are normalised with it.
 
 :func:`build_batches` returns a callable ``start_step -> iterator of batches`` that the trainer
-calls once (with the resumed step), so a resumed run continues its data stream exactly:
-for shards, epoch ``start_step // batches_per_epoch`` resumes after
-``start_step % batches_per_epoch`` batches (:class:`loaders.stream.EpochLoader` skips them).
-The shard stream's callable also carries ``batches_per_epoch`` (SPIN merges its fits per epoch).
+calls once (with the resumed step), so a resumed run continues its data stream exactly. Shards
+are assembled and mixed in one place, :func:`loaders.build.build_loader` (an epoch: the sum of
+the sets' samples); this module only maps the ``[data]`` table onto it. The shard stream's
+callable also carries ``batches_per_epoch`` (SPIN merges its fits per epoch). Random bodies
+(:mod:`hmr.training.random_batches`) need no shards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from hmr.core.crop import DEFAULT_CROP_SCALE, InputConfig
 from hmr.core.errors import ConfigError
 from hmr.training.config import Config
 
@@ -35,12 +41,12 @@ def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_mo
 
 def shard_sources(config: Config) -> list:
     """``[(ShardSet, ratio), ...]`` of a shards config (``data.shards`` or ``data.mix``)."""
+    from loaders.build import resolve_sources
     from loaders.mixes import load_mix, resolve_mix
-    from loaders.shard import load_shard_set
 
     data = config.data
     if data.shards:
-        return [(load_shard_set(p), 1.0 / len(data.shards)) for p in data.shards]
+        return resolve_sources(list(data.shards))
     if data.mix:
         if not data.root:
             raise ConfigError("data.mix needs data.root (the folder holding the shard sets)")
@@ -48,10 +54,29 @@ def shard_sources(config: Config) -> list:
     raise ConfigError("data.source = 'shards' needs data.mix (with data.root) or data.shards")
 
 
+def training_crop_scale(config: Config) -> float | None:
+    """The shard sets' ``bbox_scale`` (None for random bodies, cropped by construction); sets
+    sharded with different scales are refused: one network, one framing."""
+    if config.data.source != "shards":
+        return None
+    scales = {float(sset.index.get("bbox_scale", DEFAULT_CROP_SCALE)) for sset, _ in shard_sources(config)}
+    if len(scales) > 1:
+        raise ConfigError(f"the shard sets were cropped with different bbox_scale values {sorted(scales)}: "
+                          "reshard them with one (hmr shard --bbox-scale)")
+    return scales.pop() if scales else None
+
+
+def input_config(config: Config) -> InputConfig:
+    """What the network of ``config`` is fed: ``model.img_size`` crops, ImageNet mean/std, the
+    crop scale of its shard sets (evaluation and prediction frame people the same way)."""
+    return InputConfig(size_px=config.model.img_size, crop_scale=training_crop_scale(config))
+
+
 def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
     from loaders.augment import AugmentConfig
+    from loaders.build import batches_from_step, build_loader
     from loaders.occlusion import OcclusionConfig
-    from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch
+    from loaders.stream import StreamConfig
 
     data, t = config.data, config.train
     sources = shard_sources(config)
@@ -63,21 +88,16 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
         augment = AugmentConfig(**data.augmentation)
     except TypeError as exc:
         raise ConfigError(f"data.augmentation: {exc}") from None
-    stream_cfg = StreamConfig(out_size=config.model.img_size, batch_size=t.batch_size,
-                              shuffle_buffer=data.shuffle_buffer, resampled=True, seed=t.seed,
-                              train=data.augment, convention=data.convention, occlusion=occlusion,
+    net_input = input_config(config)
+    stream_cfg = StreamConfig(out_size=net_input.size_px, mean=net_input.mean, std=net_input.std,
+                              batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=True,
+                              seed=t.seed, train=data.augment, convention=data.convention, occlusion=occlusion,
                               augment=augment, cache_mb=data.cache_mb)
-    dataset = ShardStream(sources, stream_cfg, rank=rank, world_size=world_size)
-    per_epoch = batches_per_epoch(sum(s.num_samples for s, _ in sources), t.batch_size, world_size)
-    loader = EpochLoader(dataset, per_epoch, num_workers=data.num_workers,
-                         pin_memory=t.device != "cpu")
+    loader = build_loader(sources, stream_cfg, num_workers=data.num_workers, pin_memory=t.device != "cpu",
+                          rank=rank, world_size=world_size)
 
     def stream(start_step: int) -> Iterator[dict]:
-        epoch, skip = divmod(start_step, per_epoch)
-        while True:
-            loader.set_epoch(epoch, skip)
-            yield from loader
-            epoch, skip = epoch + 1, 0
+        return batches_from_step(loader, start_step)
 
-    stream.batches_per_epoch = per_epoch  # type: ignore[attr-defined]  (SPIN merges its fits per epoch)
+    stream.batches_per_epoch = len(loader)  # type: ignore[attr-defined]  (SPIN merges its fits per epoch)
     return stream

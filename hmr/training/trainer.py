@@ -11,9 +11,10 @@ off (the loaders seed their stream from it).
 - Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DDP, NCCL on
   CUDA and gloo on CPU; each process takes ``train.batch_size`` samples per step, rank 0
   logs and writes checkpoints.
-- Checkpoints (:mod:`hmr.training.checkpoint`) every ``train.checkpoint_every`` steps, at the
-  end, and on SIGTERM/SIGINT (Slurm preemption): model, optimiser, scheduler, objective
-  (Balanced-MSE σ), step and every rank's RNG states, so ``resume`` continues exactly.
+- Checkpoints (:mod:`hmr.models.checkpoint`, in the run folder of :mod:`hmr.training.run_folder`)
+  every ``train.checkpoint_every`` steps, at the end, and on SIGTERM/SIGINT (Slurm
+  preemption): model and its input config, optimiser, scheduler, objective (Balanced-MSE σ),
+  step and every rank's RNG states, so ``resume`` continues exactly.
 - Logs (:mod:`hmr.training.logs`): every ``train.log_every`` steps the interval means of all
   loss terms, σ, learning rates, images/s and the fraction of time spent waiting for data.
 - SPIN (``spin.enabled``, :mod:`hmr.training.spin`): each batch's SMPL supervision comes from
@@ -40,12 +41,12 @@ import torch.distributed as dist
 from hmr.core.body import JointsOnlyBody
 from hmr.core.errors import ConfigError
 from hmr.models import HMR, smpl_output
-from hmr.training.checkpoint import (
-    LAST, latest_checkpoint, load_checkpoint, prune_checkpoints, rng_state, save_checkpoint, set_rng_state,
-)
+from hmr.models.checkpoint import load_checkpoint, save_checkpoint
 from hmr.training.config import Config, OptimConfig
+from hmr.training.data import input_config
 from hmr.training.logs import RunLogger
 from hmr.training.objective import Objective
+from hmr.training.run_folder import LAST, latest_checkpoint, prune_checkpoints, rng_state, set_rng_state
 from hmr.core.utils.atomic import atomic_path
 
 Batches = Iterable[dict] | Callable[[int], Iterable[dict]]
@@ -123,21 +124,6 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
-def training_crop_scale(config: Config) -> float | None:
-    """The shard sets' ``bbox_scale`` (None for in-memory synthetic data); sets sharded with
-    different scales are refused: one network, one framing."""
-    if config.data.source != "shards":
-        return None
-    from hmr.training.data import shard_sources
-    from loaders import ShardConfig
-
-    scales = {float(sset.index.get("bbox_scale", ShardConfig.bbox_scale)) for sset, _ in shard_sources(config)}
-    if len(scales) > 1:
-        raise ConfigError(f"the shard sets were cropped with different bbox_scale values {sorted(scales)}: "
-                          "reshard them with one (hmr shard --bbox-scale)")
-    return scales.pop() if scales else None
-
-
 class Trainer:
     def __init__(self, config: Config, run_dir: str | os.PathLike, *, body_model=None,
                  label_dists: dict[str, dict] | None = None, resume: bool | str | os.PathLike = False,
@@ -165,7 +151,8 @@ class Trainer:
         self.channels_last = t.channels_last
         seed_everything(t.seed + self.rank)
         # Initial weights are read only for a fresh run: a resumed one overwrites them anyway.
-        self.model = HMR(config.model, load_backbone_checkpoint=resume_path is None and not t.init_from)
+        self.model = HMR(config.model, load_backbone_checkpoint=resume_path is None and not t.init_from,
+                         input_config=input_config(config))
         if t.init_from and resume_path is None:  # fine-tuning: every network weight from an earlier run
             self.model.load_state_dict(load_checkpoint(t.init_from)["model"])
         self.model = self.model.to(self.device)
@@ -193,9 +180,6 @@ class Trainer:
                                          config.loss.sigma_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))
         self.step = 0
-        #: crop side / max(box w, h) of the training inputs (the shard sets' bbox_scale): what
-        #: evaluation and prediction must crop with to show the network what it learnt on
-        self.crop_scale = training_crop_scale(config)
         self._stop_signal: int | None = None
         self.spin = None
         if config.spin.enabled:
@@ -224,7 +208,10 @@ class Trainer:
         payload = {"config": self.config.to_dict(), "model": self.model.state_dict(),
                    "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(),
                    "scheduler": self.scheduler.state_dict(), "step": self.step, "world_size": self.world,
-                   "rng": rngs, "metrics": dict(metrics or {}), "crop_scale": self.crop_scale}
+                   "rng": rngs, "metrics": dict(metrics or {}),
+                   # what the network was fed (crop size, mean/std, the shards' crop scale): evaluation
+                   # and prediction crop with it to show the network what it learnt on
+                   "input_config": self.model.input_config.to_dict()}
         if spin_state is not None:
             payload["spin"] = spin_state
         last = save_checkpoint(self.run_dir / LAST, payload)

@@ -14,11 +14,11 @@ from hmr.core.body.smpl import load_body_model
 from hmr.core.errors import ConfigError, SchemaError
 from hmr.evaluation import get_benchmark, score_predictions, select_samples
 from hmr.evaluation.report import benchmarks_table, markdown, summarise, write_report
-from hmr.evaluation.run import EvalOptions, crop_affine, evaluate
+from hmr.evaluation.run import EvalOptions, evaluate
 from hmr.core.geometry import axis_angle_to_matrix
 from hmr.models import HMR, ModelConfig
 from hmr.core.schema.store import open_store
-from hmr.training.checkpoint import save_checkpoint
+from hmr.models.checkpoint import save_checkpoint
 from tests.fixtures.training import write_mean_params, write_test_store
 
 
@@ -135,13 +135,6 @@ def test_report_files_and_tables(tmp_path, neutral):
     assert "| bMPVPE | bMPJPE | bPA-MPJPE |" in md and f"{result['PA-MPJPE']:.2f}" in md
     table = benchmarks_table({"run-a": [result]})
     assert "| Config | 3DPW test |" in table and f"| run-a | {result['PA-MPJPE']:.2f} |" in table
-
-
-def test_crop_affine_maps_box_onto_crop():
-    m = crop_affine(np.array([100.0, 50.0, 40.0, 80.0]), 64, 1.0)  # square side 80 around (120, 90)
-    corners = np.array([[80 + 0.5 * 80 / 64, 50 + 0.5 * 80 / 64, 1.0], [120, 90, 1.0]])
-    uv = corners @ m.T
-    np.testing.assert_allclose(uv, [[0.0, 0.0], [31.5, 31.5]], atol=1e-9)
 
 
 def test_evaluate_end_to_end_writes_report_and_overlays(tmp_path, neutral, capsys):

@@ -12,7 +12,7 @@ from cli.main import main
 from hmr.core.errors import ConfigError
 from hmr.evaluation.predict import predict_images
 from hmr.models import HMR, ModelConfig
-from hmr.training.checkpoint import save_checkpoint
+from hmr.models.checkpoint import save_checkpoint
 from tests.fixtures.training import write_mean_params
 from tests.fixtures.paths import MMPOSE_SAMPLES
 

@@ -115,7 +115,7 @@ def test_train_command_under_torchrun_with_two_cpu_processes(tmp_path):
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_the_current_step_and_exits_cleanly(tmp_path):
-    from hmr.training.checkpoint import load_checkpoint
+    from hmr.models.checkpoint import load_checkpoint
 
     proc = _train(tmp_path / "run", "-s", "train.total_steps=400", "-s", "train.checkpoint_every=200")
     deadline = time.time() + 300

@@ -53,7 +53,8 @@ def test_spin_run_improves_fits_and_reports_them_per_epoch(tmp_path, shards, pri
     assert 0 <= last["spin/valid_fraction"] <= 1 and last["spin/fit_loss"] > 0
     assert sorted(p.name for p in (tmp_path / "run" / "fits").iterdir()) == ["step_00000004", "step_00000008"]
     assert not list((fits_dir(shards) / "updates").glob("*.npz"))  # everything merged
-    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["crop_scale"] == 1.2  # the shards' framing
+    recorded = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["input_config"]
+    assert recorded["crop_scale"] == 1.2  # the shards' framing
 
 
 def test_shard_sets_with_different_crop_scales_are_refused(tmp_path, shards):
@@ -61,7 +62,7 @@ def test_shard_sets_with_different_crop_scales_are_refused(tmp_path, shards):
 
     from hmr.core.errors import ConfigError
     from hmr.training.config import load_config
-    from hmr.training.trainer import training_crop_scale
+    from hmr.training.data import training_crop_scale
 
     other = tmp_path / "other"
     shutil.copytree(shards, other, ignore=shutil.ignore_patterns("fits"))

@@ -6,9 +6,10 @@ import torch
 
 from hmr.core.body.smpl import load_body_model
 from hmr.core.errors import ConfigError
-from hmr.training.checkpoint import load_checkpoint, load_model, save_checkpoint, step_checkpoints
+from hmr.models.checkpoint import load_checkpoint, load_model, save_checkpoint
 from hmr.training.config import load_config
 from hmr.training.logs import read_metrics
+from hmr.training.run_folder import step_checkpoints
 from hmr.training.trainer import Trainer
 from tests.fixtures.training import RandomBodyBatches
 
