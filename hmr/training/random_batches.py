@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD
 from hmr.core.geometry import perspective_projection
 
 
@@ -64,8 +65,8 @@ def random_body_batch(body_model, batch: int, *, seed: int = 0, crop_px: int = 6
         verts = out.vertices.float().cpu() + transl[:, None]
         imgs = np.stack([_render(verts[i], faces, intrinsics.numpy(), crop_px, rng) for i in range(batch)])
         img = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255.0
-        mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
-        std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+        mean = torch.tensor(IMAGENET_MEAN)[:, None, None]
+        std = torch.tensor(IMAGENET_STD)[:, None, None]
         img = (img - mean) / std
     else:
         img = torch.randn(batch, 3, crop_px, crop_px, generator=g)
