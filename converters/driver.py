@@ -24,8 +24,11 @@ at all raises :class:`~hmr.core.errors.DatasetFormatError`. ``OPTIONS`` (see
 ``raw_files(root, split) -> list[Path]`` lists the files read (for the output manifest).
 
 Shared helpers: :mod:`converters.readers` (files that fail with their name),
-:mod:`converters.labels` (boxes, intrinsics, rotations, keypoints into the superset),
-:mod:`converters.images` (image sizes from headers), :mod:`converters.options`.
+:mod:`converters.labels` (intrinsics, rotations, keypoints into the superset),
+:mod:`converters.images` (image sizes from headers), :mod:`converters.options`; boxes are
+:mod:`hmr.core.boxes`, the pinhole projection :func:`hmr.core.geometry.project_points`.
+Families that share a file format share a reader and declare one table row per dataset:
+:mod:`converters.coco_format` (``CocoFormat``), :mod:`converters.eft` (``Subset``).
 """
 
 from __future__ import annotations
