@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hmr.core.body import load_body_model
 from hmr.core.errors import SchemaError
-from hmr.fitting.camera import fit_keypoints, to_crop_frame
-from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams
+from hmr.core.schema import StoreWriter, open_store
 from hmr.core.schema.fields import SMPL_SOURCES
+from hmr.fitting.camera import fit_keypoints, to_crop_frame
+from hmr.fitting.prior import load_pose_prior
+from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams
 
 __all__ = ["FitStoreOptions", "FitStoreReport", "fit_store"]
 
@@ -110,10 +113,6 @@ def fit_store(store_path: str | os.PathLike, out_path: str | os.PathLike,
               config: SMPLifyConfig | None = None, options: FitStoreOptions | None = None) -> FitStoreReport:
     """Run SMPLify over ``store_path`` and write ``out_path`` (zarr or npz, atomically)."""
     from tqdm import tqdm
-
-    from hmr.core.body import load_body_model
-    from hmr.fitting.prior import load_pose_prior
-    from hmr.core.schema import StoreWriter, open_store
 
     opts = options or FitStoreOptions()
     config = config or SMPLifyConfig()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from hmr.core.body.joint_names import SPIN49_FROM_SMPL54
+from hmr.core.keypoints import convert_keypoints, get_convention
 
 #: fitting projects with depths clamped to at least this (m): finite gradients at the camera
 MIN_DEPTH_M = 1e-6
@@ -39,8 +40,6 @@ __all__ = ["MIN_DEPTH_M", "FIT_JOINT_NAMES", "DEFAULT_IGNORED_JOINTS", "CropFram
 
 
 def _names(convention: str) -> tuple[str, ...]:
-    from hmr.core.keypoints import get_convention
-
     return tuple(get_convention(convention).joint_names)
 
 
@@ -63,8 +62,6 @@ def joint_index(names: tuple[str, ...] | list[str]) -> list[int]:
 def fit_keypoints(keypoints: np.ndarray | torch.Tensor, convention: str = "superset"):
     """Keypoints ``(..., K, C)`` of ``convention`` → ``(..., 73, C)`` in ``FIT_JOINT_NAMES``
     order (joints the convention lacks are zero, i.e. confidence 0)."""
-    from hmr.core.keypoints import convert_keypoints
-
     spin, _ = convert_keypoints(keypoints, convention, "spin_49")
     smpl, _ = convert_keypoints(keypoints, convention, "smpl")
     if isinstance(spin, torch.Tensor):

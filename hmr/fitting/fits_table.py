@@ -57,8 +57,10 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.schema import open_store
 from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path
+from hmr.fitting.smplify import mean_smpl_params
 
 __all__ = ["FitsTable", "MergeReport", "fits_dir", "merge_updates", "run_table_name", "store_keys"]
 
@@ -195,9 +197,6 @@ class FitsTable:
     def from_store(cls, root: str | os.PathLike, store_path: str | os.PathLike, name: str | None = None,
                    **kw) -> "FitsTable":
         """A store's own SMPL; rows without SMPL start from the mean pose (loss inf)."""
-        from hmr.fitting.smplify import mean_smpl_params
-        from hmr.core.schema import open_store
-
         store = open_store(store_path)
         mean = mean_smpl_params(1)
         mean_pose = np.concatenate([mean.global_orient[0].numpy(), mean.body_pose[0].numpy()])

@@ -33,8 +33,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hmr.core.body import default_body_model_dir
+from hmr.core.body.smpl import cache_dir
 from hmr.core.errors import BodyModelError
 from hmr.core.utils import safe_pickle
+from hmr.core.utils.atomic import atomic_path
+from hmr.synth.poses import PoseSampler
 
 __all__ = ["GaussianMixture", "MixturePosePrior", "angle_prior", "ensure_synthetic_prior", "fit_gmm",
            "find_pose_prior", "load_gmm", "load_pose_prior", "save_gmm", "shape_prior"]
@@ -88,8 +92,6 @@ def load_gmm(path: str | os.PathLike) -> GaussianMixture:
 
 def save_gmm(gmm: GaussianMixture, path: str | os.PathLike) -> Path:
     """Write ``gmm`` as an npz with the published layout (atomically)."""
-    from hmr.core.utils.atomic import atomic_path
-
     gmm.check()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,8 +162,6 @@ def fit_gmm(x: np.ndarray, num_components: int = 8, *, iters: int = 100, reg: fl
 
 
 def _cache_dir() -> Path:
-    from hmr.core.body.smpl import cache_dir
-
     return cache_dir() / f"pose-prior-v{PRIOR_VERSION}"
 
 
@@ -169,8 +169,6 @@ def ensure_synthetic_prior(root: str | os.PathLike | None = None, *, num_poses: 
                            seed: int = 0) -> Path:
     """Path of our fitted prior (8 components, EM on ``num_poses`` PoseSampler poses), written
     once into ``root`` (default ``$HMR_CACHE/pose-prior-v1``); deterministic for a seed."""
-    from hmr.synth.poses import PoseSampler
-
     folder = Path(root) if root is not None else _cache_dir()
     path = folder / (SYNTH_NAME if (num_poses, seed) == (10000, 0) else f"gmm_08_synth_{num_poses}_{seed}.npz")
     if path.is_file():
@@ -187,8 +185,6 @@ def find_pose_prior(path: str | os.PathLike | None = None) -> Path:
     """The prior file to use: ``path`` (a file, or a folder holding ``gmm_08.pkl``), else
     ``gmm_08.pkl`` in the body-model folder or its parent (SPIN's ``data/`` layout), else our
     synthetic prior."""
-    from hmr.core.body import default_body_model_dir
-
     if path is not None:
         p = Path(path).expanduser()
         if p.is_dir():

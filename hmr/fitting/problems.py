@@ -16,8 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hmr.core.geometry import project_points
+from hmr.core.body import load_body_model
+from hmr.core.geometry import procrustes_align, project_points
 from hmr.fitting.camera import MIN_DEPTH_M, model_fit_joints, to_crop_frame
+from hmr.fitting.prior import load_pose_prior
+from hmr.fitting.smplify import SMPLify, SMPLifyConfig, mean_smpl_params
+from hmr.synth.poses import PoseSampler, upright_orient
 
 __all__ = ["FitProblem", "make_problem", "joint_errors_mm", "measure"]
 
@@ -38,8 +42,6 @@ class FitProblem:
 def make_problem(body_model, n: int, seed: int = 0, *, image_size_px: int = 512, tail: float = 5.0,
                  max_yaw: float = np.pi / 2, noise_px: float = 0.0) -> FitProblem:
     """``n`` bodies with exact 2D keypoints (plus Gaussian ``noise_px``) and known SMPL."""
-    from hmr.synth.poses import PoseSampler, upright_orient
-
     rng = np.random.default_rng(seed)
     sampled = PoseSampler(tail=tail).sample(rng, n)
     orient = upright_orient(rng, n, max_yaw=max_yaw)
@@ -70,8 +72,6 @@ def make_problem(body_model, n: int, seed: int = 0, *, image_size_px: int = 512,
 
 def joint_errors_mm(pred_m: torch.Tensor, true_m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample MPJPE after pelvis alignment and after Procrustes, in mm, for (B, 24, 3)."""
-    from hmr.core.geometry import procrustes_align
-
     pred_r = pred_m - pred_m[:, :1]
     true_r = true_m - true_m[:, :1]
     mpjpe = (pred_r - true_r).norm(dim=-1).mean(-1) * 1000
@@ -82,10 +82,6 @@ def joint_errors_mm(pred_m: torch.Tensor, true_m: torch.Tensor) -> tuple[torch.T
 def measure(n: int = 128, seed: int = 0, *, config=None, prior_path=None, noise_px: float = 0.0,
             device: str = "cpu") -> dict[str, float]:
     """Fit a :func:`make_problem` batch from the mean pose; median errors before and after."""
-    from hmr.core.body import load_body_model
-    from hmr.fitting.prior import load_pose_prior
-    from hmr.fitting.smplify import SMPLify, mean_smpl_params
-
     model = load_body_model(device=device)
     prob = make_problem(model.cpu(), n, seed, noise_px=noise_px)
     model.to(device)
@@ -118,8 +114,6 @@ def measure(n: int = 128, seed: int = 0, *, config=None, prior_path=None, noise_
 def _main() -> None:
     import argparse
     import json
-
-    from hmr.fitting.smplify import SMPLifyConfig
 
     p = argparse.ArgumentParser(description="SMPLify from the mean pose on mannequin samples with known SMPL")
     p.add_argument("--n", type=int, default=128)

@@ -51,9 +51,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hmr.core.geometry import project_points
-from hmr.fitting.camera import (DEFAULT_IGNORED_JOINTS, FIT_JOINT_NAMES, MIN_DEPTH_M, TORSO_JOINTS,
-                                init_translation, joint_index)
+from hmr.core.body import default_body_model_dir
+from hmr.core.geometry import axis_angle_to_matrix, matrix_to_axis_angle, project_points, rot6d_to_matrix
+from hmr.fitting.camera import (
+    DEFAULT_IGNORED_JOINTS,
+    FIT_JOINT_NAMES,
+    MIN_DEPTH_M,
+    TORSO_JOINTS,
+    init_translation,
+    joint_index,
+)
 from hmr.fitting.joints_model import FitJointsModel
 from hmr.fitting.prior import MixturePosePrior, angle_prior, load_pose_prior, shape_prior
 
@@ -110,8 +117,6 @@ def gmof(residual: torch.Tensor, sigma: float) -> torch.Tensor:
 @lru_cache(maxsize=8)
 def _mean_pose_betas(file: str) -> tuple[np.ndarray, np.ndarray]:
     """(72,) axis-angle and (10,) betas of a ``smpl_mean_params.npz``, or the fallback."""
-    from hmr.core.geometry import matrix_to_axis_angle, rot6d_to_matrix
-
     if not Path(file).is_file():
         pose = np.zeros(72)
         pose[0] = np.pi
@@ -126,8 +131,6 @@ def mean_smpl_params(batch: int, path=None, dtype: torch.dtype = torch.float32, 
     """SPIN's mean pose and shape (``smpl_mean_params.npz``: ``pose`` (144,) 6D, ``shape``
     (10,)) from the body-model folder, zero translation. Without the file: the rest pose
     turned upright in the camera frame (π about x), zero shape."""
-    from hmr.core.body import default_body_model_dir
-
     file = Path(path) if path is not None else default_body_model_dir() / "smpl_mean_params.npz"
     pose_np, betas_np = _mean_pose_betas(str(file))
     pose = torch.as_tensor(pose_np, dtype=dtype, device=device)
@@ -138,8 +141,6 @@ def mean_smpl_params(batch: int, path=None, dtype: torch.dtype = torch.float32, 
 
 def _rotate_about(points: torch.Tensor, origin: torch.Tensor, orient_aa: torch.Tensor) -> torch.Tensor:
     """Rigidly rotate ``points`` (B, J, 3) by axis-angle ``orient_aa`` (B, 3) about ``origin`` (B, 3)."""
-    from hmr.core.geometry import axis_angle_to_matrix
-
     rot = axis_angle_to_matrix(orient_aa)  # (B, 3, 3)
     return (points - origin[:, None]) @ rot.transpose(1, 2) + origin[:, None]
 

@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from hmr.core.geometry import axis_angle_to_matrix, matrix_to_axis_angle
 from hmr.fitting.camera import solve_translation
 from hmr.fitting.fits_table import FitsTable
 from hmr.fitting.smplify import SMPLify, SMPLParams
@@ -59,8 +60,6 @@ def flip_pose(pose: torch.Tensor) -> torch.Tensor:
 
 
 def _rotate_orient(pose: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    from hmr.core.geometry import axis_angle_to_matrix, matrix_to_axis_angle
-
     orient = matrix_to_axis_angle(rotation @ axis_angle_to_matrix(pose[:, :3]))  # (B, 3)
     return torch.cat([orient, pose[:, 3:]], dim=1)
 

@@ -31,9 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hmr.core.body import load_body_model
+from hmr.core.render import render_mesh
+from hmr.core.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
 from hmr.synth.backgrounds import BackgroundSource
 from hmr.synth.poses import PoseSampler, upright_orient
-from hmr.core.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
+from manifests import lock_manifest
 
 GENERATOR_VERSION = 1
 
@@ -109,8 +112,6 @@ def _render_one(job: dict) -> dict:
     """Render one sample (in a worker process): image file written; returns box and notes."""
     import cv2
 
-    from hmr.core.render import render_mesh
-
     rng = np.random.default_rng(job["seed"])
     size = job["size"]
     background, description = _WORKER["backgrounds"].draw(size, rng)
@@ -182,8 +183,6 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
     import multiprocessing as mp
 
     from tqdm import tqdm
-
-    from hmr.core.body import load_body_model
 
     out_dir = Path(out_dir)
     size = int(config.image_size)
@@ -263,8 +262,6 @@ def write_manifest(out_dir: str | os.PathLike, *, progress: bool = False) -> Pat
     size and sha256, in the source-manifest format, so ``hmr verify`` checks a synthetic
     dataset exactly like a downloaded one (``.hmr/`` itself is ignored by verify)."""
     import tomli_w
-
-    from manifests import lock_manifest
 
     out_dir = Path(out_dir)
     splits = sorted(p.stem for p in (out_dir / "annotations").glob("*.json"))

@@ -36,7 +36,6 @@ merges at epoch ends and checkpoints, exact resume.
 from __future__ import annotations
 
 import dataclasses
-
 import shutil
 import sys
 import time
@@ -49,9 +48,25 @@ import torch
 import torch.distributed as dist
 
 from hmr.core.errors import ConfigError, HmrError
+from hmr.core.geometry import matrix_to_axis_angle
+from hmr.core.schema import open_store
 from hmr.core.schema.sample_keys import set_of_key
-from hmr.fitting.fits_table import TABLE_NAME, FitsTable, fits_dir, merge_updates
 from hmr.core.utils.atomic import atomic_path
+from hmr.fitting.camera import fit_keypoints, solve_translation, spin_crop_intrinsics
+from hmr.fitting.fits_table import (
+    TABLE_NAME,
+    UPDATES,
+    FitsTable,
+    _locked,
+    fits_dir,
+    merge_updates,
+    run_table_name,
+    store_keys,
+)
+from hmr.fitting.prior import load_pose_prior
+from hmr.fitting.smplify import SMPLify, SMPLifyConfig, SMPLParams
+from hmr.fitting.spin import spin_fit_step
+from hmr.training.data import shard_sources
 
 __all__ = ["MultiTable", "SpinSupervision", "ensure_table", "prediction_params"]
 
@@ -102,9 +117,6 @@ class MultiTable:
 
 def ensure_table(sset, static_fits: str = "", table: str = "shared") -> Path:
     """Create the fits table of shard set ``sset`` if it has none (see the module docstring)."""
-    from hmr.fitting.fits_table import store_keys
-    from hmr.core.schema import open_store
-
     root = fits_dir(sset.root, table)
     if (root / TABLE_NAME).is_file():
         return root
@@ -127,10 +139,6 @@ def prediction_params(out, body_fit_joints, keypoints_px: torch.Tensor, intrinsi
     """The network's prediction as SMPLify's start :class:`~hmr.fitting.smplify.SMPLParams`
     (detached, fp32): axis-angle pose, betas, and ``cam_t``; rows ``use_solved`` (B,) bool
     (fitted with another camera than the network's) get the least-squares translation instead."""
-    from hmr.fitting.camera import solve_translation
-    from hmr.fitting.smplify import SMPLParams
-    from hmr.core.geometry import matrix_to_axis_angle
-
     rot = out.pose_rotmat.detach().float()  # (B, 24, 3, 3)
     aa = matrix_to_axis_angle(rot.reshape(-1, 3, 3)).reshape(-1, 72)  # (B, 72)
     params = SMPLParams(aa[:, :3], aa[:, 3:], out.betas.detach().float(), out.cam_t.detach().float())
@@ -154,11 +162,6 @@ class SpinSupervision:
 
     def __init__(self, config, body_model, *, rank: int = 0, world: int = 1, pose_prior=None,
                  run_dir: str | Path | None = None):
-        from hmr.fitting.fits_table import run_table_name
-        from hmr.fitting.prior import load_pose_prior
-        from hmr.fitting.smplify import SMPLify, SMPLifyConfig
-        from hmr.training.data import shard_sources
-
         s = config.spin
         self.cfg, self.rank, self.world = s, rank, world
         if not s.table and run_dir is None:
@@ -189,8 +192,6 @@ class SpinSupervision:
     def _fit_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Fit keypoints (B, 73, 3) and K (B, 3, 3) in the fit frame, and which rows use their
         own camera (B,)."""
-        from hmr.fitting.camera import fit_keypoints, spin_crop_intrinsics
-
         ref = self.fitter.body_model.v_template
         size, scale = float(self.setup.crop_px), self.cfg.fit_crop_px / float(self.setup.crop_px)
         kp = batch["keypoints2d"].to(ref)  # (B, K, 3) in [-1, 1]
@@ -207,8 +208,6 @@ class SpinSupervision:
 
     def supervise(self, batch: dict, out) -> tuple[dict, dict[str, torch.Tensor]]:
         """The batch with SPIN's SMPL supervision, and scalars to log (see the module docstring)."""
-        from hmr.fitting.spin import spin_fit_step
-
         t0 = time.perf_counter()
         kp, k, own = self._fit_inputs(batch)
         start = prediction_params(out, self.fitter.joints, kp, k, own)
@@ -302,8 +301,6 @@ class SpinSupervision:
 
 def _restore_table(root: Path, snapshot: Path) -> None:
     """Replace the table in ``root`` by ``snapshot`` and drop update files not merged into it."""
-    from hmr.fitting.fits_table import UPDATES, _locked
-
     if not snapshot.is_file():
         raise HmrError("fits-table snapshot of the checkpoint is missing", path=snapshot)
     with _locked(root, exclusive=True):
