@@ -22,7 +22,8 @@ image to ``crop_size`` px covering ``context ×`` the person's square (so augmen
 pixels), stores it as JPEG, and the loader warps that crop to ``S × S``. Both frame the same
 square (the two affines compose to :func:`person_affine`), so without augmentation they
 differ only by the JPEG loss and the second bilinear resampling; on smooth image content that
-is about one grey level (``tests/hmr/evaluation/test_input_paths.py`` measures and bounds it).
+is about half a grey level on average (``tests/hmr/evaluation/test_input_paths.py`` measures
+it and bounds it at one).
 Resampling the original once for training too would change the training data, so the stored
 crop stays.
 """
@@ -50,8 +51,9 @@ class InputConfig:
     """What the network takes: ``size_px`` square crops of side ``crop_scale × max(box w, h)``,
     channels in ``channel_order``, normalised ``(v / 255 - mean) / std``.
 
-    ``crop_scale`` None: not recorded (a model trained on synthetic crops, an older
-    checkpoint); the caller picks the framing (a benchmark's protocol, :data:`DEFAULT_CROP_SCALE`).
+    ``crop_scale`` None: not recorded (a model trained on random bodies, which come cropped,
+    or an older checkpoint); the caller picks the framing (a benchmark's protocol,
+    :data:`DEFAULT_CROP_SCALE`). Training makes it in :func:`hmr.training.data.input_config`.
     """
 
     size_px: int = 224
