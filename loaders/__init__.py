@@ -11,19 +11,21 @@ Modules: :mod:`loaders.sample` (one crop and its labels), :mod:`loaders.augment`
 augmentation, SMPL flip), :mod:`loaders.occlusion` (the benchmark's occlusion-style
 augmentations), :mod:`loaders.shard` (writing / verifying shards), :mod:`loaders.stream` (the
 streaming pipeline), :mod:`loaders.batch` (decoding, the batch contract, collate),
-:mod:`loaders.mixes` (dataset mixes), :mod:`loaders.build` (spec → loader). The crop geometry
-and the input normalisation are the network's, shared with evaluation: :mod:`hmr.core.crop`.
+:mod:`loaders.mixes` (dataset mixes), :mod:`loaders.build` (where training data is assembled
+and mixed: spec → loader, an epoch = the sum of the sets' samples). The crop geometry and the
+input normalisation are the network's, shared with evaluation: :mod:`hmr.core.crop`.
 """
 
 from loaders.augment import AugmentConfig, SmplRootModel, flip_smpl_pose
-from loaders.build import build_loader, resolve_sources
+from loaders.build import batches_from_step, build_loader, resolve_sources
 from loaders.mixes import MIXES, Mix, MixComponent, find_shard_sets, load_mix, resolve_mix
 from loaders.occlusion import OCCLUSION_AUGMENTATIONS, OccluderBank, OcclusionConfig
 from loaders.shard import ShardConfig, ShardSet, load_shard_set, shard_store, verify_shard_set
 from loaders.stream import STATS, EpochLoader, ShardStream, StreamConfig, batches_per_epoch
 
 __all__ = [
-    "AugmentConfig", "SmplRootModel", "flip_smpl_pose", "build_loader", "resolve_sources", "MIXES", "Mix", "MixComponent", "find_shard_sets",
+    "AugmentConfig", "SmplRootModel", "flip_smpl_pose", "batches_from_step", "build_loader", "resolve_sources",
+    "MIXES", "Mix", "MixComponent", "find_shard_sets",
     "load_mix", "resolve_mix", "OCCLUSION_AUGMENTATIONS", "OccluderBank", "OcclusionConfig", "ShardConfig",
     "ShardSet", "load_shard_set", "shard_store", "verify_shard_set", "STATS", "EpochLoader", "ShardStream",
     "StreamConfig", "batches_per_epoch",
