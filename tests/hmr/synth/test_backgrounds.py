@@ -12,10 +12,18 @@ def test_default_backgrounds_are_procedural_and_depend_on_the_seed_alone():
     source = BackgroundSource()
     assert source.photos == [] and source.photo_fraction == 0.0
     draws = [BackgroundSource().draw(128, np.random.default_rng(7)) for _ in range(2)]
-    assert draws[0][1] == draws[1][1] and draws[0][1].startswith("clutter:")
+    assert draws[0][1] == draws[1][1] and draws[0][1].split(":")[0] in ("clutter", "texture")
     np.testing.assert_array_equal(draws[0][0], draws[1][0])
     other, _ = source.draw(128, np.random.default_rng(8))
     assert np.abs(other.astype(int) - draws[0][0]).mean() > 10
+
+
+def test_plain_textures_and_cluttered_scenes_are_mixed_by_plain_fraction():
+    rng = np.random.default_rng(3)
+    kinds = [BackgroundSource().draw(48, rng)[1].split(":")[0] for _ in range(400)]
+    assert 0.4 < kinds.count("texture") / len(kinds) < 0.6 and set(kinds) == {"texture", "clutter"}
+    assert {BackgroundSource(plain_fraction=0.0).draw(48, rng)[1].split(":")[0] for _ in range(20)} == {"clutter"}
+    assert {BackgroundSource(plain_fraction=1.0).draw(48, rng)[1].split(":")[0] for _ in range(20)} == {"texture"}
 
 
 def test_scenes_are_cluttered_and_varied():
