@@ -1,12 +1,14 @@
-"""Backgrounds for synthetic images: procedural cluttered scenes, or crops of your own photos.
+"""Backgrounds for synthetic images: procedural textures and cluttered scenes, or crops of
+your own photos.
 
 By default every background is generated from the render's random generator alone, so
 ``hmr synth`` and ``make demo`` give the same images on every machine, with nothing to download
-and no licence to check. Half are plain textures, half cluttered scenes. A scene is a base texture (gradient, checks, stripes, smooth noise or
-blobs), sometimes split at a horizon into "wall" and "floor", with 4-16 flat or textured
-shapes drawn over it (boxes, ellipses, polygons, poles and skin- or cloth-coloured limb-like
-capsules) and camera grain. The clutter is there so that the network has to find the body: a
-plain texture lets it key on the only object in the picture.
+and no licence to check. Half are plain textures (gradient, checks, stripes, smooth noise or
+blobs), half cluttered scenes (:data:`PLAIN_FRACTION`). A scene is such a texture, sometimes
+split at a horizon into "wall" and "floor", with 4-16 flat or textured shapes drawn over it
+(boxes, ellipses, polygons, poles and skin- or cloth-coloured limb-like capsules) and camera
+grain. The clutter is there so that the network has to find the body: on a plain texture it
+can key on the only object in the picture.
 
 Photo crops are used only when the caller names folders of images (``hmr synth --photos DIR``);
 where a COCO-style JSON in such a folder lists person boxes, crops avoid every box, so a
@@ -214,7 +216,7 @@ def photo_crop(photo: Photo, size: int, rng: np.random.Generator, tries: int = 5
 #: share of plain textures among the procedural backgrounds; the rest are cluttered scenes.
 #: Half and half mirrors the demo's earlier mix of plain textures and photo crops: all-clutter
 #: backgrounds made the demo's task harder (PA-MPJPE 29% below the mean-pose baseline with the
-#: demo's budget, 30% asked; see docs/demo.md).
+#: demo's budget, 30% asked; docs/dev/demo-history.md).
 PLAIN_FRACTION = 0.5
 
 

@@ -249,8 +249,9 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
 def _write_readme(out_dir: Path) -> None:
     text = ("Synthetic humans rendered by hmrkit (hmr synth): the licence-free mannequin or a\n"
             "user-supplied SMPL model, posed with a long-tailed pose distribution, rendered over\n"
-            "procedural cluttered scenes (or crops of photos named with --photos). Layout and keys: see\n"
-            "hmr/synth/generate.py. Convert with: hmr convert synth --root THIS_FOLDER --out stores/\n")
+            "procedural textures and cluttered scenes (or crops of photos named with --photos).\n"
+            "Layout and keys: see hmr/synth/generate.py.\n"
+            "Convert with: hmr convert synth --root THIS_FOLDER --out stores/\n")
     atomic_write_text(out_dir / "README.txt", text)
 
 
