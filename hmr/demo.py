@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from converters.driver import run_conversion
+from converters.options import ConvertOptions
+from hmr.core.body import write_mannequin
 from hmr.core.errors import HmrError
+from hmr.core.schema import open_store
+from hmr.core.schema.inspect import draw_samples, summarize
+from hmr.evaluation.baselines import mean_pose_checkpoint
+from hmr.evaluation.run import EvalOptions, evaluate
+from hmr.synth.generate import MANIFEST_RELPATH, SynthConfig, generate
+from hmr.training.launch import train
+from loaders import ShardConfig, load_shard_set, shard_store
+from manifests import verify_source
 
 
 @dataclass
@@ -69,14 +80,6 @@ class DemoReport:
 
 
 def run_demo(config: DemoConfig) -> DemoReport:
-    from converters.driver import run_conversion
-    from converters.options import ConvertOptions
-    from hmr.core.body import write_mannequin
-    from hmr.core.schema import open_store
-    from hmr.core.schema.inspect import draw_samples, summarize
-    from hmr.synth.generate import MANIFEST_RELPATH, SynthConfig, generate
-    from manifests import verify_source
-
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = DemoReport(out)
@@ -135,9 +138,6 @@ def run_demo(config: DemoConfig) -> DemoReport:
 
 
 def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path]) -> dict[str, Path]:
-    from hmr.core.schema import open_store
-    from loaders import ShardConfig, load_shard_set, shard_store
-
     shards, dirs = config.out / "shards", {}
     for split, path in store_paths.items():
         def run(split: str = split, path: Path = path) -> str:
@@ -156,10 +156,6 @@ METRICS = ("MPJPE", "PA-MPJPE", "PVE")
 
 def _train_and_evaluate(report: DemoReport, config: DemoConfig, train_set: Path, test_store: Path,
                         body_dir: Path) -> dict[str, dict[str, float]]:
-    from hmr.evaluation.baselines import mean_pose_checkpoint
-    from hmr.evaluation.run import EvalOptions, evaluate
-    from hmr.training.launch import train
-
     run_dir = config.out / "run"
     overrides = ['data.source="shards"', f'data.shards=["{train_set}"]', f'train.body_model="{body_dir}"']
     if config.train_steps:

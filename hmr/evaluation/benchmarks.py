@@ -41,9 +41,11 @@ import numpy as np
 import torch
 
 from hmr.core.errors import ConfigError, SchemaError
+from hmr.core.keypoints import convert_keypoints, get_convention
+from hmr.core.schema.fields import GENDERS
 from hmr.core.sources import get_source
 from hmr.evaluation.metrics import mesh_rarity, mpjpe, pa_mpjpe, pve
-from hmr.core.schema.fields import GENDERS
+from hmr.models.hmr import smpl_output
 
 EVAL_CONVENTION = "spin_eval_j14"
 ROOT_JOINT = "pelvis"
@@ -133,8 +135,6 @@ BodyModelFor = Callable[[str], torch.nn.Module]  # gender name → body model
 
 
 def _eval_indices(device: torch.device) -> tuple[torch.Tensor, int]:
-    from hmr.core.keypoints import get_convention
-
     h36m = get_convention("h36m")
     j14 = torch.as_tensor(h36m.indices(list(get_convention(EVAL_CONVENTION).joint_names)), device=device)
     return j14, h36m.index(ROOT_JOINT)
@@ -162,8 +162,6 @@ def _gt_meshes(bench: Benchmark, cols: dict[str, np.ndarray], body_model_for: Bo
 def _gt_mocap_joints(cols: dict[str, np.ndarray], convention: str, device: torch.device
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """GT H36M-17 joints ``(B, 17, 3)`` and their confidence ``(B, 17)`` from keypoints3d."""
-    from hmr.core.keypoints import convert_keypoints
-
     kp, _ = convert_keypoints(cols["keypoints3d"], convention, "h36m")  # (B, 17, 4)
     kp = torch.as_tensor(np.asarray(kp), device=device)
     return kp[..., :3], kp[..., 3]
@@ -176,8 +174,6 @@ def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat:
                       device: str | torch.device = "cpu") -> SampleErrors:
     """Score predictions for store rows ``indices (N,)``: ``pose_rotmat (N, 24, 3, 3)``,
     ``betas (N, 10)``. ``mean_vertices (V, 3)`` (m) enables the balanced-metric rarity."""
-    from hmr.models.hmr import smpl_output
-
     device = torch.device(device)
     j14, root = _eval_indices(device)
     neutral = body_model_for("neutral")

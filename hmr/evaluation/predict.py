@@ -25,8 +25,11 @@ import torch
 
 from hmr.core.crop import DEFAULT_CROP_SCALE, box_to_square
 from hmr.core.errors import ConfigError
+from hmr.core.geometry import matrix_to_axis_angle
 from hmr.core.utils.atomic import atomic_path, atomic_write_text
 from hmr.evaluation.run import BodyModels, overlay_mesh, read_crop, write_png
+from hmr.models import smpl_output
+from hmr.models.checkpoint import load_model
 
 
 def _image_box(path: Path) -> np.ndarray:
@@ -44,10 +47,6 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     """Predict every image; ``bboxes``: one box for all images or one per image (none: the
     whole image). ``crop_scale`` (crop side / max box side): by default the scale the
     checkpoint was trained with around a given box, 1.0 around a whole image."""
-    from hmr.core.geometry import matrix_to_axis_angle
-    from hmr.models import smpl_output
-    from hmr.models.checkpoint import load_model
-
     if bboxes and len(bboxes) not in (1, len(images)):
         raise ConfigError(f"give one --bbox for all images or one per image ({len(images)}), got {len(bboxes)}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

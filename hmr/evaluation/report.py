@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from hmr.evaluation.benchmarks import Benchmark, SampleErrors
-from hmr.evaluation.metrics import BALANCED_BINS, balanced_summary, pooled_mean
 from hmr.core.utils.atomic import atomic_path, atomic_write_text
+from hmr.evaluation.benchmarks import BENCHMARKS, Benchmark, SampleErrors
+from hmr.evaluation.metrics import BALANCED_BINS, balanced_summary, pooled_mean
 
 BALANCED_NAMES = {"bMPVPE": "pve_mm", "bMPJPE": "mpjpe_mm", "bPA-MPJPE": "pa_mpjpe_mm"}
 
@@ -84,8 +84,6 @@ def markdown(result: dict[str, Any]) -> str:
 
 def benchmarks_table(rows: dict[str, list[dict[str, Any]]], metric: str = "PA-MPJPE") -> str:
     """``{run name: [result dicts]}`` → one Markdown row per run, one column per benchmark."""
-    from hmr.evaluation.benchmarks import BENCHMARKS
-
     order = [b for b in BENCHMARKS.values()
              if any(r["benchmark"] == b.name for results in rows.values() for r in results)]
     head = "| Config | " + " | ".join(b.title for b in order) + " |"

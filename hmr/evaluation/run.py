@@ -26,8 +26,14 @@ import torch
 
 from hmr.core.crop import InputConfig, crop_person
 from hmr.core.errors import ConfigError, DatasetFormatError
+from hmr.core.geometry import rot6d_to_matrix
+from hmr.core.render import render_mesh
+from hmr.core.schema.store import open_store
+from hmr.core.utils.atomic import atomic_path
 from hmr.evaluation.benchmarks import SampleErrors, get_benchmark, score_predictions, select_samples
 from hmr.evaluation.report import summarise, write_report
+from hmr.models import smpl_output
+from hmr.models.checkpoint import load_model
 
 CROP_SCALE = {"h36m-p1": 0.9, "h36m-p2": 0.9}
 OVERLAY_PX = 256  # side of the worst-prediction pictures
@@ -112,9 +118,6 @@ class BodyModels:
 @torch.no_grad()
 def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
     """Vertices ``(V, 3)`` of the SMPL mean parameters the regressor starts from."""
-    from hmr.core.geometry import rot6d_to_matrix
-    from hmr.models import smpl_output
-
     rot = rot6d_to_matrix(model.regressor.init_pose6d.reshape(1, 24, 6).float())
     out = smpl_output(body_models("neutral"), rot.to(body_models.device),
                       model.regressor.init_betas.float().to(body_models.device))
@@ -124,9 +127,6 @@ def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
 def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | os.PathLike,
              out_dir: str | os.PathLike, options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on one benchmark; returns the summary written to results.json."""
-    from hmr.core.schema.store import open_store
-    from hmr.models.checkpoint import load_model
-
     opts = options or EvalOptions()
     bench = get_benchmark(bench_name)
     store = open_store(store_path)
@@ -166,8 +166,6 @@ def overlay_mesh(crop: np.ndarray, vertices_m: np.ndarray, cam_t: np.ndarray, fa
                  focal_length_px: float) -> np.ndarray:
     """The mesh ``(V, 3)`` translated by ``cam_t`` and rendered over the RGB ``crop`` with the
     crop camera (principal point at the crop centre, pixel centres at integers)."""
-    from hmr.core.render import render_mesh
-
     size = crop.shape[0]
     c = (size - 1) / 2.0
     intrinsics = np.array([[focal_length_px, 0, c], [0, focal_length_px, c], [0, 0, 1.0]])
@@ -177,8 +175,6 @@ def overlay_mesh(crop: np.ndarray, vertices_m: np.ndarray, cam_t: np.ndarray, fa
 
 def write_png(path: Path, rgb: np.ndarray) -> Path:
     import cv2
-
-    from hmr.core.utils.atomic import atomic_path
 
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
     with atomic_path(path) as tmp:
@@ -192,8 +188,6 @@ def write_worst_overlays(out_dir: Path, dataset: CropDataset, preds: dict[str, t
     at ``OVERLAY_PX`` or more (the same image region as the network's input, re-cropped at a
     size people can look at; the crop camera's focal length scales with it)."""
     import cv2
-
-    from hmr.models import smpl_output
 
     out_dir.mkdir(parents=True, exist_ok=True)
     order = np.argsort(-errors.pa_mpjpe_mm)[:count]

@@ -32,6 +32,8 @@ import torch
 from hmr.core.crop import InputConfig
 from hmr.core.errors import ConfigError
 from hmr.core.utils.atomic import atomic_path
+from hmr.models.hmr import HMR, ModelConfig
+from hmr.models.regressor import MeanParams
 
 FORMAT = "hmrkit-checkpoint"
 VERSION = 1
@@ -76,9 +78,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     The mean parameters come from the checkpoint's own buffers and the backbone
     initialisation file is not read, so a checkpoint is self-contained.
     """
-    from hmr.models.hmr import HMR, ModelConfig
-    from hmr.models.regressor import MeanParams
-
     ckpt = load_checkpoint(path)
     cfg_dict = dict(ckpt["config"].get("model", {}))
     known = set(ModelConfig.__dataclass_fields__)

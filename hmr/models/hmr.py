@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hmr.core.body.smpl import resolve_model_file
 from hmr.core.crop import InputConfig
-from hmr.core.errors import ConfigError
+from hmr.core.errors import BodyModelError, ConfigError
 from hmr.core.geometry import rot6d_to_matrix, weak_perspective_to_translation
 from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
 from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_params
@@ -71,9 +72,6 @@ class HMROutput:
 def default_mean_params_path(body_model_path: str | None = None) -> str:
     """``smpl_mean_params.npz`` next to the SMPL pkl or in its parent folder (SPIN's ``data/``
     layout), for the body model :func:`hmr.core.body.load_body_model` would load."""
-    from hmr.core.body.smpl import resolve_model_file
-    from hmr.core.errors import BodyModelError
-
     pkl = resolve_model_file(body_model_path, "neutral")
     for folder in (pkl.parent, pkl.parent.parent):
         if (folder / "smpl_mean_params.npz").is_file():

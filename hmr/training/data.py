@@ -19,6 +19,11 @@ from collections.abc import Callable, Iterator
 from hmr.core.crop import DEFAULT_CROP_SCALE, InputConfig
 from hmr.core.errors import ConfigError
 from hmr.training.config import Config
+from loaders.augment import AugmentConfig
+from loaders.build import batches_from_step, build_loader, resolve_sources
+from loaders.mixes import load_mix, resolve_mix
+from loaders.occlusion import OcclusionConfig
+from loaders.stream import StreamConfig
 
 
 def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_model=None
@@ -41,9 +46,6 @@ def build_batches(config: Config, *, rank: int = 0, world_size: int = 1, body_mo
 
 def shard_sources(config: Config) -> list:
     """``[(ShardSet, ratio), ...]`` of a shards config (``data.shards`` or ``data.mix``)."""
-    from loaders.build import resolve_sources
-    from loaders.mixes import load_mix, resolve_mix
-
     data = config.data
     if data.shards:
         return resolve_sources(list(data.shards))
@@ -73,11 +75,6 @@ def input_config(config: Config) -> InputConfig:
 
 
 def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
-    from loaders.augment import AugmentConfig
-    from loaders.build import batches_from_step, build_loader
-    from loaders.occlusion import OcclusionConfig
-    from loaders.stream import StreamConfig
-
     data, t = config.data, config.train
     sources = shard_sources(config)
     try:

@@ -27,8 +27,10 @@ import torch
 
 from hmr.core.errors import ConfigError
 from hmr.core.geometry import axis_angle_to_matrix
-from hmr.training.config import LossConfig
+from hmr.core.schema.store import open_store
 from hmr.core.utils.atomic import atomic_path
+from hmr.losses import LabelGMM, fit_label_gmm, label_histogram
+from hmr.training.config import LossConfig
 
 FIELDS = {"gai": ("means", "covariances", "weights"), "bni": ("bucket_centers", "bucket_weights")}
 SMPL_TERMS = ("pose", "betas")
@@ -36,8 +38,6 @@ SMPL_TERMS = ("pose", "betas")
 
 def smpl_labels(store_paths: list[str | os.PathLike], term: str) -> np.ndarray:
     """Labels ``(N, D)`` of ``term`` over every ``has_smpl`` sample of the stores."""
-    from hmr.core.schema.store import open_store
-
     if term not in SMPL_TERMS:
         raise ConfigError(f"label distributions can be fitted for {SMPL_TERMS}, not {term!r}")
     parts = []
@@ -60,8 +60,6 @@ def smpl_labels(store_paths: list[str | os.PathLike], term: str) -> np.ndarray:
 def fit_label_distributions(store_paths: list[str | os.PathLike], out: str | os.PathLike, kinds: dict[str, str], *,
                n_components: int = 8, bins: int = 10) -> Path:
     """Fit ``{term: "gai" | "bni"}`` label distributions on the stores and write them to ``out`` (npz)."""
-    from hmr.losses import fit_label_gmm, label_histogram
-
     arrays: dict[str, np.ndarray] = {}
     for term, kind in kinds.items():
         labels = smpl_labels(store_paths, term)
@@ -82,8 +80,6 @@ def fit_label_distributions(store_paths: list[str | os.PathLike], out: str | os.
 
 def load_label_distributions(path: str | os.PathLike, config: LossConfig) -> dict[str, dict]:
     """Keyword arguments of :func:`hmr.losses.build_loss` for every ``gai``/``bni`` term."""
-    from hmr.losses import LabelGMM
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"loss.label_distribution_file {path} does not exist (write it with hmr.training.label_stats.fit_label_distributions)")

@@ -11,8 +11,10 @@ import os
 import sys
 from pathlib import Path
 
-from hmr.training.config import Config, load_config
 from hmr.core.utils.atomic import atomic_write_text
+from hmr.training.config import Config, load_config
+from hmr.training.data import build_batches
+from hmr.training.trainer import Trainer
 
 
 def config_toml(config: Config) -> str:
@@ -26,9 +28,6 @@ def train(config_name: str, overrides: list[str] | None = None, *, out: str | os
           resume: bool = False, max_steps: int | None = None, progress: bool = True) -> dict[str, float]:
     """Train the named config (or config file); returns the last logged scalars (on rank 0;
     other processes of a distributed run return an empty dict)."""
-    from hmr.training.data import build_batches
-    from hmr.training.trainer import Trainer
-
     config = load_config(config_name, overrides)
     run_dir = Path(out) if out else Path("runs") / config.name
     trainer = Trainer(config, run_dir, resume=resume)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from hmr.core.geometry import axis_angle_to_matrix, perspective_projection, weak_perspective_to_translation
+from hmr.core.keypoints import convert_keypoints, get_convention
 from hmr.losses import build_loss
 from hmr.training.config import LossConfig
 
@@ -45,7 +46,6 @@ def predicted_joints(body_out, convention: str) -> torch.Tensor:
     attr = JOINTS_ATTR.get(convention)
     if attr is not None and getattr(body_out, attr, None) is not None:
         return getattr(body_out, attr)
-    from hmr.core.keypoints import convert_keypoints
 
     joints, _ = convert_keypoints(body_out.joints_spin49, "spin_49", convention)
     return joints
@@ -57,7 +57,6 @@ class Objective(nn.Module):
     def __init__(self, config: LossConfig, convention: str, *, focal_length_px: float, crop_px: int,
                  label_dists: dict[str, dict] | None = None):
         super().__init__()
-        from hmr.core.keypoints import get_convention
 
         conv = get_convention(convention)
         self.config, self.convention = config, conv.name

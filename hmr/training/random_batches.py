@@ -19,6 +19,8 @@ import torch
 
 from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD
 from hmr.core.geometry import perspective_projection
+from hmr.core.render import render_mesh
+from hmr.training.objective import predicted_joints
 
 
 def random_pose_aa(batch: int, generator: torch.Generator, body_std: float = 0.3
@@ -32,8 +34,6 @@ def random_pose_aa(batch: int, generator: torch.Generator, body_std: float = 0.3
 
 def _render(vertices_cam: torch.Tensor, faces: np.ndarray, intrinsics: np.ndarray, crop_px: int,
             rng: np.random.Generator) -> np.ndarray:
-    from hmr.core.render import render_mesh
-
     background = rng.integers(0, 256, (crop_px, crop_px, 3), dtype=np.uint8)
     image, _, _ = render_mesh(vertices_cam.numpy(), faces, intrinsics, crop_px, crop_px,
                               background=background, supersample=1)
@@ -45,8 +45,6 @@ def random_body_batch(body_model, batch: int, *, seed: int = 0, crop_px: int = 6
                     focal_length_px: float = 5000.0, convention: str = "spin_49",
                     render: bool = True) -> dict:
     """One loader-shaped batch; ``render=False`` gives noise images (faster)."""
-    from hmr.training.objective import predicted_joints
-
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     root, body = random_pose_aa(batch, g)

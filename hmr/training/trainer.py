@@ -40,6 +40,8 @@ import torch.distributed as dist
 
 from hmr.core.body import JointsOnlyBody
 from hmr.core.errors import ConfigError
+from hmr.core.utils.atomic import atomic_path
+from hmr.evaluation.run import EvalOptions, evaluate
 from hmr.models import HMR, smpl_output
 from hmr.models.checkpoint import load_checkpoint, save_checkpoint
 from hmr.training.config import Config, OptimConfig
@@ -47,7 +49,6 @@ from hmr.training.data import input_config
 from hmr.training.logs import RunLogger
 from hmr.training.objective import Objective
 from hmr.training.run_folder import LAST, latest_checkpoint, prune_checkpoints, rng_state, set_rng_state
-from hmr.core.utils.atomic import atomic_path
 
 Batches = Iterable[dict] | Callable[[int], Iterable[dict]]
 
@@ -280,7 +281,6 @@ class Trainer:
         """Rank 0: evaluate ``last.pt`` on the configured benchmark, log and return the numbers."""
         if self.rank != 0:
             return {}
-        from hmr.evaluation.run import EvalOptions, evaluate
 
         t = self.config.train
         opts = EvalOptions(batch_size=t.batch_size, device=str(self.device), num_workers=self.config.data.num_workers,
