@@ -4,6 +4,7 @@ Usage: python benchmarks/convert_3d.py [N]
 Each conversion runs in its own process (peak RSS = that process's ru_maxrss): the target is a
 ratio near 1 between 10xN and N samples (conversion streams; memory does not grow with N).
 """
+import argparse
 import json
 import subprocess
 import sys
@@ -66,4 +67,7 @@ def main(n=500):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 500)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", type=int, nargs="?", default=500,
+                        help="samples of the small run (the large run converts 10x as many)")
+    main(parser.parse_args().n)

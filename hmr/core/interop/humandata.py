@@ -37,7 +37,7 @@ Import conventions
 ------------------
 - Keypoints: decompressed with their mask, then ``human_data`` -> superset by name
   (:mod:`hmr.core.keypoints.human_data`; rows outside the mask get confidence 0; ``limbs`` and the
-  file's ``config`` choose what the shared/SMPL-named rows mean).
+  file's ``config`` choose what the rows named after SMPL joints mean).
 - Box: ``bbox_xywh[:, :4]``; a row whose confidence column is 0 has no valid box, so the box
   is made from the 2D keypoints (x1.2, as MMHuman3D's converters do) or the row is a bad
   record when it has fewer than two.
