@@ -188,11 +188,6 @@ SOURCES: dict[str, Source] = {s.name: s for s in sorted(_CONVERTED + _PLANNED, k
 _BY_SPELLING: dict[str, Source] = {alias: s for s in SOURCES.values() for alias in s.spellings()}
 
 
-def list_sources() -> list[str]:
-    """Every source name, sorted."""
-    return list(SOURCES)
-
-
 def get_source(name: str) -> Source:
     """The source called ``name`` or one of its aliases (``"eft-coco"`` -> ``eft_coco``)."""
     if name in _BY_SPELLING:

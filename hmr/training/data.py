@@ -56,22 +56,24 @@ def shard_sources(config: Config) -> list:
     raise ConfigError("data.source = 'shards' needs data.mix (with data.root) or data.shards")
 
 
-def training_crop_scale(config: Config) -> float | None:
+def training_crop_scale(config: Config, sources: list | None = None) -> float | None:
     """The shard sets' ``bbox_scale`` (None for random bodies, cropped by construction); sets
-    sharded with different scales are refused: one network, one framing."""
+    sharded with different scales are refused: one network, one framing. ``sources``: the
+    config's :func:`shard_sources` when the caller has them already."""
     if config.data.source != "shards":
         return None
-    scales = {float(sset.index.get("bbox_scale", DEFAULT_CROP_SCALE)) for sset, _ in shard_sources(config)}
+    sources = shard_sources(config) if sources is None else sources
+    scales = {float(sset.index.get("bbox_scale", DEFAULT_CROP_SCALE)) for sset, _ in sources}
     if len(scales) > 1:
         raise ConfigError(f"the shard sets were cropped with different bbox_scale values {sorted(scales)}: "
                           "reshard them with one (hmr shard --bbox-scale)")
     return scales.pop() if scales else None
 
 
-def input_config(config: Config) -> InputConfig:
+def input_config(config: Config, sources: list | None = None) -> InputConfig:
     """What the network of ``config`` is fed: ``model.img_size`` crops, ImageNet mean/std, the
     crop scale of its shard sets (evaluation and prediction frame people the same way)."""
-    return InputConfig(size_px=config.model.img_size, crop_scale=training_crop_scale(config))
+    return InputConfig(size_px=config.model.img_size, crop_scale=training_crop_scale(config, sources))
 
 
 def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int], Iterator[dict]]:
@@ -85,7 +87,7 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
         augment = AugmentConfig(**data.augmentation)
     except TypeError as exc:
         raise ConfigError(f"data.augmentation: {exc}") from None
-    net_input = input_config(config)
+    net_input = input_config(config, sources)  # the sets resolved once
     stream_cfg = StreamConfig(out_size=net_input.size_px, mean=net_input.mean, std=net_input.std,
                               batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=True,
                               seed=t.seed, train=data.augment, convention=data.convention, occlusion=occlusion,
