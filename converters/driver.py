@@ -46,9 +46,9 @@ import numpy as np
 
 from converters import get_converter
 from converters.options import ConvertOptions, check_options
-from hmr.core.errors import DatasetFormatError, HmrError, SchemaError
-from hmr.core.schema import FIELD_BY_NAME, SCHEMA_VERSION, StoreWriter
-from hmr.core.utils.atomic import atomic_write_text
+from hmr.core.errors import DatasetFormatError, HmrError
+from hmr.core.schema import FIELD_BY_NAME, SCHEMA_VERSION, StoreWriter, open_store
+from hmr.core.utils.atomic import atomic_write_text, output_lock, write_error
 
 
 @dataclass(frozen=True)
@@ -115,49 +115,87 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
     _check_manifest_exists(module)
     store_path = output_path(out, module.SOURCE.name, split, fmt)
     report_path = store_path.with_name(store_path.name + ".skipped.json")
-    with StoreWriter(store_path, dataset=module.SOURCE.name, split=split, converter=module.__name__,
-                     converter_version=str(module.VERSION), image_root=str(root),
-                     overwrite=overwrite) as writer:
-        items = _progress(module.iter_samples(root, split, options), progress, module.SOURCE.name, split)
-        added, skipped = _write_samples(writer, items, skip_bad)
-        if added == 0:
-            if skipped:
-                _write_report(report_path, skipped)
-            raise DatasetFormatError(f"no samples found for split '{split}'"
-                                     + (f" ({len(skipped)} skipped, see {report_path})" if skipped else ""),
-                                     path=root)
-    if skipped:
-        _write_report(report_path, skipped)
-    else:
-        report_path.unlink(missing_ok=True)
-    manifest_path = _write_output_manifest(module, root, store_path, split, writer.num_samples, argv)
+    # One writer per output: a second run to the same --out refuses (naming the lock) instead
+    # of deleting this one's partial folder; the lock covers the manifest written after.
+    with output_lock(store_path):
+        overwrite = overwrite or _interrupted_store(store_path, module)
+        skipped: list[BadRecord] = []
+        with StoreWriter(store_path, dataset=module.SOURCE.name, split=split, converter=module.__name__,
+                         converter_version=str(module.VERSION), image_root=str(root),
+                         overwrite=overwrite, on_bad_row=_bad_row_handler(root, skip_bad, skipped)) as writer:
+            items = _progress(module.iter_samples(root, split, options), progress, module.SOURCE.name, split)
+            _write_samples(writer, items, skip_bad, skipped, root)
+            writer.finish()  # the last rows are validated here: still under the partial name
+            if writer.num_samples == 0:
+                if skipped:
+                    _write_report(report_path, skipped)
+                raise DatasetFormatError(f"no samples found for split '{split}'"
+                                         + (f" ({len(skipped)} skipped, see {report_path})" if skipped else ""),
+                                         path=root)
+            # The old store's manifest would describe the wrong store: gone before the rename
+            # (a run killed from here on leaves a store without a manifest, which a rerun redoes).
+            _output_manifest_of(store_path).unlink(missing_ok=True)
+        if skipped:
+            _write_report(report_path, skipped)
+        else:
+            report_path.unlink(missing_ok=True)
+        try:
+            manifest_path = _write_output_manifest(module, root, store_path, split, writer.num_samples, argv)
+        except OSError as exc:
+            raise write_error(exc, _output_manifest_of(store_path), "cannot write the output manifest") from exc
     return ConversionResult(store_path, writer.num_samples, skipped, report_path if skipped else None,
                             manifest_path)
 
 
-def _write_samples(writer: StoreWriter, items: Iterable[dict | BadRecord], skip_bad: bool
-                   ) -> tuple[int, list[BadRecord]]:
-    """Add the samples to ``writer``. Returns (samples added, bad records skipped); without
-    ``skip_bad`` the first bad record raises."""
-    added, skipped = 0, []
+def _output_manifest_of(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".manifest.json")
+
+
+def _interrupted_store(store_path: Path, module: ModuleType) -> bool:
+    """A store of this converter without its output manifest: a run killed between the
+    store's rename and the manifest's write. A rerun redoes it (no --overwrite needed)."""
+    if not store_path.exists() or _output_manifest_of(store_path).exists():
+        return False
+    try:
+        converter = open_store(store_path).attrs.get("converter")
+    except (HmrError, OSError):
+        return False
+    if converter != module.__name__:
+        return False
+    print(f"{store_path}: has no output manifest (an earlier run was interrupted before writing it): "
+          "converting again", file=sys.stderr)
+    return True
+
+
+def _bad_row_handler(root: Path, skip_bad: bool, skipped: list[BadRecord]):
+    """What the store writer does with a row the schema refuses when its block is written:
+    name its raw record (``source_key``), then skip it (``--skip-bad``) or stop."""
+    def handle(row: Mapping[str, Any], exc: Exception) -> None:
+        why = exc.message if isinstance(exc, HmrError) else f"{type(exc).__name__}: {exc}"
+        bad = BadRecord(str(root), str(row.get("source_key", "")) or "?",
+                        f"sample does not fit schema v1: {why}")
+        if not skip_bad:
+            raise bad.error()
+        skipped.append(bad)
+    return handle
+
+
+def _write_samples(writer: StoreWriter, items: Iterable[dict | BadRecord], skip_bad: bool,
+                   skipped: list[BadRecord], root: Path) -> None:
+    """Add the samples to ``writer``; bad records go to ``skipped`` (without ``skip_bad``
+    the first one raises). Rows the schema refuses at a block flush reach ``skipped``
+    through the writer's ``on_bad_row``."""
     for item in items:
         if not isinstance(item, BadRecord):
             problem = _sample_problem(item)
             if problem is not None:
-                item = BadRecord(str(item.get("source_key", "")) or "?", writer.num_samples, problem)
+                item = BadRecord(str(root), str(item.get("source_key", "")) or "?", problem)
         if isinstance(item, BadRecord):
             if not skip_bad:
                 raise item.error()
             skipped.append(item)
             continue
-        try:
-            writer.add(item)
-            added += 1
-        except SchemaError as exc:
-            key = item.get("source_key", "")
-            raise DatasetFormatError(f"sample does not fit schema v1: {exc.message}",
-                                     path=key or None) from None
-    return added, skipped
+        writer.add(item)
 
 
 def _write_report(path: Path, skipped: list[BadRecord]) -> None:

@@ -7,6 +7,24 @@ a store whose ``complete`` attribute is not true, or whose arrays are shorter th
 ``num_samples``, is refused on open (zarr reads missing chunks back as fill values,
 silently, so the marker is what makes a killed conversion visible).
 
+What a reader trusts, and what it checks on open (docs/reliability.md):
+
+- Every chunk is written, even one that holds only fill values (zarr skips those by
+  default), and the attribute ``every_chunk_written`` says so: a store with that attribute
+  is refused on open when any chunk its shape implies is missing, so a deleted chunk is
+  never read back as zeros.
+- Only the codecs this writer uses are accepted (Blosc compression, the UTF-8 string
+  filter), checked in each array's metadata before any chunk is read: a store naming
+  numcodecs' ``pickle`` codec is refused whatever ``NUMCODECS_ALLOW_UNSAFE_PICKLE_DECODE``
+  says.
+- A chunk that cannot be decoded is reported with the store, the field and the chunk file.
+  A chunk whose bytes changed but still decode is only caught against the output
+  manifest's digests (``manifests.check_store_files``, run by ``store validate``, ``shard``
+  and ``evaluate``).
+
+Writers hold an exclusive lock on the output (:func:`hmr.core.utils.atomic.output_lock`),
+so a second writer of the same store refuses instead of deleting the first one's files.
+
 Zarr layout: zarr format 2 (readable by zarr-python 2.x and 3.x), one array per field at
 the group root, chunked along the sample axis only (``chunk_rows`` rows per chunk, default
 1024: never one chunk per sample), Blosc-zstd compression, strings as variable-length
@@ -21,7 +39,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -30,15 +47,20 @@ from typing import Any
 
 import numpy as np
 
-from hmr.core.errors import SchemaError
+from hmr.core.errors import HmrError, SchemaError
 from hmr.core.schema.fields import (
     EXTRA_PREFIX, FIELD_BY_NAME, FIELDS, GENDERS, SCHEMA_VERSION, SMPL_SOURCES, default_value,
 )
 from hmr.core.schema.validate import validate_attrs, validate_columns
-from hmr.core.utils.atomic import partial_name, remove_stale_partials
+from hmr.core.utils.atomic import (
+    aside_name, output_lock, partial_name, remove_stale_partials, scratch_dir, write_error,
+)
 
 DEFAULT_CHUNK_ROWS = 1024
 ATTRS_KEY = "__attrs__"
+EVERY_CHUNK = "every_chunk_written"
+# The codecs our writer puts in a zarr store's metadata; anything else is refused on open.
+ALLOWED_CODECS = frozenset({"blosc", "vlen-utf8", "bytes", "zstd", "vlen-bytes"})
 UNITS = {"keypoints2d": "px", "bbox_xywh": "px", "keypoints3d": "m", "smpl_transl": "m",
          "smpl_global_orient": "rad (axis-angle)", "smpl_body_pose": "rad (axis-angle)",
          "cam_intrinsics": "px", "cam_extrinsics": "m"}
@@ -97,20 +119,45 @@ class StoreWriter:
     defaults, see :func:`hmr.core.schema.fields.default_value`); ``add_columns(cols)`` takes a
     block. Extra per-sample columns must start with ``extra_``.
 
-    Use as a context manager: an exception inside the ``with`` removes the partial output
-    and leaves any previous store of that name untouched.
+    Use as a context manager: an exception inside the ``with`` — or inside ``close()``
+    itself (a bad row found at the last flush, a full disk) — removes the partial output
+    and leaves any previous store of that name untouched. A bad row is named by its
+    ``source_key``; with ``on_bad_row(row, error)`` given, the writer calls it and drops the
+    row instead of failing (the converter driver's ``--skip-bad``).
     """
 
     def __init__(self, path: str | os.PathLike, *, dataset: str, split: str, converter: str,
                  converter_version: str, image_root: str | os.PathLike = "",
                  keypoint_convention: str = "superset", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 overwrite: bool = False, attrs: Mapping[str, Any] | None = None):
-        from hmr.core.keypoints import get_convention, superset_digest
-
+                 overwrite: bool = False, attrs: Mapping[str, Any] | None = None,
+                 on_bad_row: Any = None):
         self.path = Path(path)
         self.format = store_format(self.path)
-        if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} exists (use overwrite to replace it)")
+        self.on_bad_row = on_bad_row
+        self._closed = True  # until the lock is held and the partial exists
+        self._tmp: Path | None = None
+        self._scratch: Path | None = None
+        self._lock = output_lock(self.path)
+        self._lock.__enter__()  # held until close() or abort()
+        try:
+            remove_stale_partials(self.path)
+            if self.path.exists() and not overwrite:
+                raise FileExistsError(f"{self.path} exists (use overwrite to replace it)")
+            self._open(dataset, split, converter, converter_version, image_root,
+                       keypoint_convention, chunk_rows, attrs)
+        except OSError as exc:
+            self.abort()
+            if isinstance(exc, FileExistsError):
+                raise
+            raise write_error(exc, self.path, "cannot create the store") from exc
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open(self, dataset, split, converter, converter_version, image_root, keypoint_convention,
+              chunk_rows, attrs) -> None:
+        from hmr.core.keypoints import get_convention, superset_digest
+
         conv = get_convention(keypoint_convention)
         self.num_keypoints = conv.num_joints
         self.chunk_rows = int(chunk_rows)
@@ -126,28 +173,30 @@ class StoreWriter:
         if attrs:
             self.attrs.update(attrs)
         validate_attrs(self.attrs, path=self.path)
-        remove_stale_partials(self.path)
         self._tmp = partial_name(self.path)
         # npz is written from a temporary zarr at close, so memory never grows with N.
-        self._scratch: Path | None = None
         if self.format == "zarr":
             zarr_dir = self._tmp
         else:
-            self._scratch = Path(tempfile.mkdtemp(prefix=".hmr-npz-", dir=self.path.parent))
+            self._scratch = scratch_dir(self.path.parent, ".hmr-npz-")
             zarr_dir = self._scratch / "store.zarr"
+        self._closed = False
         self._group = _zarr().open_group(str(zarr_dir), mode="w", zarr_format=2)
-        self._group.attrs.update({**self.attrs, "complete": False, "num_samples": 0})
+        self._group.attrs.update({**self.attrs, "complete": False, "num_samples": 0,
+                                  EVERY_CHUNK: True})
         self._arrays: dict[str, Any] = {}
         self._pending: list[dict[str, Any]] = []
         self.num_samples = 0
-        self._closed = False
+        self._finished = False
 
     # -- public API -------------------------------------------------------------------
     def add(self, sample: Mapping[str, Any]) -> None:
         unknown = [k for k in sample if k not in FIELD_BY_NAME and not k.startswith(EXTRA_PREFIX)]
         if unknown:
-            raise SchemaError(f"unknown fields {sorted(unknown)}", index=self.num_samples + len(self._pending),
-                              path=self.path)
+            self._bad_row(dict(sample), SchemaError(f"unknown fields {sorted(unknown)}",
+                                                    index=self.num_samples + len(self._pending),
+                                                    path=self.path))
+            return
         self._pending.append(dict(sample))
         if len(self._pending) >= self.chunk_rows:
             self.flush()
@@ -157,12 +206,59 @@ class StoreWriter:
         n = len(cols["image_path"])
         full = self._fill_defaults({k: np.asarray(v) for k, v in cols.items()}, n)
         for start in range(0, n, self.chunk_rows):
-            self._write_block({k: v[start:start + self.chunk_rows] for k, v in full.items()})
+            self._guarded(self._write_block, {k: v[start:start + self.chunk_rows] for k, v in full.items()})
 
     def flush(self) -> None:
-        if not self._pending:
+        """Write the buffered rows. A row the schema refuses is named by its ``source_key``
+        (not the row that filled the buffer) and, with ``on_bad_row``, dropped."""
+        while self._pending:
+            rows, self._pending = self._pending, []
+            try:
+                self._guarded(self._write_block, self._rows_to_columns(rows))
+                return
+            except (SchemaError, ValueError, TypeError) as exc:
+                bad = self._find_bad_row(rows, exc)
+                if bad is None:
+                    raise
+                index, error = bad
+                self._pending = rows[:index] + rows[index + 1:]
+                self._bad_row(rows[index], error)
+
+    def _find_bad_row(self, rows: list[dict[str, Any]], exc: Exception
+                      ) -> tuple[int, Exception] | None:
+        """(position in ``rows``, its error) of the row that made a block fail."""
+        index = getattr(exc, "index", None)
+        if isinstance(exc, SchemaError) and index is not None and 0 <= index - self.num_samples < len(rows):
+            return index - self.num_samples, exc
+        for i, row in enumerate(rows):  # slow path, only after a failure: one row at a time
+            try:
+                validate_columns(self._rows_to_columns([row]), self.num_keypoints,
+                                 offset=self.num_samples + i, path=self.path)
+            except (SchemaError, ValueError, TypeError) as err:
+                return i, err
+        return None
+
+    def _bad_row(self, row: Mapping[str, Any], exc: Exception) -> None:
+        key = str(row.get("source_key", "") or "")
+        if self.on_bad_row is not None:
+            self.on_bad_row(row, exc)
             return
-        rows, self._pending = self._pending, []
+        if isinstance(exc, HmrError):
+            exc.record = f"source_key {key!r}" if key else exc.record
+            raise exc
+        raise SchemaError(f"{type(exc).__name__}: {exc}" + (f" (source_key {key!r})" if key else ""),
+                          index=self.num_samples, path=self.path) from None
+
+    def _guarded(self, write: Any, *args: Any) -> Any:
+        """Run a write step; an OSError (a full disk) removes the partial output and
+        becomes one line naming the store."""
+        try:
+            return write(*args)
+        except OSError as exc:
+            self.abort()
+            raise write_error(exc, self.path, "cannot write the store") from exc
+
+    def _rows_to_columns(self, rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
         names = {k for r in rows for k in r}
         cols: dict[str, np.ndarray] = {}
         for name in names:
@@ -175,27 +271,53 @@ class StoreWriter:
                 cols[name] = np.asarray(values, dtype=field.dtype)
             else:
                 if any(v is None for v in values):
+                    missing = next(i for i, v in enumerate(values) if v is None)
                     raise SchemaError("extra column missing in some samples", field=name,
-                                      index=self.num_samples, path=self.path)
+                                      index=self.num_samples + missing, path=self.path)
                 cols[name] = np.asarray(values)
-        self._write_block(self._fill_defaults(cols, len(rows)))
+        return self._fill_defaults(cols, len(rows))
+
+    def finish(self) -> None:
+        """Flush and mark the store complete under its temporary name (nothing visible yet);
+        ``close()`` then renames it into place. On any failure the partial is removed."""
+        if self._closed or self._finished:
+            return
+        try:
+            self.flush()
+            self._group.attrs.update({"num_samples": self.num_samples, "complete": True})
+            if self.format == "npz":
+                _zarr_to_npz(self._group, self._tmp)
+                shutil.rmtree(self._scratch, ignore_errors=True)
+        except OSError as exc:
+            self.abort()
+            raise write_error(exc, self.path, "cannot write the store") from exc
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
 
     def close(self) -> Path:
-        """Flush, mark complete, rename into place. Returns the final path."""
+        """Flush, mark complete, rename into place. Returns the final path.
+
+        An old store of the same name is replaced atomically: moved aside, the new one
+        renamed in, then the old one deleted; a run killed in between leaves either store
+        whole under the name, and the next writer restores or removes the aside copy."""
         if self._closed:
             return self.path
-        self.flush()
-        self._group.attrs.update({"num_samples": self.num_samples, "complete": True})
-        if self.format == "npz":
-            _zarr_to_npz(self._group, self._tmp)
-            shutil.rmtree(self._scratch, ignore_errors=True)
-        if self.path.exists():
-            if self.path.is_dir():
-                shutil.rmtree(self.path)
-            else:
-                self.path.unlink()
-        os.replace(self._tmp, self.path)
+        self.finish()
+        try:
+            if self.path.is_dir() and not self.path.is_symlink():
+                old = aside_name(self.path)
+                os.replace(self.path, old)
+                os.replace(self._tmp, self.path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # a file (npz) is replaced by one rename
+                os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise write_error(exc, self.path, "cannot rename the finished store into place") from exc
         self._closed = True
+        self._release()
         return self.path
 
     def abort(self) -> None:
@@ -207,6 +329,12 @@ class StoreWriter:
                 shutil.rmtree(p, ignore_errors=True)
             else:
                 p.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.__exit__(None, None, None)
 
     def __enter__(self) -> "StoreWriter":
         return self
@@ -239,7 +367,7 @@ class StoreWriter:
             self._create_arrays(cols)
         elif set(cols) != set(self._arrays):
             raise SchemaError(f"block has columns {sorted(set(cols) ^ set(self._arrays))} "
-                              "that differ from the first block", index=self.num_samples, path=self.path)
+                              "that differ from the first block", path=self.path)
         for name, arr in self._arrays.items():
             values = cols[name]
             arr.append(np.asarray(values, dtype=object) if values.dtype.kind in "OUT" else values)
@@ -249,10 +377,13 @@ class StoreWriter:
         for name, values in cols.items():
             is_str = values.dtype.kind in "OUT"
             shape = (0, *values.shape[1:])
+            # Every chunk is written, even all-fill ones, so readers can tell a deleted
+            # chunk from a skipped one (EVERY_CHUNK).
             self._arrays[name] = self._group.create_array(
                 name, shape=shape, chunks=(self.chunk_rows, *values.shape[1:]),
                 dtype=str if is_str else values.dtype,
                 compressors=None if is_str else _compressor(),
+                config={"write_empty_chunks": True},
             )
 
 
@@ -298,12 +429,13 @@ class SampleStore:
             raise FileNotFoundError(f"no store at {self.path}")
         self.format = store_format(self.path)
         if self.format == "zarr":
+            check_codecs(self.path)  # before zarr builds any codec or reads any chunk
             try:
                 self._group = _zarr().open_group(str(self.path), mode="r")
+                self.attrs: dict[str, Any] = dict(self._group.attrs)
+                self._arrays = {name: self._group[name] for name in self._group.array_keys()}
             except Exception as exc:  # zarr raises several types for a non-store folder
                 raise SchemaError(f"not a zarr store ({type(exc).__name__}: {exc})", path=self.path) from None
-            self.attrs: dict[str, Any] = dict(self._group.attrs)
-            self._arrays = {name: self._group[name] for name in self._group.array_keys()}
         else:
             try:
                 self._npz = np.load(self.path, allow_pickle=False)
@@ -328,6 +460,13 @@ class SampleStore:
             if length != n:
                 raise SchemaError(f"has {length} rows but the store declares {n} samples",
                                   field=name, path=self.path)
+        if self.format == "zarr" and self.attrs.get(EVERY_CHUNK):
+            for name, arr in self._arrays.items():
+                missing = missing_chunks(self.path / name, tuple(arr.shape), tuple(arr.chunks))
+                if missing:
+                    raise SchemaError(f"{len(missing)} chunk file(s) missing (first: {name}/{missing[0]}); "
+                                      "zarr would read them back as zeros: convert again",
+                                      field=name, path=self.path)
 
     def _shape(self, name: str) -> tuple[int, ...]:
         if self.format == "zarr":
@@ -359,10 +498,15 @@ class SampleStore:
         if field not in self._arrays:
             raise SchemaError(f"no such field (fields: {', '.join(self.fields)})", field=field, path=self.path)
         stop = len(self) if stop is None else min(stop, len(self))
-        if self.format == "zarr":
-            values = self._arrays[field][start:stop]
-        else:
-            values = self._npz_array(field)[start:stop]
+        try:
+            if self.format == "zarr":
+                values = self._arrays[field][start:stop]
+            else:
+                values = self._npz_array(field)[start:stop]
+        except Exception as exc:  # blosc / zip / decode errors: name what could not be read
+            raise SchemaError(f"cannot read rows {start}..{stop} ({self._chunk_files(field, start, stop)}): "
+                              f"{type(exc).__name__}: {exc}; the store is corrupt, convert again",
+                              field=field, path=self.path) from None
         if values.dtype.kind in "OUT":
             return _as_str_array(values)
         return np.asarray(values)
@@ -377,6 +521,15 @@ class SampleStore:
             raise IndexError(f"sample {index} out of range for {n} samples in {self.path}")
         index %= n
         return {name: values[0] for name, values in self.columns(index, index + 1).items()}
+
+    def _chunk_files(self, field: str, start: int, stop: int) -> str:
+        if self.format != "zarr":
+            return f"member {field}.npy"
+        arr = self._arrays[field]
+        rows = int(arr.chunks[0])
+        tail = ".0" * (len(arr.shape) - 1)
+        names = [f"{field}/{c}{tail}" for c in range(start // rows, max(start, stop - 1) // rows + 1)]
+        return "chunk " + names[0] if len(names) == 1 else f"chunks {names[0]}..{names[-1]}"
 
     def block_rows(self) -> int:
         if self.format == "zarr" and self._arrays:
@@ -396,6 +549,42 @@ class SampleStore:
         for offset, cols in self.blocks():
             total += validate_columns(cols, self.num_keypoints, offset=offset, path=self.path)
         return total
+
+
+def check_codecs(path: Path) -> None:
+    """Refuse a zarr store whose arrays name a codec our writer does not use (numcodecs'
+    ``pickle`` codec would run code on decode): read from the metadata files themselves,
+    before zarr instantiates anything."""
+    path = Path(path)
+    for meta in sorted([*path.glob("*/.zarray"), *path.glob("*/zarr.json")]):
+        try:
+            doc = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SchemaError(f"unreadable array metadata ({type(exc).__name__}: {exc})",
+                              field=meta.parent.name, path=path) from None
+        if not isinstance(doc, dict):
+            raise SchemaError("array metadata is not a JSON object", field=meta.parent.name, path=path)
+        if meta.name == ".zarray":
+            codecs = [doc.get("compressor")] + list(doc.get("filters") or [])
+            names = [c.get("id") if isinstance(c, dict) else c for c in codecs if c is not None]
+        else:
+            names = [c.get("name") if isinstance(c, dict) else c for c in doc.get("codecs") or []]
+        refused = [str(n) for n in names if n not in ALLOWED_CODECS]
+        if refused:
+            raise SchemaError(f"array uses codec(s) {refused}, which hmrkit stores never use "
+                              f"(allowed: {sorted(ALLOWED_CODECS)}); refusing to decode it",
+                              field=meta.parent.name, path=path)
+
+
+def missing_chunks(array_dir: Path, shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[str]:
+    """Chunk files (zarr v2 keys, "." separated) that an array of ``shape`` must have but
+    ``array_dir`` lacks."""
+    if not shape or any(s == 0 for s in shape):
+        return []
+    grid = [-(-s // c) for s, c in zip(shape, chunks)]
+    present = {p.name for p in array_dir.iterdir()} if array_dir.is_dir() else set()
+    expected = [".".join(map(str, idx)) for idx in np.ndindex(*grid)]
+    return [k for k in expected if k not in present]
 
 
 def open_store(path: str | os.PathLike) -> SampleStore:

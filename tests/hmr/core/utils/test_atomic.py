@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from hmr.core.utils.atomic import atomic_path, atomic_write_text, remove_partials_in
@@ -35,13 +38,21 @@ def test_directory_output_replaces_old_folder_whole(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.zarr"]
 
 
+def dead_pid() -> int:
+    """The PID of a process that has exited (stale partials carry such PIDs)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def test_many_files_mode_leaves_the_folder_search_to_one_sweep(tmp_path):
-    (tmp_path / "a.jpg.partial-1").write_text("stale")
-    (tmp_path / "b.jpg.partial-2").mkdir()
+    pid = dead_pid()
+    (tmp_path / f"a.jpg.partial-{pid}").write_text("stale")
+    (tmp_path / f"b.jpg.partial-{pid}").mkdir()
     with atomic_path(tmp_path / "c.jpg", many=True) as tmp:
         tmp.write_text("new")
     assert (tmp_path / "c.jpg").read_text() == "new"
-    assert (tmp_path / "a.jpg.partial-1").exists()  # not searched per file
+    assert (tmp_path / f"a.jpg.partial-{pid}").exists()  # not searched per file
     assert remove_partials_in(tmp_path) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.jpg"]
     with pytest.raises(RuntimeError):  # a failed write still leaves nothing behind
