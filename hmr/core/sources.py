@@ -92,6 +92,10 @@ _CONVERTED = (
     _src("coco2017", "COCO 2017 person keypoints", "dataset", ("train", "val"), convention="coco",
          converter="converters.coco", default_root="coco",
          description="COCO 2017 person keypoints (official JSON, pycocotools)"),
+    _src("coco_wholebody", "COCO-WholeBody v1.0", "dataset", ("train", "val"),
+         convention="coco_wholebody", aliases=("coco-wholebody",), benchmark=True,
+         description="COCO-WholeBody v1.0 (COCO-style JSON, 133 joints: body, feet, face, "
+                     "hands)"),
     _src("eft_coco", "EFT fits, COCO 2014", "fits", ("train", "val"), convention="spin_49",
          aliases=("eft-coco", "coco-eft"), default_root=_EFT_ROOT, benchmark=True,
          description="EFT SMPL fits, COCO 2014 (All train; Val = EFT-COCO-val)"),
@@ -127,6 +131,10 @@ _CONVERTED = (
     _src("mpii", "MPII Human Pose", "dataset", ("train", "valid"), convention="mpii",
          default_root="mpii", benchmark=True,
          description="MPII Human Pose (official .mat, hourglass annot/*.h5, or MMPose JSON)"),
+    _src("posetrack18", "PoseTrack 2018", "dataset", ("train", "val"), convention="posetrack",
+         aliases=("posetrack",), benchmark=True,
+         description="PoseTrack18 v0.45 (one COCO-style JSON per video, labelled frames, "
+                     "track ids)"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
@@ -164,8 +172,6 @@ _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
     _planned("aic", "AI Challenger human keypoints", ("train", "val"), "aic",
              ("ai_challenger",)),
-    _planned("coco_wholebody", "COCO-WholeBody v1.0", ("train", "val"), "coco_wholebody",
-             ("coco-wholebody",)),
     _planned("crowdpose", "CrowdPose", ("train", "val", "test", "trainval"), "crowdpose"),
     _planned("instavariety", "InstaVariety", ("train",), "instavariety", ("insta_variety",)),
     _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
@@ -177,7 +183,6 @@ _PLANNED = (
     _planned("oh50k3d", "3DOH50K", ("train",), None, ("3doh50k",)),
     _planned("penn_action", "Penn Action", ("train",), "penn_action", ("penn-action",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
-    _planned("posetrack18", "PoseTrack 2018", ("train", "val"), "posetrack", ("posetrack",)),
     _planned("prox", "PROX", ("train",)),
     _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
     _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
