@@ -114,6 +114,10 @@ _CONVERTED = (
     _src("eft_posetrack", "EFT fits, PoseTrack", "fits", ("train",), convention="spin_49",
          aliases=("eft-posetrack",), default_root=_EFT_ROOT, benchmark=True,
          description="EFT SMPL fits, PoseTrack"),
+    _src("aic", "AI Challenger human keypoints", "dataset", ("train", "val"), convention="aic",
+         aliases=("ai_challenger",), benchmark=True,
+         description="AI Challenger 2017 keypoints (official JSON: 14 joints, xyxy boxes, "
+                     "v 1/2/3)"),
     _src("h36m", "Human3.6M", "dataset", ("train", "test_p1", "test_p2"), convention="h36m_32",
          aliases=("human36m",), benchmark=True,
          description="Human3.6M (official D2/D3 CDF poses, masks, metadata.xml or cameras.pkl, "
@@ -170,8 +174,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
-    _planned("aic", "AI Challenger human keypoints", ("train", "val"), "aic",
-             ("ai_challenger",)),
     _planned("crowdpose", "CrowdPose", ("train", "val", "test", "trainval"), "crowdpose"),
     _planned("instavariety", "InstaVariety", ("train",), "instavariety", ("insta_variety",)),
     _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
