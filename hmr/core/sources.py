@@ -122,6 +122,12 @@ _CONVERTED = (
          aliases=("human36m",), benchmark=True,
          description="Human3.6M (official D2/D3 CDF poses, masks, metadata.xml or cameras.pkl, "
                      "extracted frames)"),
+    _src("instavariety", "InstaVariety", "dataset", ("train", "test"), convention="instavariety",
+         aliases=("insta_variety",), benchmark=True,
+         description="InstaVariety (HMMR tfrecords: per-track 224 px crops, OpenPose-derived "
+                     "2D, 25 joints)"),
+    _src("vlog", "VLOG-people", "dataset", ("train",), convention="instavariety", benchmark=True,
+         description="VLOG-people (HMMR tfrecords, same format as InstaVariety)"),
     _src("lsp", "Leeds Sports Pose", "dataset", ("train", "test"), convention="lsp",
          default_root="lsp", benchmark=True,
          description="Leeds Sports Pose (joints.mat, 2,000 images, 14 joints)"),
@@ -175,7 +181,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
     _planned("crowdpose", "CrowdPose", ("train", "val", "test", "trainval"), "crowdpose"),
-    _planned("instavariety", "InstaVariety", ("train",), "instavariety", ("insta_variety",)),
     _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
@@ -188,7 +193,6 @@ _PLANNED = (
     _planned("prox", "PROX", ("train",)),
     _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
     _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
-    _planned("vlog", "VLOG-people", ("train",)),
 )
 
 SOURCES: dict[str, Source] = {s.name: s for s in sorted(_CONVERTED + _PLANNED, key=lambda s: s.name)}
