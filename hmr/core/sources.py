@@ -145,6 +145,9 @@ _CONVERTED = (
          aliases=("posetrack",), benchmark=True,
          description="PoseTrack18 v0.45 (one COCO-style JSON per video, labelled frames, "
                      "track ids)"),
+    _src("penn_action", "Penn Action", "dataset", ("train", "test"), convention="penn_action",
+         aliases=("penn-action",), benchmark=True,
+         description="Penn Action labels/*.mat (13 joints per frame, xyxy boxes) and frames"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
@@ -188,7 +191,6 @@ _PLANNED = (
     _planned("mupots3d", "MuPoTS-3D", ("train",), "mupots_3d", ("mupots", "mupots-3d")),
     _planned("ochuman", "OCHuman", ("val", "test"), "coco"),
     _planned("oh50k3d", "3DOH50K", ("train",), None, ("3doh50k",)),
-    _planned("penn_action", "Penn Action", ("train",), "penn_action", ("penn-action",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
     _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),

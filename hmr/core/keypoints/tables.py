@@ -211,9 +211,15 @@ CONVENTION_SPECS: tuple[ConventionSpec, ...] = (
                    {"head_bottom": "neck"},
                    "PoseTrack 2018 (17, COCO order with eyes replaced by head bottom/top; "
                    "head_bottom is MPII's upper neck).", "https://posetrack.net/"),
-    ConventionSpec("penn_action", ("head", *COCO17[5:]), {"head": "head_top"},
-                   "Penn Action (13); 'head' stored in the LSP head-top slot.",
-                   "http://dreamdragon.github.io/PennAction/ (README)"),
+    # Penn Action: the README's names, whose sides the data contradict (index 1, "left_shoulder",
+    # is the person's right shoulder; evidence in converters/penn_action.py), so each side
+    # goes to the opposite superset slot.
+    ConventionSpec("penn_action", ("head", *COCO17[5:]),
+                   {"head": "head_top", **dict(zip(COCO17[5::2], COCO17[6::2])),
+                    **dict(zip(COCO17[6::2], COCO17[5::2]))},
+                   "Penn Action (13), README names; the data are mirrored (index 1 'left_shoulder' "
+                   "is the person's right shoulder), so sides map across. 'head' in the head-top "
+                   "slot.", "http://dreamdragon.github.io/PennAction/ (README) + label files"),
     ConventionSpec("lip", LIP16_NATIVE, dict(zip(LIP16_NATIVE, MPII16)),
                    "Look Into Person (16), MPII order and definitions (B_Spine = thorax, "
                    "B_Neck = upper neck, B_Head = head top).", "http://sysu-hcp.net/lip/"),
