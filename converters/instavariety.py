@@ -88,7 +88,14 @@ import numpy as np
 from converters.driver import BadRecord
 from converters.labels import to_superset
 from converters.options import ConvertOptions
-from converters.tfrecord import BYTES_LIST, FLOAT_LIST, INT64_LIST, Feature, iter_records, parse_example
+from converters.tfrecord import (
+    BYTES_LIST,
+    FLOAT_LIST,
+    INT64_LIST,
+    Feature,
+    iter_records,
+    parse_example,
+)
 from hmr.core.boxes import bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.sources import SOURCES, Source
@@ -125,7 +132,7 @@ def _values(features: dict[str, Feature], key: str, kind: str, sizes: tuple[int,
             return [] if kind == BYTES_LIST else np.zeros(0)
         raise TrackError(f"feature '{key}' is missing")
     if feature.kind != kind:
-        raise TrackError(f"feature '{key}' is a {feature.kind or 'empty feature'}, expected a {kind}")
+        raise TrackError(f"feature '{key}' holds {feature.kind or 'no list'}, expected {kind}")
     if len(feature) not in sizes:
         expected = " or ".join(str(s) for s in sizes)
         raise TrackError(f"feature '{key}' has {len(feature)} values, expected {expected}")

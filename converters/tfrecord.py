@@ -10,7 +10,7 @@ is a sequence of records, each ::
 
 with ``masked_crc(b) = ((c >> 15) | (c << 17)) + 0xA282EAD8 (mod 2**32)``, ``c`` the CRC-32C
 (Castagnoli) of ``b``. Both CRCs of every record are checked (CRC-32C from the
-``google-crc32c`` package, C implementation: ~1 ms for a 7 MB record); a mismatch or a file
+``google-crc32c`` package, C implementation: ~15 ms for a 20 MB record); a mismatch or a file
 that ends inside a record raises :class:`~hmr.core.errors.DatasetFormatError` naming the file
 and the record index. Uncompressed files only (TensorFlow's default; a GZIP file fails its
 first length CRC and the message says so).

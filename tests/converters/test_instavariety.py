@@ -11,7 +11,14 @@ import pytest
 from converters.instavariety import crop_pixels
 from hmr.core.errors import DatasetFormatError
 from tests.fixtures.converters_2d import convert, slot
-from tests.fixtures.tfrecord import CROP, example_bytes, hmmr_example, make_track, write_hmmr, write_tfrecord
+from tests.fixtures.tfrecord import (
+    CROP,
+    example_bytes,
+    hmmr_example,
+    make_track,
+    write_hmmr,
+    write_tfrecord,
+)
 
 # HMMR's joint indices (human_dynamics video_in_the_wild_to_tfrecords.py, joint_names_coco)
 # and the superset slot of each anatomical joint; OpenPose detections.
@@ -122,20 +129,24 @@ def test_frames_with_fewer_than_two_joints_are_skipped(tmp_path):
     assert list(store.read("frame_index")) == [0, 2] and result.skipped == []
 
 
-def _bad_track_file(tmp_path):
+BROKEN = {  # a track that is a valid Example but not a valid HMMR track -> message
+    "short": ({"image/xys": ("float", np.zeros(2 * 14 * 2 - 1))}, "image/xys' has 55 values"),
+    "type": ({"image/visibilities": ("float", np.ones(28))}, "holds float_list, expected int64_list"),
+    "missing": ({"image/encoded": None}, "image/encoded' is missing"),
+    "not_jpeg": ({"image/encoded": ("bytes", [b"\x89PNG", b"\x89PNG"])}, "not a JPEG"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN))
+def test_bad_track_fails_with_file_and_record_or_is_skipped(tmp_path, broken):
     rng = np.random.default_rng(3)
     good, bad = make_track(rng, 2, 1), make_track(rng, 2, 2)
     hmmr_example(bad, train=True)
-    feats = dict(bad.features)
-    feats["image/xys"] = ("float", np.zeros(2 * 14 * 2 - 1))  # one value short
+    change, message = BROKEN[broken]
+    feats = {k: v for k, v in {**bad.features, **change}.items() if v is not None}
     path = write_tfrecord(tmp_path / "iv" / "train" / "a.tfrecord",
                           [hmmr_example(good, train=True), example_bytes(feats), hmmr_example(good, train=True)])
-    return path
-
-
-def test_bad_track_fails_with_file_and_record_or_is_skipped(tmp_path):
-    path = _bad_track_file(tmp_path)
-    with pytest.raises(DatasetFormatError, match="image/xys") as err:
+    with pytest.raises(DatasetFormatError, match=message) as err:
         convert("instavariety", tmp_path / "iv", tmp_path / "out", "train")
     assert err.value.path == str(path) and err.value.record == 1
     result, store = convert("instavariety", tmp_path / "iv", tmp_path / "out", "train", skip_bad=True)

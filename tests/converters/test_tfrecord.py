@@ -8,9 +8,22 @@ import struct
 import numpy as np
 import pytest
 
-from converters.tfrecord import FLOAT_LIST, INT64_LIST, iter_examples, iter_records, masked_crc32c, parse_example
+from converters.tfrecord import (
+    FLOAT_LIST,
+    INT64_LIST,
+    iter_examples,
+    iter_records,
+    masked_crc32c,
+    parse_example,
+)
 from hmr.core.errors import DatasetFormatError
-from tests.fixtures.tfrecord import crc32c, example_bytes, frame_record, masked, write_tfrecord
+from tests.fixtures.tfrecord import (
+    crc32c,
+    example_bytes,
+    frame_record,
+    masked,
+    write_tfrecord,
+)
 
 
 def test_crc32c_check_value_and_mask():
