@@ -7,7 +7,7 @@ OUT    ?= demo_out
 # Parallel workers for pytest (2 cores on CI machines).
 JOBS   ?= 2
 
-.PHONY: venv install test test-fast test-all demo bench clean
+.PHONY: venv install test test-fast test-all demo bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -29,11 +29,17 @@ demo: $(STAMP)
 	$(VENV)/bin/hmr demo --out $(OUT)
 
 # Every benchmark prints its figures. The Balanced MSE reproduction takes ~30 min of one core
-# at the paper's protocol: it runs in --quick mode unless FULL=1.
+# at the paper's protocol: it runs in --quick mode unless FULL=1. demo_learning and loader_cache
+# measure a folder you give them (see their --help); here they run on their own --smoke data.
 bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; \
-	  extra=""; case "$$b" in *balanced_mse_synthetic.py) [ -n "$(FULL)" ] || extra="--quick";; esac; \
+	  extra=""; case "$$b" in *balanced_mse_synthetic.py) [ -n "$(FULL)" ] || extra="--quick";; \
+	  *demo_learning.py|*loader_cache.py) extra="--smoke";; esac; \
 	  $(PY) $$b $$extra || exit 1; done
+
+# Every benchmark end to end at toy sizes (seconds each; make test runs the same).
+bench-smoke: $(STAMP)
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --smoke || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info

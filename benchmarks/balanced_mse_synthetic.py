@@ -37,7 +37,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,6 +51,7 @@ from torch.func import functional_call, vmap
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hmr.core.utils.machine import machine_line  # noqa: E402
 from hmr.losses import build_loss, fit_label_gmm  # noqa: E402
 
 
@@ -506,7 +509,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--epoch-scale", type=float, default=1.0,
                         help="multiply epochs and evaluation period (smoke tests; 1 = paper)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: --quick with one seed, a tenth of the epochs, 1-D and 2-D plots "
+                             "written to a temporary folder (checks the script runs; figures meaningless)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.quick, args.seeds, args.epoch_scale = True, 1, 0.1
+    scratch = Path(tempfile.mkdtemp(prefix="hmr-bench-bmse-")) if args.smoke and args.out_dir is None else None
+    if scratch is not None:
+        args.out_dir = scratch
 
     torch.set_num_threads(args.threads)
     config = QUICK if args.quick else RunConfig()
@@ -524,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     out = run_benchmark(config)
     print(format_tables(out))
     print(f"runtime: {out['seconds']:.1f} s wall, {out['cpu_seconds']:.1f} s CPU, "
-          f"{args.threads} thread(s), torch {torch.__version__}")
+          f"torch {torch.__version__}; {machine_line(args.threads)}")
     if args.out_dir is not None:
         from hmr.core.utils.atomic import atomic_write_text
 
@@ -536,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         if SETTING_2D.name in out["settings"]:
             plot_2d(out, args.out_dir / f"{prefix}_synthetic_2d.png")
         print(f"wrote {args.out_dir}/{prefix}_*")
+    if scratch is not None:
+        shutil.rmtree(scratch)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Body-model throughput and mannequin generation time.
 
 Figures: bodies per second of the SMPL forward pass (vertices + SMPL-24, H36M-17 and SPIN-49
-joints, no gradient) at batch 1 and at batch 64 on CPU with 2 threads, the ratio between the
+joints, no gradient) at batch 1 and at batch 64 on CPU with one thread (``--threads``), the ratio between the
 two (the baseline is batch 1, measured in the same run), and the time to generate the
 mannequin's arrays and write its folder. Then the training pass (forward + backward of the
 SPIN-49 joints, batch 64, rotation matrices as the network predicts them): the full body model
@@ -81,12 +81,20 @@ def mannequin_timings() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: figures that hold on a shared machine)")
     parser.add_argument("--body-model", default=None, help="SMPL folder (default: the mannequin)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 0.1 s per measurement (checks the script runs; figures meaningless)")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds = 0.1
     torch.set_num_threads(args.threads)
     from hmr.core.body import load_body_model
+    from hmr.core.utils.machine import machine_line
+
+    print(f"machine: {machine_line(args.threads)}")
 
     build, write = mannequin_timings()
     print(f"mannequin: arrays {build:.2f} s, arrays + write folder {write:.2f} s")

@@ -1,6 +1,6 @@
 """Peak RSS and throughput of the 3D converters for N and 10xN generated samples.
 
-Usage: python benchmarks/convert_3d.py [N]
+Usage: python benchmarks/convert_3d.py [N] [--smoke]
 Each conversion runs in its own process (peak RSS = that process's ru_maxrss): the target is a
 ratio near 1 between 10xN and N samples (conversion streams; memory does not grow with N).
 """
@@ -50,6 +50,9 @@ def generate(kind, root, frames):
 
 
 def main(n=500):
+    from hmr.core.utils.machine import machine_line
+
+    print(f"machine: {machine_line(1)} (one conversion process at a time, workers=1)")
     rows = []
     for kind in ("mpi_inf_3dhp", "h36m", "pw3d"):
         for frames in (n, 10 * n):
@@ -70,4 +73,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", type=int, nargs="?", default=500,
                         help="samples of the small run (the large run converts 10x as many)")
-    main(parser.parse_args().n)
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: N = 5 (checks the script runs; figures meaningless)")
+    args = parser.parse_args()
+    main(5 if args.smoke else args.n)

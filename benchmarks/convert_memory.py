@@ -137,7 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="base sample count N (also runs 10 x N)")
     parser.add_argument("--images", type=int, default=1500, help="images for the per-image part (0: skip)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: --n 20 --images 20 (checks the script runs; figures meaningless)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.n, args.images = 20, 20
+    from hmr.core.utils.machine import machine_line
+
+    print(f"machine: {machine_line(1)} (one measuring process at a time)")
     with tempfile.TemporaryDirectory(prefix="hmr-bench-convert-") as tmp:
         work = Path(tmp)
         rows = [measure_coco(n, work) for n in (args.n, 10 * args.n)]

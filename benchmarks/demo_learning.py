@@ -7,19 +7,24 @@ each run prints one JSON line and appends it to ``--results`` (docs/dev/demo-his
 Run:  hmr demo --out /tmp/d8k --steps 2          # data only (the 2-step model is ignored)
       python benchmarks/demo_learning.py NAME /tmp/d8k [OVERRIDE ...]
       e.g.  ... r18 /tmp/d8k 'model.backbone="resnet18"' train.total_steps=2000
+      python benchmarks/demo_learning.py --smoke   # seconds: quick demo data, 2 steps, in a temp folder
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hmr.core.utils.machine import machine_line  # noqa: E402
+from hmr.demo import DemoConfig, run_demo  # noqa: E402
 from hmr.evaluation.baselines import mean_pose_checkpoint  # noqa: E402
 from hmr.evaluation.run import EvalOptions, evaluate  # noqa: E402
 from hmr.training.launch import train  # noqa: E402
@@ -27,13 +32,35 @@ from hmr.training.launch import train  # noqa: E402
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("name", help="run name (folder under --out)")
-    p.add_argument("demo_dir", type=Path, help="an `hmr demo` output folder (its stores and shards)")
+    p.add_argument("name", nargs="?", help="run name (folder under --out)")
+    p.add_argument("demo_dir", type=Path, nargs="?", help="an `hmr demo` output folder (its stores and shards)")
     p.add_argument("overrides", nargs="*", help="config overrides, as for hmr train")
     p.add_argument("--out", type=Path, default=Path("runs/demo_learning"))
     p.add_argument("--results", type=Path, default=Path("runs/demo_learning/results.jsonl"))
     p.add_argument("--samples", type=int, default=200, help="samples scored per store")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: make quick demo data in a temporary folder and train 2 steps there "
+                        "(checks the script runs; figures meaningless)")
     args = p.parse_args()
+    if args.smoke:
+        scratch = Path(tempfile.mkdtemp(prefix="hmr-bench-demo-learning-"))
+        try:
+            run_demo(DemoConfig(out=scratch / "demo", quick=True))
+            args.name, args.demo_dir, args.out, args.results = "smoke", scratch / "demo", scratch, scratch / "r.jsonl"
+            args.samples = 8
+            args.overrides = [*args.overrides, "train.total_steps=2", "train.checkpoint_every=2",
+                              "model.img_size=64", "train.batch_size=8", "optim.warmup_steps=0"]
+            run(args)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return
+    if args.name is None or args.demo_dir is None:
+        p.error("NAME and DEMO_DIR are required (or pass --smoke)")
+    run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    print(f"machine: {machine_line()}")
     data, out = args.demo_dir, args.out / args.name
     shards = sorted((data / "shards").glob("*-train"))
     stores = {split: sorted((data / "stores").glob(f"*_{split}.zarr")) for split in ("test", "train")}

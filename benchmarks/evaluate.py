@@ -36,6 +36,7 @@ from hmr.evaluation.metrics import mpjpe, pa_mpjpe, pve  # noqa: E402
 from hmr.evaluation.report import summarise, write_report  # noqa: E402
 from hmr.evaluation.run import BodyModels  # noqa: E402
 from hmr.core.geometry import axis_angle_to_matrix  # noqa: E402
+from hmr.core.utils.machine import machine_line  # noqa: E402
 from hmr.core.schema.store import StoreWriter, open_store  # noqa: E402
 
 
@@ -59,8 +60,13 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=35515)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--quick", action="store_true", help="5,000 samples")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: 64 samples, batch 32, network batch 2 (checks the script runs; figures meaningless)")
     args = p.parse_args()
+    if args.smoke:
+        args.quick, args.samples, args.batch = False, 64, 32
     n = 5000 if args.quick else args.samples
+    print(f"machine: {machine_line()}")
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +101,7 @@ def main() -> None:
     import timm
 
     net = timm.create_model("resnet50", num_classes=0).eval()
-    x = torch.randn(64 if not args.quick else 8, 3, 224, 224)
+    x = torch.randn(2 if args.smoke else 8 if args.quick else 64, 3, 224, 224)
     with torch.no_grad():
         net(x)
         t0 = time.perf_counter()

@@ -122,7 +122,14 @@ def measure(kind: str, work: Path, n: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000, help="base sample count N (also runs 10 x N)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: --n 50 (checks the script runs; figures meaningless)")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.n = 50
+    from hmr.core.utils.machine import machine_line
+
+    print(f"machine: {machine_line(1)} (one measuring process at a time)")
     with tempfile.TemporaryDirectory(prefix="hmr-bench-interop-") as tmp:
         work = Path(tmp)
         for n in (args.n, 10 * args.n):

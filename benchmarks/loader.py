@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from hmr.core.keypoints import convert_keypoints, flip_permutation  # noqa: E402
 from hmr.core.schema import StoreWriter  # noqa: E402
 from hmr.core import crop as geo  # noqa: E402
+from hmr.core.utils.machine import machine_line  # noqa: E402
 from loaders.augment import AugmentConfig, channel_gains, draw_geometry  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.batch import collate  # noqa: E402
@@ -136,7 +137,7 @@ def _baseline_item(crop: np.ndarray, kp: np.ndarray) -> dict:
             "smpl_betas": z(10, np.float32), "has_smpl": False, "smpl_transl": z(3, np.float32),
             "has_smpl_transl": False, "cam_intrinsics": z((3, 3), np.float32), "has_intrinsics": False,
             "crop_to_image": z((2, 3), np.float32), "image_hw": z(2, np.int32), "gender": 0, "key": "",
-            "dataset": ""}
+            "dataset": "", "aug_rotation": np.float32(0.0), "aug_flip": False}
 
 
 def ours(set_dir: Path, n_batches: int, batch: int) -> tuple[int, float]:
@@ -161,14 +162,21 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=96, help="samples per source for each measurement")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds: 8 samples per source, batch 4, one run (checks the script runs; figures meaningless)")
     args = ap.parse_args()
+    if args.smoke:
+        args.samples, args.batch, args.repeats = 8, 4, 1
+    if not FIX.is_dir():
+        raise SystemExit(f"the loader benchmark reads the test suite's real sample images: {FIX} is missing "
+                         "(set HMR_SHARED_FIXTURES to the folder holding mmpose-samples/)")
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     perm = flip_permutation("superset")
     rows = fixture_rows()
     n, b = args.samples, args.batch
     print(f"loader benchmark: samples per CPU-second (one core), {OUT}² output, batch {b}, "
-          f"{n} samples per source, best of {args.repeats}")
+          f"{n} samples per source, best of {args.repeats}; {machine_line(1)}")
     print(f"{'source':14s} {'image':>11s} {'shard write':>12s} {'MMHuman3D':>10s} {'lean base':>10s} "
           f"{'ours':>7s} {'vs MMH3D':>9s} {'vs lean':>8s}")
     tot = {k: [0.0, 0] for k in ("write", "mmh", "lean", "ours")}

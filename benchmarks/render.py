@@ -44,8 +44,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--smoke", action="store_true", help="seconds: --n 4 --size 64 (checks the script runs; figures meaningless)")
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.size = 4, 64
     torch.set_num_threads(1)
+    from hmr.core.utils.machine import machine_line
+
+    print(f"machine: {machine_line(1)}")
 
     from hmr.core.body import load_body_model
     from hmr.core.render import rasterize, render_mesh

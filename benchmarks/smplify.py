@@ -56,7 +56,11 @@ def main() -> None:
                    help="torch CPU threads (1: steady figures on a shared machine; more threads oversubscribe it)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--pose-prior", default=None)
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: batch 4, 2 loop samples, 5 + 5 iterations (checks the script runs; figures meaningless)")
     a = p.parse_args()
+    if a.smoke:
+        a.batch, a.loop_samples, a.camera_iters, a.body_iters = 4, 2, 5, 5
     torch.set_num_threads(a.threads)
 
     from hmr.core.body import load_body_model
@@ -84,7 +88,9 @@ def main() -> None:
         loop_err.append(err)
     batched = a.batch / batch_s
     looped = a.loop_samples / loop_s
-    print(f"device {a.device}, {torch.get_num_threads()} threads, {a.camera_iters}+{a.body_iters} Adam steps")
+    from hmr.core.utils.machine import machine_line
+
+    print(f"device {a.device}, {a.camera_iters}+{a.body_iters} Adam steps; {machine_line()}")
     print(f"batched (batch {a.batch}):      {batched:8.2f} fits/s  ({batch_s:.1f} s for {a.batch})")
     print(f"loop (batch 1, {a.loop_samples} samples): {looped:8.2f} fits/s  ({loop_s:.1f} s)")
     print(f"batched, full mesh each step:  {a.batch / mesh_s:8.2f} fits/s  ({mesh_s:.1f} s for {a.batch})")

@@ -66,7 +66,11 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds: 16 samples, batch 8, 1 epoch, 3 + 3 iterations, 64 px (checks the script runs; figures meaningless)")
     args = parser.parse_args()
+    if args.smoke:
+        args.samples, args.batch, args.epochs, args.iters, args.img_size = 16, 8, 1, 3, 64
     torch.set_num_threads(args.threads)
     from tests.fixtures.fitting import small_prior
     from tests.fixtures.spin import mean_pose_table, spin_shards
@@ -80,7 +84,9 @@ def main() -> None:
         plain, _ = run(args, set_dir, prior, tmp / "plain", False, min(steps, 4))
         with_spin, epochs = run(args, set_dir, prior, tmp / "spin", True, steps)
     a, b = statistics.median(plain), statistics.median(with_spin)
-    print(f"device {args.device}, {args.threads} thread(s), {args.backbone} at {args.img_size} px, batch {args.batch}, "
+    from hmr.core.utils.machine import machine_line
+
+    print(f"device {args.device}, {machine_line(args.threads)}, {args.backbone} at {args.img_size} px, batch {args.batch}, "
           f"SMPLify {args.iters} + {args.iters} iterations")
     print(f"step without SMPLify: {a:.3f} s   with SMPLify: {b:.3f} s   ratio {b / a:.1f}x   "
           f"(SMPLify ~{100 * (b - a) / b:.0f}% of the SPIN step)")

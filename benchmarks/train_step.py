@@ -33,6 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hmr.core.body.smpl import load_body_model  # noqa: E402
+from hmr.core.utils.machine import machine_line  # noqa: E402
 from hmr.training.config import load_config  # noqa: E402
 from hmr.training.random_batches import random_body_batch  # noqa: E402
 from hmr.training.trainer import Trainer  # noqa: E402
@@ -87,7 +88,12 @@ def main() -> None:
     p.add_argument("--full", action="store_true", help="on a CPU, run the full batch-64 224 px measurement")
     p.add_argument("--shards", nargs="*", default=[], help="shard-set folders: also time the loader")
     p.add_argument("--workers", type=int, default=8, help="loader worker processes (with --shards)")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: resnet18, batch 2, 64 px, 1 timed step (checks the script runs; figures meaningless)")
     args = p.parse_args()
+    if args.smoke:
+        args.quick, args.backbone, args.batch, args.size, args.steps, args.warmup = False, "resnet18", 2, 64, 1, 1
+        args.full = True  # keep the sizes above
     on_cpu = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")) == "cpu"
     if on_cpu and not args.full and not args.quick:
         print("no GPU: quick settings (pass --full for batch 64 at 224 px, minutes per mode on a CPU)")
@@ -97,7 +103,7 @@ def main() -> None:
     body = load_body_model()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"HMR-{args.backbone}, batch {args.batch}, {args.size}px, {args.steps} timed steps on {name}")
+    print(f"HMR-{args.backbone}, batch {args.batch}, {args.size}px, {args.steps} timed steps on {name}; {machine_line()}")
     fp32 = measure(args, "fp32", False, body)
     print(f"  fp32                    {fp32:9.1f} images/s")
     fp32_cl = measure(args, "fp32", True, body)

@@ -87,7 +87,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--small-files", type=int, default=12000)
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds: a 16 MB file, 50 small files, one round (checks the script runs; figures meaningless)")
     args = ap.parse_args()
+    if args.smoke:
+        args.size_gb, args.rounds, args.small_files = 16 / 1024, 1, 50
     if shutil.which("sha256sum") is None:
         raise SystemExit("sha256sum not found: the baseline needs GNU coreutils")
     size = int(args.size_gb * 1024**3)
@@ -147,8 +151,11 @@ def report(size: int, best: dict, workers: int, rounds: int) -> int:
     mb = size / 1e6
     res = best["ours"]
     peak_mb = res["peak_kb"] / 1024
+    sys.path.insert(0, str(REPO))
+    from hmr.core.utils.machine import machine_line
+
     print(f"file: {size / 1024**3:.1f} GiB sparse ({mb:,.0f} MB), workers={workers}, "
-          f"best of {rounds} round(s)")
+          f"best of {rounds} round(s); {machine_line(1)}")
     print(f"{'tool':<22}{'seconds':>9}{'MB/s':>9}")
     print(f"{'sha256sum':<22}{best['sha256sum']:>9.2f}{mb / best['sha256sum']:>9.0f}")
     if best["openssl"] != float("inf"):
