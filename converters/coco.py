@@ -12,7 +12,7 @@ rules (``-o key=value``) are described. COCO specifics:
 
 - Keypoints: COCO-17 order (convention ``"coco"``). COCO's visibility ``v`` is 0 = not
   labelled, 1 = labelled but occluded, 2 = visible; both 1 and 2 become confidence 1, 0
-  becomes confidence 0 (with x = y = 0 as in the file).
+  becomes confidence 0 (with x = y = 0 as in the file); any other code is a bad record.
 - Box: the annotation's own ``bbox`` is the publisher's box around the segmentation.
 - Limb joints for ``min_limb_keypoints``: COCO indices 5-16. SPIN and MMHuman3D use 12 (all
   limbs labelled): ``-o min_limb_keypoints=12`` (or ``-o preset=spin``) reproduces their
@@ -27,5 +27,5 @@ from hmr.core.sources import SOURCES
 SOURCE = SOURCES["coco2017"]
 VERSION = "1"
 FORMAT = CocoFormat(annotations="annotations/person_keypoints_{split}2017.json",
-                    images="{split}2017", convention="coco")
+                    images="{split}2017", convention="coco", visibility=(0, 1, 2))
 raw_files, iter_samples = define(SOURCE, FORMAT)

@@ -15,5 +15,5 @@ from hmr.core.sources import SOURCES
 SOURCE = SOURCES["coco2014"]
 VERSION = "1"
 FORMAT = CocoFormat(annotations="annotations/person_keypoints_{split}2014.json",
-                    images="{split}2014", convention="coco")
+                    images="{split}2014", convention="coco", visibility=(0, 1, 2))
 raw_files, iter_samples = define(SOURCE, FORMAT)

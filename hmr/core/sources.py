@@ -96,6 +96,9 @@ _CONVERTED = (
          convention="coco_wholebody", aliases=("coco-wholebody",), benchmark=True,
          description="COCO-WholeBody v1.0 (COCO-style JSON, 133 joints: body, feet, face, "
                      "hands)"),
+    _src("crowdpose", "CrowdPose", "dataset", ("train", "val", "test", "trainval"),
+         convention="crowdpose", benchmark=True,
+         description="CrowdPose (COCO-style JSON, 14 joints, crowdIndex)"),
     _src("eft_coco", "EFT fits, COCO 2014", "fits", ("train", "val"), convention="spin_49",
          aliases=("eft-coco", "coco-eft"), default_root=_EFT_ROOT, benchmark=True,
          description="EFT SMPL fits, COCO 2014 (All train; Val = EFT-COCO-val)"),
@@ -148,6 +151,10 @@ _CONVERTED = (
     _src("penn_action", "Penn Action", "dataset", ("train", "test"), convention="penn_action",
          aliases=("penn-action",), benchmark=True,
          description="Penn Action labels/*.mat (13 joints per frame, xyxy boxes) and frames"),
+    _src("ochuman", "OCHuman (Occluded Human)", "dataset", ("val", "test"), convention="coco",
+         benchmark=True,
+         description="OCHuman val/test: COCO-format JSON (default) or the original ochuman.json "
+                     "(19 joints, 4 visibility levels)"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
@@ -183,13 +190,11 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
-    _planned("crowdpose", "CrowdPose", ("train", "val", "test", "trainval"), "crowdpose"),
     _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
              ("muco", "muco-3dhp", "muco_3dhp")),
     _planned("mupots3d", "MuPoTS-3D", ("train",), "mupots_3d", ("mupots", "mupots-3d")),
-    _planned("ochuman", "OCHuman", ("val", "test"), "coco"),
     _planned("oh50k3d", "3DOH50K", ("train",), None, ("3doh50k",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
