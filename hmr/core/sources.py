@@ -131,6 +131,9 @@ _CONVERTED = (
                      "2D, 25 joints)"),
     _src("vlog", "VLOG-people", "dataset", ("train",), convention="instavariety", benchmark=True,
          description="VLOG-people (HMMR tfrecords, same format as InstaVariety)"),
+    _src("lip", "Look Into Person (LIP)", "dataset", ("train", "val"), convention="lip",
+         benchmark=True,
+         description="LIP pose CSVs (16 MPII-order joints, nan = missing) and their images"),
     _src("lsp", "Leeds Sports Pose", "dataset", ("train", "test"), convention="lsp",
          default_root="lsp", benchmark=True,
          description="Leeds Sports Pose (joints.mat, 2,000 images, 14 joints)"),
@@ -155,6 +158,9 @@ _CONVERTED = (
          benchmark=True,
          description="OCHuman val/test: COCO-format JSON (default) or the original ochuman.json "
                      "(19 joints, 4 visibility levels)"),
+    _src("penn_action", "Penn Action", "dataset", ("train", "test"), convention="penn_action",
+         aliases=("penn-action",), benchmark=True,
+         description="Penn Action labels/*.mat (13 joints per frame, xyxy boxes) and frames"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
@@ -190,7 +196,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
-    _planned("lip", "Look Into Person (LIP)", ("train", "val"), "lip"),
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
              ("muco", "muco-3dhp", "muco_3dhp")),
