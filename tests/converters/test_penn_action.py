@@ -14,7 +14,12 @@ from converters.options import ConvertOptions
 from hmr.core.errors import DatasetFormatError
 from hmr.core.schema import open_store
 from tests.fixtures.converters_2d import convert, leftovers, slot
-from tests.fixtures.penn_action import REAL_PENN, copy_real_penn_action, write_label, write_penn_action
+from tests.fixtures.penn_action import (
+    REAL_PENN,
+    copy_real_penn_action,
+    write_label,
+    write_penn_action,
+)
 
 # What each label column IS, anatomically. The README calls index 1 "left_shoulder", 2
 # "right_shoulder", ...; the data show the opposite sides (in front views index 1 is on the
