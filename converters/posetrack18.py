@@ -117,6 +117,7 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
             continue
         if isinstance(size, str):  # missing or unreadable image: one record for the frame
             yield BadRecord(str(root / frame["image_path"]), f"image_id={frame['image_id']}", size)
+            yield from (p for p in frame["persons"] if isinstance(p, BadRecord))
             continue
         hw = frame["image_hw"] or size or (0, 0)
         for sample in frame["persons"]:
@@ -150,10 +151,24 @@ def _labelled_frames(path: Path, rules: dict) -> Iterator[dict | BadRecord]:
                 continue
             if _kept(kps, rules):
                 persons.append(_sample(path, img, ann, kps, regions, rules["bbox"]))
-        if persons:
-            hw = (int(img["height"]), int(img["width"])) if img.get("height") and img.get("width") else None
-            yield {"image_id": image_id, "image_path": img["file_name"], "image_hw": hw,
-                   "persons": persons}
+        if not persons:
+            continue
+        hw = json_image_hw(img)
+        if isinstance(hw, str):
+            yield BadRecord(str(path), f"image_id={image_id}", hw)
+            continue
+        yield {"image_id": image_id, "image_path": img["file_name"], "image_hw": hw, "persons": persons}
+
+
+def json_image_hw(img: dict) -> tuple[int, int] | None | str:
+    """(height, width) where the JSON gives them (MMPose's copies do, the release does not),
+    None where it does not, or why they cannot be used."""
+    if "height" not in img and "width" not in img:
+        return None
+    hw = (img.get("height"), img.get("width"))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in hw):
+        return f"image height / width {hw!r} are not positive integers"
+    return hw
 
 
 def _kept(kps: np.ndarray, rules: dict) -> bool:

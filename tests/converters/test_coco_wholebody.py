@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from hmr.core.errors import DatasetFormatError
-from tests.fixtures.coco_wholebody import REAL_EXAMPLE, copy_real_coco_wholebody, write_coco_wholebody
+from tests.fixtures.coco_wholebody import (
+    REAL_EXAMPLE,
+    copy_real_coco_wholebody,
+    write_coco_wholebody,
+)
 from tests.fixtures.converters_2d import convert, leftovers, slot
 
 # The publisher's joints by anatomy: (annotation key, index in that key's list) -> superset

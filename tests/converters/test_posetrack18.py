@@ -156,6 +156,16 @@ def test_bad_annotations_name_file_and_record(tmp_path):
         (str(first), "image_id=10094730001"), (str(path), 1012834000000)]
 
 
+def test_image_sizes_written_in_the_json_must_be_positive_integers(tmp_path):
+    videos = write_posetrack18(tmp_path / "raw", mmpose_fields=True)
+    path = tmp_path / "raw" / "posetrack_data" / "annotations" / "val" / "012834_mpii_test.json"
+    videos["012834_mpii_test"]["images"][0]["height"] = "48"
+    path.write_text(json.dumps(videos["012834_mpii_test"]))
+    with pytest.raises(DatasetFormatError, match="not positive integers") as err:
+        convert("posetrack18", tmp_path / "raw", tmp_path / "out", "val")
+    assert err.value.path == str(path) and err.value.record == "image_id=10128340000"
+
+
 def test_truncated_json_and_missing_folder(tmp_path):
     write_posetrack18(tmp_path / "raw")
     path = tmp_path / "raw" / "posetrack_data" / "annotations" / "val" / "012834_mpii_test.json"
