@@ -21,6 +21,15 @@ members (each tar member costs a 512-byte header and parsing time, so labels are
 No member is a pickle; the streaming loader decodes them with ``allow_pickle=False``.
 Shards are written under a temporary name and renamed; a rerun skips every shard whose
 sidecar matches the plan, so a killed run resumes where it stopped.
+
+What sharding refuses (docs/reliability.md): a second ``hmr shard`` into the same set while
+one runs (a lock, ``<set>.lock``); a store whose files differ from its output manifest; an
+image that is incomplete (a JPEG must end in its end-of-image marker, a PNG in its IEND
+chunk: OpenCV decodes a cut file to a half-grey picture without an error) or unreadable,
+which becomes a skipped sample listed in the index with its store row, ``source_key`` and
+reason; and a store of which no sample could be sharded (an error, not an empty set).
+``verify_shard_set`` checks an index against its folder: counts, row coverage, shard names
+that stay inside the set, and members (only ``jpg``, ``json``, ``kp.npy``; never a pickle).
 """
 
 from __future__ import annotations
@@ -44,13 +53,15 @@ from hmr.core import crop as geo
 from hmr.core.crop import DEFAULT_CROP_SCALE
 from hmr.core.errors import HmrError, SchemaError
 from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
-from hmr.core.utils.atomic import atomic_path, atomic_write_text
+from hmr.core.utils.atomic import atomic_path, atomic_write_text, output_lock, write_error
 
 INDEX_NAME = "index.json"
 INDEX_FORMAT = "hmrkit-shards"
 INDEX_VERSION = 1
 SMPL_FIELDS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl")
 KP_COLUMNS = ("x_px", "y_px", "conf2d", "x_m", "y_m", "z_m", "conf3d")
+MEMBER_EXTENSIONS = ("jpg", "json", "kp.npy")  # the members of one sample, nothing else
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
 
 
 @dataclass
@@ -155,16 +166,43 @@ def _npy(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def image_problem(data: bytes) -> str | None:
+    """Why an encoded image file is incomplete, or None. OpenCV decodes a JPEG cut short into
+    a picture greyed below the cut, without an error, so the end is checked first: a JPEG
+    must end with its end-of-image marker FFD9, a PNG with its IEND chunk (trailing NUL
+    padding allowed). Other formats are left to the decoder."""
+    if not data:
+        return "empty file"
+    tail = data[-1024:].rstrip(b"\x00")
+    if data[:3] == b"\xff\xd8\xff" and not tail.endswith(b"\xff\xd9"):
+        return f"JPEG is truncated ({len(data)} bytes, no end-of-image marker FFD9)"
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and not tail.endswith(PNG_END):
+        return f"PNG is truncated ({len(data)} bytes, no IEND chunk at the end)"
+    return None
+
+
 class _ImageCache:
     """The last decoded image: consecutive rows often share one (several people per image)."""
 
     def __init__(self, root: Path):
-        self.root, self.path, self.image = root, None, None
+        self.root, self.path, self.image, self.problem = root, None, None, None
 
     def get(self, rel: str) -> np.ndarray | None:
+        """The decoded image, or None with ``self.problem`` saying why."""
         path = self.root / rel
         if path != self.path:
-            self.path, self.image = path, cv2.imread(str(path), cv2.IMREAD_COLOR)
+            self.path, self.image, self.problem = path, None, None
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                self.problem = f"cannot read image {path} ({exc.strerror or exc})"
+                return None
+            why = image_problem(data)
+            if why is None:
+                self.image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                why = None if self.image is not None else "not a decodable image"
+            if why is not None:
+                self.problem = f"bad image {path}: {why}"
         return self.image
 
 
@@ -173,8 +211,6 @@ class _ImageCache:
 # --------------------------------------------------------------------------------------
 def write_shard(job: ShardJob) -> ShardResult:
     """Write rows [start, stop) of a store into one tar (atomically) plus its sidecar."""
-    import webdataset as wds
-
     from hmr.core.schema import open_store
 
     store = open_store(job.store)  # opened here, in the worker process (zarr + fork)
@@ -183,6 +219,21 @@ def write_shard(job: ShardJob) -> ShardResult:
     trace = {"dataset": store.dataset, "split": store.split}
     out = Path(job.out_dir) / shard_filename(job.shard_index)
     skipped, count = [], 0
+    try:
+        count = _write_tar(out, job, cols, cache, trace, skipped)
+    except OSError as exc:  # a full disk: the partial tar is already gone (atomic_path)
+        raise write_error(exc, out, "cannot write the shard") from exc
+    digest = _sha256(out)
+    result = ShardResult(out.name, count, out.stat().st_size, digest, (job.start, job.stop), skipped)
+    atomic_write_text(_sidecar(out), json.dumps({**asdict(result), "plan": _plan_key(job)}))
+    return result
+
+
+def _write_tar(out: Path, job: ShardJob, cols, cache: _ImageCache, trace: dict[str, Any],
+               skipped: list[dict[str, Any]]) -> int:
+    import webdataset as wds
+
+    count = 0
     with atomic_path(out) as tmp:
         # A fixed integer member mtime makes shards byte-reproducible (same input → same
         # sha256); a float mtime would also add a PAX header to every member (slower reads).
@@ -193,14 +244,12 @@ def write_shard(job: ShardJob) -> ShardResult:
                 if reason:
                     if job.strict:
                         raise HmrError(reason, path=job.store, record=index)
-                    skipped.append({"index": index, "reason": reason})
+                    skipped.append({"index": index, "source_key": str(cols["source_key"][i]),
+                                    "reason": reason})
                     continue
                 writer.write(members)
                 count += 1
-    digest = _sha256(out)
-    result = ShardResult(out.name, count, out.stat().st_size, digest, (job.start, job.stop), skipped)
-    atomic_write_text(_sidecar(out), json.dumps({**asdict(result), "plan": _plan_key(job)}))
-    return result
+    return count
 
 
 def _sample_members(cols, i, index, job, cache, trace) -> tuple[str | None, dict | None]:
@@ -210,7 +259,7 @@ def _sample_members(cols, i, index, job, cache, trace) -> tuple[str | None, dict
     rel = str(cols["image_path"][i])
     image = cache.get(rel)
     if image is None:
-        return f"cannot read image {Path(job.image_root) / rel}", None
+        return cache.problem or f"cannot read image {Path(job.image_root) / rel}", None
     key = sample_key(job.name, index)
     return None, encode_sample(image, cols, i, key, box, job.config, {**trace, "index": index})
 
@@ -283,15 +332,22 @@ def shard_store(store_path: str | os.PathLike, out_dir: str | os.PathLike,
     Parallel over shards (``cfg.workers`` processes, spawned: zarr must be opened after the
     process starts), resumable (finished shards are skipped), index written last.
     """
-    from tqdm import tqdm
-
     from hmr.core.schema import open_store
+    from manifests import check_store_files
 
     cfg = cfg or ShardConfig()
     store = open_store(store_path)
-    image_root = Path(cfg.image_root if cfg.image_root is not None else store.attrs.get("image_root", ""))
+    check_store_files(store_path)  # a chunk changed since conversion may still decode
     name = safe_key(cfg.name or set_name(store.dataset, store.split))
     set_dir = Path(out_dir) / name
+    with output_lock(set_dir):  # a second 'hmr shard' into this set refuses, naming the lock
+        return _shard_locked(store, store_path, set_dir, name, cfg, progress)
+
+
+def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig, progress: bool) -> Path:
+    from tqdm import tqdm
+
+    image_root = Path(cfg.image_root if cfg.image_root is not None else store.attrs.get("image_root", ""))
     set_dir.mkdir(parents=True, exist_ok=True)
     if len(store) == 0:
         raise SchemaError("store has no samples: nothing to shard", path=store_path)
@@ -322,9 +378,21 @@ def shard_store(store_path: str | os.PathLike, out_dir: str | os.PathLike,
                 bar.update()
     bar.close()
     _remove_unplanned(set_dir, len(jobs))
+    if not any(r.num_samples for r in results.values()):
+        _nothing_sharded(set_dir, store_path, [s for r in results.values() for s in r.skipped])
     _write_index(set_dir, store, name, cfg, [results[k] for k in sorted(results)],
                  time.perf_counter() - t0, len(todo))
     return set_dir
+
+
+def _nothing_sharded(set_dir: Path, store_path, skipped: list[dict[str, Any]]) -> None:
+    """Every sample was skipped: an error naming the store (an empty set would train on
+    nothing); the empty shards go, so a rerun after fixing the images redoes them."""
+    for path in set_dir.glob("shard-*.tar*"):
+        path.unlink()
+    first = f" (first: row {skipped[0]['index']}: {skipped[0]['reason']})" if skipped else ""
+    raise HmrError(f"no sample could be sharded: all {len(skipped)} were skipped{first}; "
+                   "check --image-root and the images", path=store_path)
 
 
 def _remove_unplanned(set_dir: Path, num_shards: int) -> None:
@@ -401,18 +469,85 @@ def load_shard_set(path: str | os.PathLike) -> ShardSet:
         raise HmrError(f"shard index is not JSON ({exc})", path=index_path) from None
     if index.get("format") != INDEX_FORMAT:
         raise HmrError(f"not a {INDEX_FORMAT} index", path=index_path)
+    _check_shard_names(index.get("shards"), index_path)
     return ShardSet(index_path.parent, index["name"], index["dataset"], index["split"],
                     int(index["num_samples"]), int(index["num_keypoints"]), index["keypoint_convention"],
                     tuple(index["shards"]), index)
 
 
+def _check_shard_names(shards: Any, index_path: Path) -> None:
+    """Shard names in an index are plain ``.tar`` file names inside the set's folder: a name
+    with a folder part (``../x.tar``, ``/etc/x.tar``) would make readers open files outside it."""
+    for i, s in enumerate(shards if isinstance(shards, list) else []):
+        name = s.get("name") if isinstance(s, dict) else None
+        if (not isinstance(name, str) or not name.endswith(".tar") or name.startswith(".")
+                or Path(name).name != name or "\\" in name):
+            raise HmrError(f"shards[{i}] name {name!r} is not a .tar file inside the shard set "
+                           "(refused: it would be read from outside the set)", path=index_path)
+
+
+def _index_problems(sset: ShardSet) -> list[str]:
+    """What the index itself gets wrong: no shards, counts that do not add up, rows of the
+    store that no shard covers (a dropped shard), shard files the index does not list."""
+    where = sset.root / INDEX_NAME
+    if not sset.shards:
+        return [f"{where}: lists no shards"]
+    problems = []
+    total = sum(int(s.get("num_samples", 0)) for s in sset.shards)
+    if total != sset.num_samples:
+        problems.append(f"{where}: num_samples {sset.num_samples}, but its shards hold {total}")
+    rows = sorted(tuple(s.get("rows") or (0, 0)) for s in sset.shards)
+    expected = 0
+    for start, stop in rows:
+        if start != expected:
+            problems.append(f"{where}: store rows {expected}..{start} are in no shard (a shard dropped?)"
+                            if start > expected else f"{where}: shards overlap at store row {start}")
+        expected = max(expected, stop)
+    store_n = sset.index.get("store_num_samples")
+    if store_n is not None and expected != int(store_n):
+        problems.append(f"{where}: shards cover store rows 0..{expected}, the store has {store_n}")
+    if store_n is not None and total + len(sset.index.get("skipped", [])) != int(store_n):
+        problems.append(f"{where}: {total} samples + {len(sset.index.get('skipped', []))} skipped "
+                        f"!= the store's {store_n}")
+    listed = {s["name"] for s in sset.shards}
+    for f in sorted(sset.root.glob("shard-*.tar")):
+        if f.name not in listed:
+            problems.append(f"{f}: a shard file the index does not list")
+    return problems
+
+
+def _member_problems(f: Path, names: list[str]) -> tuple[list[str], int]:
+    """(problems, number of samples) of a shard's member names: only ``<key>.jpg``,
+    ``<key>.json`` and ``<key>.kp.npy``, all three per key."""
+    problems, keys = [], {}
+    for name in names:
+        key, _, ext = name.partition(".")
+        if "/" in name or ext not in MEMBER_EXTENSIONS:
+            problems.append(f"{f}: member {name!r} is not one our shards hold (only "
+                            f"{', '.join('.' + e for e in MEMBER_EXTENSIONS)}; a pickle would run code)")
+            continue
+        keys.setdefault(key, set()).add(ext)
+    incomplete = [k for k, exts in keys.items() if exts != set(MEMBER_EXTENSIONS)]
+    if incomplete:
+        problems.append(f"{f}: sample {incomplete[0]!r} lacks members "
+                        f"{sorted(set(MEMBER_EXTENSIONS) - keys[incomplete[0]])}")
+    return problems, len(keys)
+
+
 def verify_shard_set(path: str | os.PathLike, check_digest: bool = True) -> list[str]:
-    """Problems with a shard set (missing / resized / altered / miscounted shards); [] if none."""
+    """Problems with a shard set (missing / resized / altered / miscounted shards, an index
+    that does not add up, shard names outside the set, members that are not ours); [] if none."""
     import tarfile
 
-    sset = load_shard_set(path)
-    problems = []
+    try:
+        sset = load_shard_set(path)
+    except (HmrError, KeyError, TypeError, ValueError) as exc:
+        return [f"{path}: unusable shard index ({exc})"]
+    problems = _index_problems(sset)
     for s in sset.shards:
+        if not {"name", "bytes", "sha256", "num_samples"} <= set(s):
+            problems.append(f"{sset.root / INDEX_NAME}: shard entry {s} lacks name/bytes/sha256/num_samples")
+            continue
         f = sset.root / s["name"]
         if not f.exists():
             problems.append(f"{f}: missing")
@@ -425,10 +560,15 @@ def verify_shard_set(path: str | os.PathLike, check_digest: bool = True) -> list
             continue
         try:
             with tarfile.open(f) as tf:
-                keys = {m.name.split(".", 1)[0] for m in tf.getmembers() if m.isfile()}
+                members = tf.getmembers()
         except (tarfile.TarError, OSError) as exc:
             problems.append(f"{f}: unreadable tar ({exc})")
             continue
-        if len(keys) != s["num_samples"]:
-            problems.append(f"{f}: {len(keys)} samples, index says {s['num_samples']}")
+        odd = [m.name for m in members if not m.isfile()]
+        if odd:
+            problems.append(f"{f}: member {odd[0]!r} is not a regular file")
+        member_problems, count = _member_problems(f, [m.name for m in members if m.isfile()])
+        problems.extend(member_problems)
+        if count != s["num_samples"]:
+            problems.append(f"{f}: {count} samples, index says {s['num_samples']}")
     return problems

@@ -11,6 +11,7 @@ Public API::
     load_manifest(name) -> SourceManifest          list_manifests() -> list[str]
     manifest_digest(name) -> str                   verify_source(name, root, ...) -> VerifyReport
     verify_output(store) -> VerifyReport           write_output_manifest(store, ...) -> Path
+    check_store_files(store) -> bool (raises ChecksumMismatch on a changed store file)
     lock_manifest(name, root, ...) -> Path         dump_manifest(SourceManifest) -> str
 
 Manifests name their converter as a module string (``"converters.coco"``); nothing here
@@ -23,10 +24,10 @@ from manifests.model import (ManifestFile, SourceManifest, dump_manifest, list_m
                              user_manifest_dir)
 from manifests.output import output_manifest_path, write_output_manifest
 from manifests.report import FileCheck, VerifyReport
-from manifests.verify import verify_output, verify_source
+from manifests.verify import check_store_files, verify_output, verify_source
 
 __all__ = [
-    "FileCheck", "ManifestFile", "SourceManifest", "VerifyReport", "dump_manifest",
+    "FileCheck", "ManifestFile", "check_store_files", "SourceManifest", "VerifyReport", "dump_manifest",
     "list_manifests",
     "load_manifest", "lock_manifest", "manifest_digest", "manifest_location",
     "output_manifest_path", "source_schema", "user_manifest_dir", "verify_output",

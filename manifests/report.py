@@ -16,6 +16,7 @@ status                    fails   meaning
 ``wrong_checksum``        yes     same size, different bytes
 ``unreadable``            yes     the file could not be read (permissions, I/O error)
 ``extra``                 yes**   a file no entry accounts for
+``outside_root``          yes     a link leaving the root, or a FIFO/device: not read
 ========================  ======  ==============================================
 
 \\* fails with ``strict=True`` when the entry is required (optional catch-all folders,
@@ -31,9 +32,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FAILING = {"missing", "wrong_type", "wrong_size", "wrong_count", "wrong_checksum",
-           "unreadable", "extra"}
+           "unreadable", "extra", "outside_root"}
 STATUS_ORDER = ["missing", "wrong_type", "wrong_size", "wrong_count", "wrong_checksum",
-                "unreadable", "extra", "unverified", "size_ok", "absent_optional", "ok"]
+                "unreadable", "outside_root", "extra", "unverified", "size_ok", "absent_optional", "ok"]
 
 
 @dataclass

@@ -7,6 +7,11 @@ fixed buffer on a thread pool (:mod:`manifests.hashing`). ``quick=True`` stops a
 
 Files inside the root that no entry accounts for are reported as ``extra`` (a stray
 partial download, a renamed file). The folder ``.hmr/`` at the root is ours and ignored.
+
+The walk stays inside the root: a symbolic link whose target lies outside it (a link to
+``/`` would walk the whole machine) is not followed but reported as ``outside_root``, and
+so is anything that is not a regular file or folder (a FIFO or device would block or never
+end when hashed). Links inside the root are followed; a loop is walked once.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from manifests.file_index import explain_folder, read_index
@@ -24,16 +30,27 @@ from manifests.report import FileCheck, VerifyReport
 IGNORED_TOP_LEVEL = {".hmr"}
 
 
-def inventory(root: Path) -> tuple[dict[str, int], set[str]]:
+def inventory(root: Path, refused: dict[str, str] | None = None) -> tuple[dict[str, int], set[str]]:
     """``({relative file path: size}, {relative folder paths})`` under ``root``.
 
-    Symlinks are followed (datasets are often assembled from links into other disks); a
-    folder reached twice through links (a loop) is walked once.
+    Symlinks are followed while their target stays inside ``root``; a folder reached twice
+    through links (a loop) is walked once. Links leading outside and entries that are not
+    regular files or folders are left out and, when ``refused`` is given, listed there
+    (relative path -> why).
     """
     files: dict[str, int] = {}
     dirs: set[str] = set()
     root = Path(root)
+    real_root = os.path.realpath(root)
+    refused = {} if refused is None else refused
     seen: set[tuple[int, int]] = set()
+
+    def leaves(path: str) -> str | None:
+        target = os.path.realpath(path)
+        if target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep):
+            return f"symbolic link to {target}, outside the root: not followed"
+        return None
+
     for current, subdirs, names in os.walk(root, followlinks=True):
         st = os.stat(current)
         if (st.st_dev, st.st_ino) in seen:
@@ -44,14 +61,32 @@ def inventory(root: Path) -> tuple[dict[str, int], set[str]]:
         if rel_dir == ".":
             subdirs[:] = [d for d in subdirs if d not in IGNORED_TOP_LEVEL]
             rel_dir = ""
+        kept = []
         for d in subdirs:
-            dirs.add(f"{rel_dir}/{d}" if rel_dir else d)
+            rel = f"{rel_dir}/{d}" if rel_dir else d
+            why = leaves(os.path.join(current, d)) if os.path.islink(os.path.join(current, d)) else None
+            if why:
+                refused[rel] = why
+            else:
+                kept.append(d)
+                dirs.add(rel)
+        subdirs[:] = kept
         for name in names:
             rel = f"{rel_dir}/{name}" if rel_dir else name
+            full = os.path.join(current, name)
+            why = leaves(full) if os.path.islink(full) else None
+            if why and os.path.exists(full):
+                refused[rel] = why
+                continue
             try:
-                files[rel] = os.stat(os.path.join(current, name)).st_size
+                fst = os.stat(full)
             except OSError:
                 files[rel] = -1  # dangling link or vanished file: reported as unreadable
+                continue
+            if not stat.S_ISREG(fst.st_mode):
+                refused[rel] = "not a regular file (a FIFO, socket or device): not read"
+                continue
+            files[rel] = fst.st_size
     return files, dirs
 
 
@@ -209,7 +244,8 @@ def verify_source(name: str | os.PathLike, root: str | os.PathLike, *, quick: bo
         from manifests.extract import extract_missing
 
         report.notes.extend(extract_missing(manifest, root, workers=workers, progress=progress))
-    files, dirs = inventory(root)
+    refused: dict[str, str] = {}
+    files, dirs = inventory(root, refused)
     jobs: list[HashJob] = []
     pending_dirs: list[tuple[FileCheck, list[str]]] = []
     for entry in manifest.files:
@@ -237,6 +273,8 @@ def verify_source(name: str | os.PathLike, root: str | os.PathLike, *, quick: bo
     for rel in sorted(set(files) - covered):
         report.checks.append(FileCheck(rel, "file", "extra", required=False,
                                        actual_size=files[rel], detail="not in the manifest"))
+    for rel, why in sorted(refused.items()):
+        report.checks.append(FileCheck(rel, "file", "outside_root", required=False, detail=why))
     return report
 
 
@@ -260,8 +298,9 @@ def verify_output(store_path: str | os.PathLike, *, quick: bool = False,
 
     store, mpath = _output_paths(store_path)
     if not mpath.is_file():
-        raise FileNotFoundError(f"{mpath}: no output manifest next to the store "
-                                f"(was it written by a converter run?)")
+        raise FileNotFoundError(f"{mpath}: no output manifest next to the store (not written by "
+                                f"'hmr convert', or its run was interrupted before writing it: "
+                                f"rerun the same 'hmr convert' command, which redoes the store)")
     doc = read_output_manifest(mpath)
     report = VerifyReport(target=str(store), root=str(store.parent), manifest=str(mpath),
                           manifest_sha256=hashlib.sha256(mpath.read_bytes()).hexdigest(),
@@ -295,6 +334,28 @@ def verify_output(store_path: str | os.PathLike, *, quick: bool = False,
                                        detail="added to the store after conversion"))
     report.notes.extend(_output_notes(doc))
     return report
+
+
+def check_store_files(store_path: str | os.PathLike, *, workers: int | None = None) -> bool:
+    """Before reading a store: when it has an output manifest, every store file must still
+    match it (a chunk whose bytes changed may still decode, and only its digest shows it).
+    Raises :class:`~hmr.core.errors.ChecksumMismatch` naming the first file that differs;
+    returns False when the store has no manifest to check against."""
+    from hmr.core.errors import ChecksumMismatch
+
+    store, mpath = _output_paths(store_path)
+    if not mpath.is_file():
+        return False
+    report = verify_output(store, workers=workers, progress=False)
+    bad = report.failures()
+    if bad:
+        c = bad[0]
+        why = c.status.replace("_", " ") + (f": {c.detail}" if c.detail else "")
+        where = store / c.path if store.is_dir() else store
+        raise ChecksumMismatch(f"store file differs from the output manifest {mpath.name} ({why}; "
+                               f"{len(bad)} file(s) in all): the store is corrupt, convert again "
+                               f"('hmr verify {store}' lists them)", path=where)
+    return True
 
 
 def _output_notes(doc: dict) -> list[str]:

@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(batch_size=args.batch_size, device=args.device, num_workers=args.workers,
                        crop_scale=args.crop_scale, image_root=args.image_root, max_samples=args.max_samples,
                        worst=args.worst, body_model=args.body_model, allow_other_dataset=args.allow_other_dataset)
+    from manifests import check_store_files
+
+    check_store_files(args.data)  # a chunk altered since conversion may still decode
     result = evaluate(args.checkpoint, args.bench, args.data, out, opts)
     print(markdown(result))
     print(f"written to {out}")

@@ -24,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from hmr.core.schema.inspect import draw_samples, summarize
 
     store = open_store(args.store)
+    if not args.no_validate:
+        from manifests import check_store_files
+
+        check_store_files(args.store)  # a chunk altered since conversion may still decode
     summary = summarize(store, validate=not args.no_validate)
     names = list(get_convention(store.attrs["keypoint_convention"]).joint_names)
     print(summary.format(joint_names=names))

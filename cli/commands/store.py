@@ -27,6 +27,10 @@ def run(args: argparse.Namespace) -> int:
         out = copy_store(args.src, args.dst, overwrite=args.overwrite, chunk_rows=args.chunk_rows)
         print(f"{args.src} -> {out} ({len(open_store(out))} samples)")
         return 0
-    n = open_store(args.store).validate()
+    from manifests import check_store_files
+
+    store = open_store(args.store)
+    check_store_files(args.store)  # a chunk altered since conversion may still decode
+    n = store.validate()
     print(f"{args.store}: ok, {n} samples valid (schema v1)")
     return 0

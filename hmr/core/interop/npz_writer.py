@@ -6,7 +6,8 @@ order (plain file writes, not memory maps, whose dirty pages would count as resi
 members given whole (:meth:`NpzBlockWriter.put`: small arrays, or dicts/lists that must be
 pickled as object arrays) are saved with ``np.save``. :meth:`NpzBlockWriter.close` zips the
 members (stored, like ``np.savez``, or deflated, like ``np.savez_compressed``) into a temporary
-file renamed onto the output; on an error nothing is left behind. ``np.load`` reads the result
+file renamed onto the output; on an error nothing is left behind, and the scratch folder of a
+killed writer (``.hmr-npz-<pid>-*``, its process gone) is removed by the next one. ``np.load`` reads the result
 like any npz.
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hmr.core.utils.atomic import atomic_path
+from hmr.core.utils.atomic import atomic_path, scratch_dir
 
 
 class NpzBlockWriter:
@@ -33,7 +33,8 @@ class NpzBlockWriter:
         self.compress = compress
         self.overwrite = overwrite
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self._dir = Path(tempfile.mkdtemp(prefix=".hmr-npz-", dir=self.out.parent))
+        # .hmr-npz-<pid>-<random>: a rerun removes those of killed (dead) writers.
+        self._dir = scratch_dir(self.out.parent, ".hmr-npz-")
         self._files: dict[str, _Member] = {}
         self._order: list[str] = []
 
