@@ -9,6 +9,7 @@ nothing here re-implements a stage.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,9 +80,42 @@ class DemoReport:
         return "\n".join(rows)
 
 
+#: what a demo run writes under its folder; a rerun removes exactly these before starting again
+DEMO_ENTRIES = ("body_model", "raw_synth", "stores", "shards", "run", "eval", "train_samples.png",
+                "demo_report.md", "demo_report.json")
+DEMO_MARKER = ".hmr-demo"
+
+
+def prepare_out(out: Path) -> bool:
+    """Make ``out`` ready for a demo run; True when an earlier demo run was cleared from it.
+
+    A folder the demo wrote (it holds :data:`DEMO_MARKER`, or the body model and raw renders of
+    a run from before the marker existed) is cleared of the demo's own entries, so ``make demo``
+    twice in a row runs twice; anything else in it is left alone. A non-empty folder the demo did
+    not write is refused rather than mixed into.
+    """
+    out = Path(out)
+    previous = out.is_dir() and ((out / DEMO_MARKER).exists()
+                                 or ((out / "body_model").is_dir() and (out / "raw_synth").is_dir()))
+    if out.is_dir() and not previous and any(out.iterdir()):
+        raise HmrError("the folder is not empty and holds no earlier demo run; pass an empty or new --out",
+                       path=out)
+    if previous:
+        for name in DEMO_ENTRIES:
+            entry = out / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.exists() or entry.is_symlink():
+                entry.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("this folder holds an hmr demo run; hmr demo clears and reruns it\n")
+    return previous
+
+
 def run_demo(config: DemoConfig) -> DemoReport:
     out = config.out
-    out.mkdir(parents=True, exist_ok=True)
+    if prepare_out(out):
+        print(f"{out}: an earlier demo run is there; starting again from a clean folder", flush=True)
     report = DemoReport(out)
     body_dir, raw, stores = out / "body_model", out / "raw_synth", out / "stores"
 
