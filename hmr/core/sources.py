@@ -93,7 +93,8 @@ _CONVERTED = (
          converter="converters.coco", default_root="coco",
          description="COCO 2017 person keypoints (official JSON, pycocotools)"),
     _src("coco_wholebody", "COCO-WholeBody v1.0", "dataset", ("train", "val"),
-         convention="coco_wholebody", aliases=("coco-wholebody",), benchmark=True,
+         convention="coco_wholebody", aliases=("coco-wholebody",), default_root="coco",
+         benchmark=True,
          description="COCO-WholeBody v1.0 (COCO-style JSON, 133 joints: body, feet, face, "
                      "hands)"),
     _src("crowdpose", "CrowdPose", "dataset", ("train", "val", "test", "trainval"),
@@ -148,7 +149,7 @@ _CONVERTED = (
          default_root="mpii", benchmark=True,
          description="MPII Human Pose (official .mat, hourglass annot/*.h5, or MMPose JSON)"),
     _src("posetrack18", "PoseTrack 2018", "dataset", ("train", "val"), convention="posetrack",
-         aliases=("posetrack",), benchmark=True,
+         aliases=("posetrack",), default_root="posetrack", benchmark=True,
          description="PoseTrack18 v0.45 (one COCO-style JSON per video, labelled frames, "
                      "track ids)"),
     _src("penn_action", "Penn Action", "dataset", ("train", "test"), convention="penn_action",
