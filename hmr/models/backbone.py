@@ -6,7 +6,13 @@ returns one pooled feature vector per image, ``(B, C)`` with ``C = backbone.num_
 timm's own global pooling (``"avg"`` for CNNs, the class token or mean of tokens for
 transformers as each model defines it) unless ``pooling`` names another timm pooling.
 
-No weights are ever downloaded: initial weights come from a user file (ImageNet
+No weights are ever downloaded, and neither a config nor a checkpoint can make timm read a
+file or reach the network: :func:`check_backbone` accepts only timm registry names (no
+``hf-hub:`` / ``local-dir:`` source prefix, no path) and refuses the ``create_model``
+arguments that load weights or configs (``pretrained``, ``pretrained_cfg``,
+``pretrained_cfg_overlay``, ``checkpoint_path``, ``cache_dir``, any key naming a file, path,
+URL, hub or folder) and string values that look like paths or URLs. Initial weights come
+from a user file (ImageNet
 classification, or a COCO/MPII pose-estimation checkpoint as in the benchmark's
 "L1 + COCO" variant), read with ``torch.load(weights_only=True)``. Keys are matched after
 stripping the usual wrappers (``state_dict``/``model`` entries, ``module.``, ``backbone.``,
@@ -15,7 +21,9 @@ stripping the usual wrappers (``state_dict``/``model`` entries, ``module.``, ``b
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +45,46 @@ BACKBONE_FAMILIES: dict[str, str] = {
     "swin_base": "swin_base_patch4_window7_224",
     "twins_svt_base": "twins_svt_base",
 }
+#: a timm registry name, optionally with its pretrained tag (``vit_base_patch16_224.augreg_in21k``)
+BACKBONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)?")
+#: timm.create_model arguments that load weights or configs (files, the network)
+LOADING_ARGS = ("pretrained", "pretrained_cfg", "pretrained_cfg_overlay", "pretrained_strict",
+                "checkpoint_path", "cache_dir")
+#: an architecture argument whose name says it points at something to read is refused too
+_LOADING_WORDS = ("pretrained", "checkpoint", "file", "path", "url", "hub", "dir", "cache", "cfg")
 WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
 STRIP_PREFIXES = ("module.", "backbone.", "model.", "encoder.")
+
+
+def _arg_value_problem(value: object) -> str | None:
+    if value is None or isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not a finite number"
+    if isinstance(value, str):
+        return "looks like a path or URL" if any(c in value for c in "/\\:") else None
+    if isinstance(value, (list, tuple)):
+        return next((p for p in map(_arg_value_problem, value) if p), None)
+    return f"a {type(value).__name__} (only numbers, booleans, short names and lists of them)"
+
+
+def check_backbone(name: object, args: object, where: str = "model") -> None:
+    """Refuse a backbone name or ``backbone_args`` that could make timm read a file or reach
+    the network (see the module docstring); :class:`ConfigError` names the key."""
+    if not isinstance(name, str) or not BACKBONE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}.backbone = {name!r}: must be a timm model name (letters, digits, "
+                          "'_', one optional '.tag'); hub, local-dir and path names are refused")
+    if not isinstance(args, dict):
+        raise ConfigError(f"{where}.backbone_args = {args!r}: must be a table {{key = value, ...}}")
+    for key, value in args.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ConfigError(f"{where}.backbone_args: key {key!r} is not an argument name")
+        if key in LOADING_ARGS or any(word in key.lower() for word in _LOADING_WORDS):
+            raise ConfigError(f"{where}.backbone_args.{key}: refused (arguments that load weights, "
+                              "configs or files are not accepted; initialise with model.backbone_checkpoint)")
+        problem = _arg_value_problem(value)
+        if problem:
+            raise ConfigError(f"{where}.backbone_args.{key} = {value!r}: {problem}")
 
 
 def create_backbone(name: str, *, pooling: str | None = None, img_size: int | None = None,
@@ -47,6 +93,7 @@ def create_backbone(name: str, *, pooling: str | None = None, img_size: int | No
     ``extra``: further ``timm.create_model`` keyword arguments (lists become tuples)."""
     import timm
 
+    check_backbone(name, extra or {})
     timm_name = BACKBONE_FAMILIES.get(name, name)
     kwargs: dict = {"pretrained": False, "num_classes": 0}
     if pooling:
@@ -62,7 +109,7 @@ def create_backbone(name: str, *, pooling: str | None = None, img_size: int | No
         kwargs[key] = tuple(value) if isinstance(value, list) else value
     try:
         return timm.create_model(timm_name, **kwargs)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
+    except (RuntimeError, ValueError, AssertionError) as exc:  # timm: "Unknown model (...)", bad sizes
         raise ConfigError(f"backbone {name!r}: {exc}") from None
     except TypeError as exc:  # an argument the architecture does not take
         raise ConfigError(f"backbone {name!r} with model.backbone_args {extra}: {exc}") from None

@@ -16,14 +16,18 @@ name the file and the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hmr.core.errors import ConfigError
 from hmr.fitting.smplify import SMPLifyConfig
+from hmr.models.backbone import check_backbone
 from hmr.models.hmr import ModelConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -179,27 +183,133 @@ class Config:
         return dataclasses.asdict(self)
 
     def validate(self) -> "Config":
-        for term in ("keypoints2d", "keypoints3d", "pose", "betas"):
-            kind = getattr(self.loss, term)
-            if kind not in LOSS_KINDS:
-                raise ConfigError(f"loss.{term} = {kind!r}: choose one of {LOSS_KINDS}")
-        if self.train.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"train.precision = {self.train.precision!r}: choose auto, bf16 or fp32")
-        if self.optim.scheduler not in ("constant", "cosine", "step"):
-            raise ConfigError(f"optim.scheduler = {self.optim.scheduler!r}: choose constant, cosine or step")
-        if self.train.total_steps <= 0 or self.train.batch_size <= 0:
-            raise ConfigError("train.total_steps and train.batch_size must be positive")
+        """Check every value (type, range, finiteness, choices) and the combinations;
+        :class:`ConfigError` names the key. The device's presence is checked separately
+        (:func:`check_device`): a config may be shown or checked on a machine without it."""
+        check_values(self)
         if self.train.eval_every and not self.train.eval_data:
             raise ConfigError("train.eval_every needs train.eval_data (a test store)")
         if self.spin.enabled and self.data.source != "shards":
             raise ConfigError("spin.enabled needs data.source = 'shards' (fits are kept per shard sample)")
-        if self.spin.enabled and (self.spin.camera_iters < 0 or self.spin.body_iters < 0 or self.spin.merge_every < 0):
-            raise ConfigError("spin.camera_iters, spin.body_iters and spin.merge_every must be >= 0")
         return self
 
 
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig,
             "data": DataConfig, "spin": SpinConfig}
+
+
+# --------------------------------------------------------------------------------------
+# Value checks: every key's type, range and choices, each error naming the key
+# --------------------------------------------------------------------------------------
+def _at_least(low: float) -> tuple:
+    return (lambda v: v >= low), f"at least {low}"
+
+
+def _above(low: float) -> tuple:
+    return (lambda v: v > low), f"above {low}"
+
+
+def _within(low: float, high: float, *, high_inclusive: bool = False) -> tuple:
+    if high_inclusive:
+        return (lambda v: low <= v <= high), f"in [{low}, {high}]"
+    return (lambda v: low <= v < high), f"in [{low}, {high})"
+
+
+#: section.key -> (test, what it must be); keys not named here only have their type checked
+RANGES: dict[str, tuple] = {
+    "model.img_size": _at_least(16), "model.num_iters": _at_least(1), "model.hidden": _at_least(1),
+    "model.dropout": _within(0, 1), "model.drop_path_rate": _within(0, 1),
+    "model.backbone_min_match": _within(0, 1, high_inclusive=True), "model.focal_length_px": _above(0),
+    **{f"loss.{k}": _at_least(0) for k in ("weight_keypoints2d", "weight_keypoints3d", "weight_pose",
+                                          "weight_betas", "weight_cam", "scale", "openpose_weight", "sigma_lr")},
+    "loss.noise_sigma": _above(0),
+    "optim.lr": _above(0), "optim.weight_decay": _at_least(0), "optim.momentum": _within(0, 1, high_inclusive=True),
+    "optim.warmup_steps": _at_least(0), "optim.step_gamma": _above(0), "optim.grad_clip_norm": _at_least(0),
+    "train.total_steps": _at_least(1), "train.batch_size": _at_least(1), "train.seed": _within(0, 2**31),
+    "train.log_every": _at_least(1), "train.checkpoint_every": _at_least(1), "train.keep_checkpoints": _at_least(0),
+    "train.eval_every": _at_least(0), "train.eval_max_samples": _at_least(0),
+    "data.num_workers": _at_least(0), "data.shuffle_buffer": _at_least(0), "data.cache_mb": _at_least(0),
+    "data.random_batches": _at_least(1),
+    **{f"spin.{k}": _at_least(0) for k in ("camera_iters", "body_iters", "merge_every", "pose_prior_weight",
+                                          "angle_prior_weight", "shape_prior_weight")},
+    **{f"spin.{k}": _above(0) for k in ("lr", "sigma_px", "threshold", "fit_crop_px")},
+}
+#: timm's global poolings (CNN and transformer heads) and ours ("flatten")
+POOLINGS = ("", "flatten", "avg", "max", "avgmax", "catavgmax", "fast", "token", "map")
+CHOICES: dict[str, tuple] = {
+    **{f"loss.{term}": LOSS_KINDS for term in ("keypoints2d", "keypoints3d", "pose", "betas")},
+    "optim.optimizer": ("adam", "adamw", "sgd"), "optim.scheduler": ("constant", "cosine", "step"),
+    "train.precision": ("auto", "bf16", "fp32"), "data.source": ("shards", "random"), "model.pooling": POOLINGS,
+}
+DEVICES = ("", "cpu", "cuda", "mps")  # and "cuda:N"
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the field type ``hint`` (bool, int, float, str, list[...],
+    dict), or None."""
+    origin = typing.get_origin(hint) or hint
+    if origin is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if origin is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "int"
+    if origin is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return "float"
+        return None if math.isfinite(value) else "a finite float (not nan or inf)"
+    if origin is str:
+        return None if isinstance(value, str) else "str"
+    if origin is dict:
+        return None if isinstance(value, dict) else "a table {key = value, ...}"
+    if origin is list:
+        if not isinstance(value, list):
+            return "a list [...]"
+        (item,) = typing.get_args(hint) or (Any,)
+        if item is Any or all(_type_problem(v, item) is None for v in value):
+            return None
+        return "a list of " + {int: "int", float: "finite float", str: "str"}.get(item, str(item))
+    return None
+
+
+def check_values(config: "Config") -> None:
+    """Raise :class:`ConfigError` naming the first key whose value has the wrong type, is not
+    finite, is out of range or is not one of its choices."""
+    if not isinstance(config.name, str) or config.name in (".", "..") or any(c in config.name for c in "/\\\0"):
+        raise ConfigError(f"name = {config.name!r}: must be a plain folder name (the run folder runs/<name>)")
+    for section, cls in SECTIONS.items():
+        values = getattr(config, section)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            key, value = f"{section}.{f.name}", getattr(values, f.name)
+            problem = _type_problem(value, hints[f.name])
+            if problem:
+                raise ConfigError(f"{key} must be {problem}, got {value!r}")
+            if key in RANGES and not RANGES[key][0](value):
+                raise ConfigError(f"{key} must be {RANGES[key][1]}, got {value!r}")
+            if key in CHOICES and value not in CHOICES[key]:
+                raise ConfigError(f"{key} = {value!r}: choose one of {', '.join(map(repr, CHOICES[key]))}")
+    milestones = config.optim.step_milestones
+    if any(m < 1 for m in milestones) or milestones != sorted(set(milestones)):
+        raise ConfigError(f"optim.step_milestones = {milestones}: must be increasing steps >= 1")
+    device = config.train.device
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
+        raise ConfigError(f"train.device = {device!r}: choose '' (cuda if present, else cpu), cpu, cuda, "
+                          "cuda:N or mps")
+    check_backbone(config.model.backbone, config.model.backbone_args)
+
+
+def check_device(config: "Config") -> None:
+    """Refuse a ``train.device`` this machine does not have (before any work)."""
+    import torch
+
+    device = config.train.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device = {device!r}, but PyTorch sees no CUDA device on this machine "
+                          "(set train.device = \"cpu\" or \"\")")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"train.device = {device!r}, but this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("train.device = 'mps', but PyTorch sees no MPS device on this machine")
 
 
 def list_configs() -> list[str]:
@@ -230,6 +340,8 @@ def _read_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, di
     base = data.pop("base", None)
     if base is None:
         return [(path, data)]
+    if not isinstance(base, str):
+        raise ConfigError(f"base = {base!r}: must be a config name or file", path=path)
     base_path = path.parent / base if (path.parent / base).is_file() else resolve_config_path(base)
     return [*_read_layers(base_path, (*seen, path)), (path, data)]
 
@@ -278,16 +390,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     for item in overrides:
         key, sep, value = item.partition("=")
         parts = key.strip().split(".")
+        if parts[0] == "name" and len(parts) > 1:
+            raise ConfigError(f"override {item!r}: name is a single value, not a table (use name=VALUE)")
         if not sep or len(parts) != 2:
             if sep and parts == ["name"]:
                 data["name"] = _parse_value(value.strip())
                 continue
             raise ConfigError(f"override {item!r} must look like section.key=value")
-        data.setdefault(parts[0], {})[parts[1]] = _parse_value(value.strip())
+        table = data.setdefault(parts[0], {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"override {item!r}: '{parts[0]}' is not a table")
+        table[parts[1]] = _parse_value(value.strip())
     return data
 
 
-def _build(cls, values: dict[str, Any], where: str, path: Path | None):
+def _build(cls, values: Any, where: str, path: Path | None):
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{where}] must be a table of keys, got {values!r}", path=path)
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -295,13 +414,9 @@ def _build(cls, values: dict[str, Any], where: str, path: Path | None):
     kwargs = {}
     for key, value in values.items():
         default = getattr(cls(), key)
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{where}.{key} must be true or false, got {value!r}", path=path)
         if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if type(default) in (int, float, str, list) and not isinstance(value, type(default)):
-            raise ConfigError(f"{where}.{key} must be {type(default).__name__}, got {value!r}", path=path)
-        kwargs[key] = value
+        kwargs[key] = value  # types, ranges and choices: check_values
     return cls(**kwargs)
 
 
@@ -312,14 +427,23 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         raise ConfigError(f"unknown tables {unknown} (known: {sorted(SECTIONS)})", path=path)
     sections = {name: _build(cls, data.get(name, {}), name, path) for name, cls in SECTIONS.items()}
     name = data.get("name") or (path.stem if path else "")
-    return Config(name=str(name), **sections).validate()
+    if not isinstance(name, str):
+        raise ConfigError(f"name = {name!r}: must be a string", path=path)
+    try:
+        return Config(name=name, **sections).validate()
+    except ConfigError as exc:
+        if exc.path is not None or path is None:
+            raise
+        raise ConfigError(exc.message, path=path) from None
 
 
 def load_config(name_or_path: str | os.PathLike, overrides: list[str] | None = None) -> Config:
     """Read a config file (or named config) and apply ``section.key=value`` overrides."""
     path = resolve_config_path(name_or_path)
     data = apply_overrides(_read_toml(path), list(overrides or []))
-    return config_from_dict(data, path)
+    config = config_from_dict(data, path)
+    check_device(config)
+    return config
 
 
 def config_with_origins(name_or_path: str | os.PathLike,
