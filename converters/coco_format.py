@@ -1,11 +1,11 @@
 """COCO-style person keypoint releases: the one reader behind every dataset that ships COCO's
-JSON layout (COCO 2014 / 2017 now; CrowdPose, OCHuman, PoseTrack18, COCO-WholeBody and
-AI Challenger's COCO-format files are each a :class:`CocoFormat` row away). A converter is
-a small module::
+JSON layout (COCO 2014 / 2017, CrowdPose and OCHuman's COCO-format files now; PoseTrack18,
+COCO-WholeBody and AI Challenger's COCO-format files are each a :class:`CocoFormat` row
+away). A converter is a small module::
 
     SOURCE = SOURCES["coco2017"]
     FORMAT = CocoFormat(annotations="annotations/person_keypoints_{split}2017.json",
-                        images="{split}2017", convention="coco")
+                        images="{split}2017", convention="coco", visibility=(0, 1, 2))
     raw_files, iter_samples = define(SOURCE, FORMAT)
 
 The JSON, read through pycocotools' index (``COCO``): ``images[{id, file_name, height,

@@ -31,7 +31,7 @@ def test_layout_order_image_fields_and_crowd_index(tmp_path):
     # images in id order (100000 first), annotations in id order; the crowd region (13) and
     # the person with no labelled joint (14) are dropped
     assert _ids(store) == [21, 11, 12]
-    assert list(store.read("source_key"))[0] == "crowdpose_val.json:ann=21"
+    assert store.read("source_key")[0] == "crowdpose_val.json:ann=21"
     assert list(store.read("image_path")) == ["images/100000.jpg", "images/100001.jpg", "images/100001.jpg"]
     np.testing.assert_array_equal(store.read("image_hw"), [[80, 60], [70, 90], [70, 90]])
     np.testing.assert_array_equal(store.read("person_id"), [0, 0, 1])

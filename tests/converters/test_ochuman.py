@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-import converters.ochuman as ochuman
+from converters import ochuman
 from converters.options import ConvertOptions
 from hmr.core.errors import DatasetFormatError
 from tests.fixtures.converters_2d import convert, leftovers, slot
