@@ -46,9 +46,18 @@ frames without any labelled joint are dropped (not reported). Any other flag val
 error naming the file.
 
 Box: the frame's ``bbox`` row, (x1, y1, x2, y2) -> ``bbox_xywh`` (x1, y1, x2 - x1,
-y2 - y1). 1154.mat and 1865.mat have one ``bbox`` row fewer than frames: a frame without a
-row gets the labelled-joint extent enlarged x1.2 (hmr.core.boxes). A box with x2 <= x1 or
-y2 <= y1 on a labelled frame is a bad record.
+y2 - y1). Where the row is missing or not a box (x2 <= x1 or y2 <= y1), the labelled-joint
+extent enlarged x1.2 (hmr.core.boxes) is used instead and ``extra_bbox_from_joints`` is 1:
+1154.mat and 1865.mat have one ``bbox`` row fewer than frames, and 184 labelled frames of
+the real files (153 in 0623.mat, the rest in 0038, 0374, 0525, 0541, 0600, 0645, 0700 and
+1825.mat) have a zero-size box (x2 = x1, y2 = y1; 109 with one visible joint, 74 with
+none, 1 with three). A non-finite row is a bad record. All 2,326 real label files convert
+(76,297 test + 87,542 train frames = 163,841 less the two all-zero frames).
+
+Joints outside the frame: in 0979, 1021, 1024 and 1032.mat 901 coordinates lie more than
+20 px outside ``dimensions`` (x up to 600 in 480-wide frames); they are kept as written
+(EFT leaves 1021, 1024 and 1032 out of its fits). Coordinates are used as written
+(``x``/``y``/``bbox`` are float64 in 2,195 files, uint16 or uint8 in 131; read as float64).
 
 ``image_hw`` is ``dimensions`` (height, width); with image checks on, each frame file must
 exist and the first frame's header must match ``dimensions``. ``sequence`` is the video
@@ -161,11 +170,19 @@ def frame_keypoints(video: Video, t: int, visible_only: bool) -> np.ndarray:
     return kps
 
 
-def frame_box(video: Video, t: int, kps: np.ndarray) -> np.ndarray | str:
+def frame_box(video: Video, t: int, kps: np.ndarray) -> tuple[np.ndarray, bool] | str:
+    """(``bbox_xywh``, True if made from the joints) of row ``t``, or why there is none."""
     if t < len(video.bbox):
-        return bbox_from_xyxy(video.bbox[t])
-    box = bbox_from_keypoints(kps)  # 1154.mat / 1865.mat: no box row for the last frame
-    return "no bbox row and fewer than two labelled joints" if box is None else box
+        row = video.bbox[t]
+        if not np.isfinite(row).all():
+            return f"box {row.tolist()} is not finite"
+        if row[2] > row[0] and row[3] > row[1]:
+            return bbox_from_xyxy(row), False
+    # no row (1154.mat, 1865.mat) or a zero-size one (184 frames, e.g. 0623.mat): the joints
+    box = bbox_from_keypoints(kps)
+    if box is None:
+        return "no usable bbox row and fewer than two labelled joints"
+    return box, True
 
 
 def video_samples(root: Path, video: Video, options: ConvertOptions) -> Iterator[dict | BadRecord]:
@@ -195,11 +212,13 @@ def video_samples(root: Path, video: Video, options: ConvertOptions) -> Iterator
         if isinstance(box, str):
             yield BadRecord(str(video.path), key, box)
             continue
+        box, from_joints = box
         if options.check_images and not (root / image).is_file():
             yield BadRecord(str(root / image), key, "frame image is missing")
             continue
         yield {"image_path": image, "image_hw": np.asarray(video.image_hw, dtype=np.int32),
-               "bbox_xywh": box, "keypoints2d": to_superset(kps, "penn_action"),
+               "bbox_xywh": box, "extra_bbox_from_joints": np.uint8(from_joints),
+               "keypoints2d": to_superset(kps, "penn_action"),
                "sequence": video.name, "frame_index": t, "person_id": 0, "source_key": key,
                "extra_visibility": video.visibility[t].copy(), "extra_action": video.action,
                "extra_view": video.view}

@@ -87,6 +87,18 @@ def test_boxes_from_corners_and_the_missing_last_row(tmp_path):
     lo, hi = xy.min(0), xy.max(0)
     np.testing.assert_allclose(boxes[3, :2] + boxes[3, 2:] / 2, (lo + hi) / 2, rtol=1e-5)
     np.testing.assert_allclose(boxes[3, 2:], 1.2 * (hi - lo), rtol=1e-5)
+    assert list(store.read("extra_bbox_from_joints")) == [0, 0, 0, 1, 0, 0]
+
+
+def test_zero_size_box_falls_back_to_the_joints(tmp_path):
+    videos = write_penn_action(tmp_path / "penn")
+    v = videos["0003"]
+    v["bbox"][0] = [30.5, 40.25, 30.5, 40.25]  # as 0623.mat's 153 frames with one visible joint
+    write_penn_action(tmp_path / "penn", {"0003": v})
+    _, store = convert("penn_action", tmp_path / "penn", tmp_path / "out", "train")
+    box = store.read("bbox_xywh")[4]
+    np.testing.assert_allclose(box[2:], 1.2 * np.ptp(np.stack([v["x"][0], v["y"][0]], 1), axis=0), rtol=1e-5)
+    assert list(store.read("extra_bbox_from_joints")[4:]) == [1, 0]
 
 
 @pytest.mark.skipif(not REAL_PENN.is_dir(), reason="shared real fixtures not present")
@@ -142,16 +154,16 @@ def test_missing_frame_and_wrong_dimensions_are_bad_records(tmp_path):
     assert len(open_store(result.store)) == 6
 
 
-def test_degenerate_box_and_nan_are_bad_records(tmp_path):
+def test_infinite_box_and_nan_are_bad_records(tmp_path):
     videos = write_penn_action(tmp_path / "penn")
     v = videos["0003"]
-    v["bbox"][0] = [30, 30, 10, 40]
+    v["bbox"][0] = [30, np.inf, 10, 40]
     v["x"][1, 4] = np.nan
     write_penn_action(tmp_path / "penn", {"0003": v})
     result, store = convert("penn_action", tmp_path / "penn", tmp_path / "out", "train", skip_bad=True)
     assert list(store.read("sequence")) == ["0001"] * 4
     report = {r["record"]: r["message"] for r in json.loads(result.skipped_report.read_text())}
-    assert "x2 <= x1" in report["0003.mat[0]"] and "NaN" in report["0003.mat[1]"]
+    assert "not finite" in report["0003.mat[0]"] and "NaN" in report["0003.mat[1]"]
 
 
 @pytest.mark.parametrize("change,message", [
