@@ -52,7 +52,8 @@ Bad records (``BadRecord``: the driver stops, or skips and lists them with ``--s
 - a person annotation whose ``image_id`` is not among the file's ``images`` (record:
   annotation id; pycocotools' index keeps such orphans silently);
 - an image whose ``height`` / ``width`` is not a positive whole number below
-  :data:`MAX_IMAGE_SIDE` (record: ``image_id=<id>``), or whose file is missing.
+  :data:`MAX_IMAGE_SIDE`, whose ``file_name`` is empty or climbs out of the image folder
+  (``..``, absolute), or whose file is missing (record: ``image_id=<id>``).
 A file that is not JSON, is truncated, nests too deeply to parse, or lacks the keys
 pycocotools indexes (``id``, ``image_id``, ``category_id``) raises ``DatasetFormatError``.
 """
@@ -230,6 +231,16 @@ def _with_confidence(raw: np.ndarray, fmt: CocoFormat) -> np.ndarray:
     return kps
 
 
+def file_name_problem(img: dict) -> str | None:
+    """Why an image entry's ``file_name`` cannot name a file under the image folder."""
+    name = img.get("file_name")
+    if not isinstance(name, str) or not name.strip():
+        return f"image 'file_name' {name!r} is not a file name"
+    if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/"):
+        return f"image 'file_name' {name!r} leaves the image folder"
+    return None
+
+
 def image_size_problem(img: dict) -> str | None:
     """Why an image entry's ``height`` / ``width`` cannot be used (None: fine or absent)."""
     for key in ("height", "width"):
@@ -345,7 +356,7 @@ def _file_samples(root: Path, split: str, path: Path, options: ConvertOptions, f
                 continue
             if not image_checked:
                 image_checked = True
-                problem = image_size_problem(img)
+                problem = file_name_problem(img) or image_size_problem(img)
                 if problem is not None:
                     yield BadRecord(str(path), f"image_id={image_id}", problem)
                     break

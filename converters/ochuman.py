@@ -75,6 +75,7 @@ import numpy as np
 from converters import coco_format
 from converters.coco_format import (
     CocoFormat,
+    file_name_problem,
     filter_rules,
     image_size_problem,
     keep_person,
@@ -234,7 +235,7 @@ def _original_samples(root: Path, split: str, options: ConvertOptions) -> Iterat
                 continue
             if not checked:
                 checked = True
-                problem = image_size_problem(img)
+                problem = file_name_problem(img) or image_size_problem(img)
                 if problem is not None:
                     yield BadRecord(str(path), f"image_id={image_id}", problem)
                     break

@@ -190,3 +190,9 @@ def test_a_file_pycocotools_cannot_index_names_the_file(tmp_path, data):
     with pytest.raises(DatasetFormatError, match="COCO") as err:
         convert("coco2017", tmp_path / "coco", tmp_path / "out", "val")
     assert err.value.path == str(path)
+
+
+@pytest.mark.parametrize("file_name", ["", None, "../../../etc/passwd", "/etc/passwd"])
+def test_an_image_file_name_outside_the_image_folder_is_a_bad_record(tmp_path, file_name):
+    path = _edit_coco(tmp_path, lambda data: _image(data, 7).__setitem__("file_name", file_name))
+    _fails_then_skips(tmp_path, path, "image_id=7", "file_name", [101, 301])
