@@ -149,15 +149,40 @@ def test_files_at_the_root_are_read(tmp_path, monkeypatch):
     assert len(coco) == len(orig) == 5
 
 
-def test_an_unknown_joint_list_is_refused_with_the_file(root):
+@pytest.mark.parametrize("edit, reason", [
+    (lambda data: data["keypoint_names"].__setitem__(12, "head_bottom"), "19 joints"),
+    (lambda data: data["keypoint_visible"].__setitem__("vis", 2), "keypoint_visible"),
+    (lambda data: data["images"][1].pop("annotations"), "annotations"),
+    (lambda data: data.pop("images"), "images"),
+])
+def test_a_file_of_another_shape_is_refused_with_its_name(root, edit, reason):
     path = root / "annotations" / "ochuman.json"
     data = json.loads(path.read_text())
-    data["keypoint_names"][12] = "head_bottom"
+    edit(data)
     path.write_text(json.dumps(data))
-    with pytest.raises(DatasetFormatError, match="19 joints") as err:
+    with pytest.raises(DatasetFormatError, match=reason) as err:
         convert("ochuman", root, root.parent / "out", "val", annotations="original")
     assert err.value.path == str(path)
     assert leftovers(root.parent / "out") == []
+
+
+def test_joints_are_mapped_by_the_files_own_names(root):
+    """A file listing the same 19 names in another order still puts each joint in its slot."""
+    path = root / "annotations" / "ochuman.json"
+    data = json.loads(path.read_text())
+    perm = list(range(19))[::-1]
+    data["keypoint_names"] = [data["keypoint_names"][i] for i in perm]
+    for entry in data["images"]:
+        for ann in entry["annotations"]:
+            if ann["keypoints"]:
+                k = np.reshape(ann["keypoints"], (19, 3))
+                ann["keypoints"] = k[perm].ravel().tolist()
+    path.write_text(json.dumps(data))
+    _, store = convert("ochuman", root, root.parent / "out", "val", annotations="original")
+    images = _original(root)
+    ann = images["000001"]["annotations"][0]
+    raw = np.reshape(ann["keypoints"], (19, 3))[np.argsort(perm)]  # back to the documented order
+    _check_slots(store.read("keypoints2d")[0], raw, ORIGINAL)
 
 
 @pytest.mark.parametrize("edit, reason", [
