@@ -50,7 +50,8 @@ Conventions applied
   crowd region. Original file, ``-o persons=official`` (default): the benchmark's persons,
   those with keypoints and a mask and ``0 <= max_iou < 1`` (the export's range
   [0.00, 1.00)), the same persons as the COCO files; ``-o persons=keypoints`` keeps every
-  person with keypoints in the split's images (masks not required). Persons whose
+  person with keypoints in the split's images (masks not required; refused with the COCO
+  files, which hold only the benchmark's persons). Persons whose
   ``keypoints`` is null are not labelled and are dropped without a report.
 - ``max_iou`` (original file: the largest IoU of the person with anyone else in the image,
   the dataset's occlusion measure) is kept as ``extra_max_iou``.
@@ -85,7 +86,7 @@ from converters.driver import BadRecord
 from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from hmr.core.boxes import bbox_from_keypoints
-from hmr.core.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.sources import SOURCES
 
 SOURCE = SOURCES["ochuman"]
@@ -136,6 +137,9 @@ def raw_files(root: Path, split: str, options: ConvertOptions | None = None) -> 
 def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[dict | BadRecord]:
     if get_option(options, OPTIONS, "annotations") == "original":
         return _original_samples(Path(root), split, options)
+    if get_option(options, OPTIONS, "persons") != "official":
+        raise HmrError("-o persons=keypoints reads the original file: add -o annotations=original "
+                       "(the COCO-format files hold only the benchmark's persons)")
     return _coco_samples(root, split, options)
 
 

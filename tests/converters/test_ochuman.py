@@ -10,7 +10,7 @@ import pytest
 
 from converters import ochuman
 from converters.options import ConvertOptions
-from hmr.core.errors import DatasetFormatError
+from hmr.core.errors import DatasetFormatError, HmrError
 from tests.fixtures.converters_2d import convert, leftovers, slot
 from tests.fixtures.ochuman import write_ochuman
 
@@ -121,6 +121,8 @@ def test_split_and_person_rules_of_the_original_file(root):
     keys = list(val_all.read("source_key"))
     assert "ochuman.json:image_id=000001:ann=1" in keys  # keypoints, no mask
     assert not any("000001:ann=2" in k for k in keys)  # a box only: not labelled
+    with pytest.raises(HmrError, match="annotations=original"):  # the COCO files cannot do it
+        convert("ochuman", root, root.parent / "out4", "val", persons="keypoints")
 
 
 def test_the_publishers_split_sizes():
