@@ -33,8 +33,8 @@ wrist, hip, knee, ankle). Evidence, from the real files:
 
 Penn Action's own README is therefore not followed for sides; the convention keeps its
 names but maps each to the opposite superset side (``hmr conventions penn_action``).
-Human Dynamics (``read_upenn.py``) and EFT read index 1 as the right shoulder; MMHuman3D
-and VIBE follow the README and swap every side. 'head' is a point on the head, stored in
+Human Dynamics (``read_upenn.py``) reads index 1 as the right shoulder; MMHuman3D's
+keypoint table (``keypoints_mapping/penn_action.py``) follows the README and swaps every side. 'head' is a point on the head, stored in
 the head-top slot.
 
 Visibility. ``visibility`` 0 joints still carry annotated coordinates (not zeros), so they
@@ -56,7 +56,8 @@ none, 1 with three). A non-finite row is a bad record. All 2,326 real label file
 
 Joints outside the frame: in 0979, 1021, 1024 and 1032.mat 901 coordinates lie more than
 20 px outside ``dimensions`` (x up to 600 in 480-wide frames); they are kept as written
-(EFT leaves 1021, 1024 and 1032 out of its fits). Coordinates are used as written
+(the frames were not available to tell whether ``dimensions`` or the joints are off).
+Coordinates are used as written
 (``x``/``y``/``bbox`` are float64 in 2,195 files, uint16 or uint8 in 131; read as float64).
 
 ``image_hw`` is ``dimensions`` (height, width); with image checks on, each frame file must
