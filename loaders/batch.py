@@ -85,7 +85,7 @@ def decode_sample(raw: dict, num_keypoints: int) -> CropSample:
             key=raw["__key__"], dataset=str(meta["dataset"]),
             meta={"split": meta.get("split", ""), "index": meta.get("index", -1),
                   "source_key": meta.get("source_key", "")})
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: a nesting bomb
         raise CorruptSample(f"bad annotation ({type(exc).__name__}: {exc})") from None
     if sample.box_side_px <= 0 or not np.isfinite(sample.box_side_px):
         raise CorruptSample("bad annotation (box side)")

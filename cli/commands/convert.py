@@ -60,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
     from hmr.core.errors import HmrError
 
     module = get_converter(args.name)
-    extra = dict(kv.split("=", 1) for kv in args.option)
+    extra = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HmrError(f"-o {item!r}: expected KEY=VALUE ('hmr convert {args.name} --help' lists the options)")
+        extra[key.strip()] = value
     options = ConvertOptions(workers=args.workers, check_images=not args.no_check_images,
                              body_model=args.body_model, extra=extra)
     splits = args.split or list(module.SOURCE.splits)

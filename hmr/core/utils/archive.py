@@ -15,21 +15,29 @@ Reading the list first costs a second decompression pass for ``.tar.gz`` archive
 it so that a refused archive leaves nothing behind. Tar members are then extracted with
 Python's own ``filter="data"`` as a second line of defence (it also drops setuid bits).
 Zip symlinks are extracted as ordinary files holding the link text, as :mod:`zipfile` does.
+
+Members are written into a temporary folder inside the target and moved into place (renames
+on one file system) only when every member is complete; a CRC error, a link the data filter
+stops, a full disk or Ctrl-C part-way removes the temporary folder, so a failed extraction
+leaves the target as it was.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from hmr.core.errors import DatasetFormatError, UnsafeArchiveError
+from hmr.core.errors import DatasetFormatError, HmrError, UnsafeArchiveError
 
 
 @dataclass(frozen=True)
@@ -147,13 +155,32 @@ def safe_extract(archive_path: str | os.PathLike, dest: str | os.PathLike, *,
     """Extract ``archive_path`` into ``dest`` (created if needed); return member names.
 
     Raises :class:`UnsafeArchiveError` (naming the member) before writing anything when a
-    member would land outside ``dest``; :class:`DatasetFormatError` for a corrupt archive.
+    member would land outside ``dest``; :class:`DatasetFormatError` for a corrupt archive;
+    :class:`HmrError` when writing fails (full disk). The members are written into a
+    temporary folder inside ``dest`` and moved into place (renames, same file system) only
+    once all of them are complete: a failure at any point (CRC error, a link the data filter
+    stops, a full disk, Ctrl-C) removes that folder and leaves ``dest`` as it was.
     """
     path, dest = Path(archive_path), Path(dest)
     members = list_members(path)
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
-    check_members(members, dest, path)
-    total = sum(m.size for m in members if m.kind == "file")
+    staging = None
+    try:
+        check_members(members, dest, path)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.extracting-", dir=dest))
+        _extract_all(path, staging, sum(m.size for m in members if m.kind == "file"), progress)
+        _move_into(staging, dest)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(dest.iterdir()):
+            dest.rmdir()
+    return [m.name for m in members]
+
+
+def _extract_all(path: Path, staging: Path, total: int, progress: bool | None) -> None:
+    """Every member of the archive at ``path`` into the empty folder ``staging``."""
     enabled = progress if progress is not None else os.isatty(2)
     bar = tqdm(total=total, desc=f"extract {path.name}", unit="B", unit_scale=True,
                unit_divisor=1024, disable=not enabled, leave=False)
@@ -161,19 +188,33 @@ def safe_extract(archive_path: str | os.PathLike, dest: str | os.PathLike, *,
         if archive_format(path) == "zip":
             with zipfile.ZipFile(path) as zf:
                 for zi in zf.infolist():
-                    zf.extract(zi, dest)
+                    zf.extract(zi, staging)
                     bar.update(zi.file_size)
         else:
             with tarfile.open(path, "r:*") as tf:
                 for ti in tf:
                     try:
-                        tf.extract(ti, dest, filter="data")
+                        tf.extract(ti, staging, filter="data")
                     except tarfile.FilterError as exc:
-                        raise UnsafeArchiveError(f"refusing member {ti.name!r}: {exc}",
+                        raise UnsafeArchiveError(f"refusing member {ti.name!r}: {exc}; nothing was kept",
                                                  path=path, record=ti.name) from exc
                     bar.update(ti.size if ti.isreg() else 0)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetFormatError(f"archive corrupt while extracting: {exc}", path=path) from exc
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DatasetFormatError(f"archive corrupt while extracting: {exc}; nothing was kept",
+                                 path=path) from exc
+    except OSError as exc:  # full disk, quota, permissions
+        raise HmrError(f"cannot write while extracting ({exc.strerror or exc}); nothing was kept",
+                       path=path) from exc
     finally:
         bar.close()
-    return [m.name for m in members]
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Move the extracted tree ``source`` into ``target`` by renames: folders that exist on
+    both sides are merged, files replace files of the same name."""
+    for entry in sorted(source.iterdir()):
+        there = target / entry.name
+        if entry.is_dir() and not entry.is_symlink() and there.is_dir():
+            _move_into(entry, there)
+        else:
+            os.replace(entry, there)
