@@ -189,6 +189,7 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
 
     def people() -> Iterator[dict | BadRecord]:
         for index, record in enumerate(records):
+            records[index] = None  # free each record once read (the train JSON is large)
             for person in _persons(record, json_path, index):
                 if isinstance(person, BadRecord):
                     yield person
