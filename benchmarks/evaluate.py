@@ -55,18 +55,25 @@ def write_store(path: Path, n: int, rng: np.random.Generator) -> dict[str, np.nd
     return cols
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=35515)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--quick", action="store_true", help="5,000 samples")
+    p.add_argument("--device", default="cpu", help="scoring and network device (cuda on a GPU machine)")
     p.add_argument("--smoke", action="store_true",
                    help="seconds: 64 samples, batch 32, network batch 2 (checks the script runs; figures meaningless)")
     args = p.parse_args()
     if args.smoke:
         args.quick, args.samples, args.batch = False, 64, 32
     n = 5000 if args.quick else args.samples
-    print(f"machine: {machine_line()}")
+    device = torch.device(args.device)
+    print(f"machine: {machine_line()}; device {device}")
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,20 +84,24 @@ def main() -> None:
         aa = np.concatenate([cols["smpl_global_orient"], cols["smpl_body_pose"]], 1).reshape(n, 24, 3)
         pred_rot = axis_angle_to_matrix(torch.from_numpy(aa + 0.1 * rng.normal(size=aa.shape)).float())
         pred_betas = torch.from_numpy(cols["smpl_betas"]) + 0.2 * torch.randn(n, 10)
-        models = BodyModels(None, torch.device("cpu"))
-        mean_verts = models("neutral")(global_orient=torch.zeros(1, 3), body_pose=torch.zeros(1, 69),
-                                       betas=torch.zeros(1, 10)).vertices[0]
+        models = BodyModels(None, device)
+        mean_verts = models("neutral")(global_orient=torch.zeros(1, 3, device=device),
+                                       body_pose=torch.zeros(1, 69, device=device),
+                                       betas=torch.zeros(1, 10, device=device)).vertices[0]
         t0 = time.perf_counter()
         errors = score_predictions(get_benchmark("3dpw"), store, np.arange(n), pred_rot, pred_betas, models,
-                                   mean_vertices=mean_verts, batch_size=args.batch)
+                                   mean_vertices=mean_verts, batch_size=args.batch, device=device)
+        _sync(device)
         score_s = time.perf_counter() - t0
         print(f"  score_predictions (SMPL x2 + metrics)  {n / score_s:10.0f} samples/s  ({score_s:.1f} s)")
-        j_pred, j_gt = torch.randn(n, 14, 3, dtype=torch.float64), torch.randn(n, 14, 3, dtype=torch.float64)
-        v_pred, v_gt = torch.randn(args.batch, 6890, 3), torch.randn(args.batch, 6890, 3)
+        j_pred = torch.randn(n, 14, 3, dtype=torch.float64, device=device)
+        j_gt = torch.randn(n, 14, 3, dtype=torch.float64, device=device)
+        v_pred, v_gt = torch.randn(args.batch, 6890, 3, device=device), torch.randn(args.batch, 6890, 3, device=device)
         t0 = time.perf_counter()
         mpjpe(j_pred, j_gt), pa_mpjpe(j_pred, j_gt)
         for _ in range(math.ceil(n / args.batch)):
             pve(v_pred, v_gt)
+        _sync(device)
         metric_s = time.perf_counter() - t0
         print(f"  metric functions alone                 {n / metric_s:10.0f} samples/s  ({metric_s:.2f} s)")
         t0 = time.perf_counter()
@@ -100,14 +111,16 @@ def main() -> None:
         print(f"  -> PA-MPJPE {result['PA-MPJPE']:.1f} mm, bMPJPE All {result['balanced']['bMPJPE']['All']:.1f} mm")
     import timm
 
-    net = timm.create_model("resnet50", num_classes=0).eval()
-    x = torch.randn(2 if args.smoke else 8 if args.quick else 64, 3, 224, 224)
+    net = timm.create_model("resnet50", num_classes=0).eval().to(device)
+    x = torch.randn(2 if args.smoke else 8 if args.quick else 64, 3, 224, 224, device=device)
     with torch.no_grad():
         net(x)
+        _sync(device)
         t0 = time.perf_counter()
         net(x)
+        _sync(device)
     fwd = len(x) / (time.perf_counter() - t0)
-    print(f"  ResNet-50 forward (fp32, batch {len(x)}, CPU)  {fwd:6.1f} images/s  -> scoring is "
+    print(f"  ResNet-50 forward (fp32, batch {len(x)}, {device})  {fwd:6.1f} images/s  -> scoring is "
           f"{n / score_s / fwd:.0f}x faster than the network on this machine")
 
 

@@ -1,0 +1,152 @@
+"""The GPU check: one script, a few minutes, run whenever a CUDA machine is available.
+
+It runs, in order, and prints every figure with the device and the machine line:
+
+1. the CUDA tests (``pytest -m cuda tests/gpu``: body model, metrics, a training step in
+   fp32 and bf16 + channels-last, SMPLify, each against the CPU on the same input);
+2. the HMR-ResNet-50 training step at batch 64, 224 px: fp32, fp32 + channels-last,
+   bf16 + channels-last (``benchmarks/train_step.py``; target: bf16 + CL >= 2x fp32);
+3. whether the shard loader keeps the GPU fed: real training runs (ResNet-50, bf16 + CL, batch
+   64, augmentation on) on a freshly rendered and sharded synthetic set with N loader workers,
+   printing images/s and the fraction of wall time the step waited for data (the GPU idle
+   fraction from input), for several N;
+4. evaluation throughput on the device (``benchmarks/evaluate.py --device cuda``: SMPL of
+   prediction and ground truth + metrics, samples/s, against the network's forward rate);
+5. SMPLify fits/s, batched against one at a time (``benchmarks/smplify.py --device cuda``).
+
+A part that fails is reported and the next one still runs; the exit status is non-zero when
+any part failed. ``--smoke`` runs the same parts on the CPU at toy sizes (the test suite does,
+so the script keeps working between GPU sessions).
+
+Run:  python benchmarks/gpu_check.py [--workers 4 8 14] [--log gpu_check.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hmr.core.utils.machine import machine_line  # noqa: E402
+
+
+def run_script(args: list[str], env: dict | None = None) -> None:
+    """Run a benchmark script or pytest in a child process, streaming its output."""
+    print("$ " + " ".join(args), flush=True)
+    subprocess.run([sys.executable, *args], cwd=REPO, check=True, env={**os.environ, **(env or {})})
+
+
+def make_shards(folder: Path, n: int, size: int) -> Path:
+    """Render ``n`` synthetic people, convert and shard them (crops of ``size`` px)."""
+    from converters.driver import run_conversion
+    from converters.options import ConvertOptions
+    from hmr.synth.generate import SynthConfig, generate
+    from loaders import ShardConfig, shard_store
+
+    raw = folder / "raw"
+    generate(raw, SynthConfig(n=n, split="train", image_size=size, seed=0))
+    res = run_conversion("synth", raw, folder / "stores", split="train", options=ConvertOptions(), progress=False)
+    return shard_store(res.store, folder / "shards", ShardConfig(crop_size=size, samples_per_shard=256),
+                       progress=False)
+
+
+def feed(set_dir: Path, run_dir: Path, workers: int, device: str, smoke: bool) -> dict[str, float]:
+    """One short training run; the scalars of its last logging interval (steady state)."""
+    from hmr.training.launch import train
+
+    if smoke:
+        model = ['model.backbone="resnet18"', "model.img_size=64", "train.batch_size=4",
+                 "train.total_steps=2", "train.log_every=1", 'train.precision="fp32"']
+    else:
+        model = ['model.backbone="resnet50"', "model.img_size=224", "model.hidden=1024", "train.batch_size=64",
+                 "train.total_steps=60", "train.log_every=20", 'train.precision="bf16"',
+                 "train.channels_last=true"]
+    overrides = [*model, f'train.device="{device}"', "train.checkpoint_every=100000", 'data.source="shards"',
+                 f'data.shards=["{set_dir}"]', f"data.num_workers={workers}", "data.augment=true"]
+    return train("tiny_cpu", overrides, out=run_dir, progress=False)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workers", type=int, nargs="*", default=None,
+                   help="loader worker counts to try in part 3 (default: 4, 8 and all cores but one)")
+    p.add_argument("--images", type=int, default=2048, help="synthetic images rendered for part 3")
+    p.add_argument("--log", type=Path, default=None, help="also append a summary to this file")
+    p.add_argument("--smoke", action="store_true",
+                   help="seconds: every part on the CPU at toy sizes (checks the script runs; figures meaningless)")
+    args = p.parse_args()
+    device = "cpu" if args.smoke else "cuda"
+    if not args.smoke and not torch.cuda.is_available():
+        raise SystemExit("no CUDA device: the GPU check needs one (--smoke runs its parts on the CPU)")
+    cores = os.cpu_count() or 1
+    workers = args.workers or ([0, 1] if args.smoke else sorted({4, 8, max(1, cores - 1)}))
+    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    print(f"GPU check on {name}, torch {torch.__version__}; {machine_line()}", flush=True)
+    smoke = ["--smoke"] if args.smoke else []
+    dev = [] if args.smoke else ["--device", "cuda"]
+    summary: list[str] = []
+    failed: list[str] = []
+
+    def part(title: str, fn) -> None:
+        print(f"\n== {title}", flush=True)
+        t0 = time.perf_counter()
+        try:
+            fn()
+            summary.append(f"{title}: ok ({time.perf_counter() - t0:.0f} s)")
+        except Exception as exc:  # noqa: BLE001 - one broken part must not hide the others
+            traceback.print_exc()
+            failed.append(title)
+            summary.append(f"{title}: FAILED ({type(exc).__name__}: {exc})")
+
+    # 1. CUDA tests (on the CPU in smoke mode: the comparisons run CPU against CPU, one of them).
+    tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda", "tests/gpu"]
+    part("CUDA tests", lambda: run_script(tests + (["-k", "metrics"] if args.smoke else []),
+                                          env={"HMR_TEST_DEVICE": device}))
+    # 2. Training step.
+    part("HMR-ResNet-50 train step", lambda: run_script(
+        ["benchmarks/train_step.py", *(smoke or ["--device", "cuda", "--batch", "64", "--size", "224"])]))
+
+    # 3. Does the loader keep the GPU fed?
+    def loader_feed() -> None:
+        scratch = Path(tempfile.mkdtemp(prefix="hmr-gpu-check-"))
+        try:
+            t0 = time.perf_counter()
+            set_dir = make_shards(scratch, 16 if args.smoke else args.images, 64 if args.smoke else 256)
+            print(f"rendered, converted and sharded in {time.perf_counter() - t0:.0f} s: {set_dir}", flush=True)
+            for w in workers:
+                last = feed(set_dir, scratch / f"run_w{w}", w, device, args.smoke)
+                line = (f"loader workers {w:2d}: {last.get('images_per_s', float('nan')):8.0f} images/s, "
+                        f"waiting for data {100 * last.get('data_wait_fraction', float('nan')):5.1f}% of the time")
+                print(line, flush=True)
+                summary.append("  " + line)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    part("loader feeding the GPU (ResNet-50, bf16 + channels-last, batch 64)", loader_feed)
+    # 4. Evaluation.
+    part("evaluation throughput", lambda: run_script(["benchmarks/evaluate.py", *(smoke or dev)]))
+    # 5. SMPLify.
+    part("SMPLify", lambda: run_script(["benchmarks/smplify.py", *(smoke or [*dev, "--batch", "1024"])]))
+
+    print("\n== summary")
+    print("\n".join(summary))
+    if args.log is not None:
+        with open(args.log, "a") as fh:
+            fh.write(f"GPU check on {name}, {time.strftime('%Y-%m-%d %H:%M')}; {machine_line()}\n")
+            fh.write("\n".join(summary) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
