@@ -159,9 +159,6 @@ _CONVERTED = (
          benchmark=True,
          description="OCHuman val/test: COCO-format JSON (default) or the original ochuman.json "
                      "(19 joints, 4 visibility levels)"),
-    _src("penn_action", "Penn Action", "dataset", ("train", "test"), convention="penn_action",
-         aliases=("penn-action",), benchmark=True,
-         description="Penn Action labels/*.mat (13 joints per frame, xyxy boxes) and frames"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
