@@ -523,13 +523,19 @@ class SampleStore:
         return {name: values[0] for name, values in self.columns(index, index + 1).items()}
 
     def _chunk_files(self, field: str, start: int, stop: int) -> str:
+        """The chunk file that fails to decode among rows ``start..stop`` (tried one by one)."""
         if self.format != "zarr":
             return f"member {field}.npy"
         arr = self._arrays[field]
         rows = int(arr.chunks[0])
         tail = ".0" * (len(arr.shape) - 1)
-        names = [f"{field}/{c}{tail}" for c in range(start // rows, max(start, stop - 1) // rows + 1)]
-        return "chunk " + names[0] if len(names) == 1 else f"chunks {names[0]}..{names[-1]}"
+        chunks = range(start // rows, max(start, stop - 1) // rows + 1)
+        for c in chunks:
+            try:
+                arr[c * rows:(c + 1) * rows]
+            except Exception:  # noqa: BLE001 - any decode failure names this chunk
+                return f"chunk {field}/{c}{tail}"
+        return f"chunks {field}/{chunks[0]}{tail}..{field}/{chunks[-1]}{tail}"
 
     def block_rows(self) -> int:
         if self.format == "zarr" and self._arrays:
