@@ -213,3 +213,12 @@ def test_a_manifest_takes_converter_and_splits_from_its_source():
 def test_a_manifest_that_disagrees_with_its_source_is_refused(over, words):
     with pytest.raises(SchemaError, match=words):
         parse_manifest(_manifest("coco2014", **over), origin="coco2014.toml")
+
+
+def test_a_source_declared_twice_is_refused():
+    from hmr.core.sources import index_sources
+
+    row = SOURCES["lsp"]
+    assert list(index_sources((SOURCES["mpii"], row))) == ["lsp", "mpii"]
+    with pytest.raises(HmrError, match="'lsp' is declared twice"):
+        index_sources((row, SOURCES["mpii"], row))

@@ -126,15 +126,15 @@ _CONVERTED = (
          aliases=("human36m",), benchmark=True,
          description="Human3.6M (official D2/D3 CDF poses, masks, metadata.xml or cameras.pkl, "
                      "extracted frames)"),
+    _src("lip", "Look Into Person (LIP)", "dataset", ("train", "val"), convention="lip",
+         benchmark=True,
+         description="LIP pose CSVs (16 MPII-order joints, nan = missing) and their images"),
     _src("instavariety", "InstaVariety", "dataset", ("train", "test"), convention="instavariety",
          aliases=("insta_variety",), benchmark=True,
          description="InstaVariety (HMMR tfrecords: per-track 224 px crops, OpenPose-derived "
                      "2D, 25 joints)"),
     _src("vlog", "VLOG-people", "dataset", ("train",), convention="instavariety", benchmark=True,
          description="VLOG-people (HMMR tfrecords, same format as InstaVariety)"),
-    _src("lip", "Look Into Person (LIP)", "dataset", ("train", "val"), convention="lip",
-         benchmark=True,
-         description="LIP pose CSVs (16 MPII-order joints, nan = missing) and their images"),
     _src("lsp", "Leeds Sports Pose", "dataset", ("train", "test"), convention="lsp",
          default_root="lsp", benchmark=True,
          description="Leeds Sports Pose (joints.mat, 2,000 images, 14 joints)"),
@@ -205,7 +205,19 @@ _PLANNED = (
     _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 
-SOURCES: dict[str, Source] = {s.name: s for s in sorted(_CONVERTED + _PLANNED, key=lambda s: s.name)}
+
+def index_sources(rows: tuple[Source, ...]) -> dict[str, Source]:
+    """Name -> source, sorted by name; a name declared twice is an error (a dict would keep
+    the last row silently)."""
+    index: dict[str, Source] = {}
+    for row in sorted(rows, key=lambda s: s.name):
+        if row.name in index:
+            raise HmrError(f"source '{row.name}' is declared twice in hmr.core.sources")
+        index[row.name] = row
+    return index
+
+
+SOURCES: dict[str, Source] = index_sources(_CONVERTED + _PLANNED)
 _BY_SPELLING: dict[str, Source] = {alias: s for s in SOURCES.values() for alias in s.spellings()}
 
 

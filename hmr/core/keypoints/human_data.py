@@ -110,7 +110,12 @@ FALLBACKS: dict[str, str] = {"head_h36m": "head_h36m", "headtop_h36m": "head_top
 CONFIG_OVERRIDES: dict[str, dict[str, str]] = {
     "mpi_inf_3dhp": {"spine_3": "mpi3dhp_spine_3", "spine_2": "mpi3dhp_spine_2",
                      "left_foot": "mpi3dhp_left_foot", "right_foot": "mpi3dhp_right_foot"},
-    "penn_action": {"left_hip": "left_hip", "right_hip": "right_hip", "head": "head_top"},
+    # MMHuman3D names Penn Action's joints as its README does, and the README's sides are the
+    # person's other side (index 1 is the right shoulder: checked on all 2,326 label files, see
+    # converters.penn_action): its "left_*" rows hold the person's right joints.
+    "penn_action": {"head": "head_top",
+                    **{f"{s}_{p}": f"{o}_{p}" for s, o in (("left", "right"), ("right", "left"))
+                       for p in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")}},
     "posetrack": {"left_hip": "left_hip", "right_hip": "right_hip"},
 }
 LIMB_MODES = ("annotated", "smpl")

@@ -69,8 +69,12 @@ def test_limb_mode_and_dataset_config_change_meaning():
     assert smpl_mode[0, SUP.index("smpl_left_knee"), 2] == 1 and smpl_mode[0, SUP.index("left_knee"), 2] == 0
     dhp = human_data_to_superset(_one("spine_3"), config="mpi_inf_3dhp")
     assert dhp[0, SUP.index("mpi3dhp_spine_3"), 2] == 1 and dhp[0, SUP.index("smpl_spine_3"), 2] == 0
+    # MMHuman3D's Penn Action rows carry the README's mirrored names: its left hip row is the
+    # person's right hip (and its left wrist row the right wrist).
     penn = human_data_to_superset(_one("left_hip"), config="penn_action")
-    assert penn[0, SUP.index("left_hip"), 2] == 1
+    assert penn[0, SUP.index("right_hip"), 2] == 1 and penn[0, SUP.index("left_hip"), 2] == 0
+    penn = human_data_to_superset(_one("right_wrist"), config="penn_action", limbs="smpl")
+    assert penn[0, SUP.index("left_wrist"), 2] == 1
     with pytest.raises(ConventionError):
         human_data_to_superset(_one("left_hip"), limbs="nonsense")
     with pytest.raises(ConventionError, match="190"):
