@@ -57,7 +57,7 @@ from converters.driver import BadRecord
 from converters.images import attach_image_sizes
 from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
-from converters.readers import open_h5, read_json, require_file
+from converters.readers import open_h5, read_json, read_mat
 from hmr.core.boxes import bbox_from_center_scale, bbox_from_keypoints
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.sources import SOURCES
@@ -155,15 +155,7 @@ def _flag(value) -> int:
 
 
 def _read_release(path: Path):
-    import scipy.io
-
-    require_file(path)
-    try:
-        mat = scipy.io.loadmat(str(path), struct_as_record=False, squeeze_me=True)
-    except NotImplementedError:
-        raise DatasetFormatError("MATLAB v7.3 file: expected the v5 release .mat", path=path) from None
-    except (ValueError, OSError, TypeError, EOFError) as exc:
-        raise DatasetFormatError(f"unreadable or truncated .mat file: {exc}", path=path) from None
+    mat = read_mat(path, struct_as_record=False, squeeze_me=True)
     if "RELEASE" not in mat:
         raise DatasetFormatError("no 'RELEASE' struct in the .mat file", path=path)
     return mat["RELEASE"]
@@ -225,6 +217,26 @@ def _decode(name) -> str:
     return str(name)
 
 
+#: per-person dataset -> values per person (None: any; ``imgname`` is bytes or char codes)
+H5_ROW_SIZES = {"center": 2, "scale": 1, "part": NUM_JOINTS * 2, "visible": NUM_JOINTS,
+                "normalize": 1, "person": 1, "imgname": None}
+
+
+def _check_h5_shapes(f, n: int, path: Path) -> None:
+    """Every per-person dataset has ``n`` rows (as ``imgname``) of the expected shape: unequal
+    lengths would pair one person's joints with another's image."""
+    for key, size in H5_ROW_SIZES.items():
+        if key not in f:
+            continue
+        shape = f[key].shape
+        if not shape or shape[0] != n:
+            raise DatasetFormatError(f"dataset '{key}' has {shape[0] if shape else 0} rows, 'imgname' {n}: "
+                                     "the per-person arrays must have equal lengths", path=path, record=key)
+        if size is not None and int(np.prod(shape[1:])) != size:
+            raise DatasetFormatError(f"dataset '{key}' has rows of shape {shape[1:]}, expected {size} "
+                                     "value(s) per person", path=path, record=key)
+
+
 def persons_from_h5(path: Path, block: int = 4096) -> Iterator[MpiiPerson | BadRecord]:
     with open_h5(path) as f:
         missing = [k for k in ("center", "scale", "part", "imgname") if k not in f]
@@ -232,6 +244,7 @@ def persons_from_h5(path: Path, block: int = 4096) -> Iterator[MpiiPerson | BadR
             raise DatasetFormatError(f"missing datasets {missing}", path=path)
         n = len(f["imgname"])
         has = {k: k in f for k in ("visible", "normalize", "person")}
+        _check_h5_shapes(f, n, path)
         for start in range(0, n, block):  # block reads: memory independent of N
             stop = min(start + block, n)
             center, scale = f["center"][start:stop], f["scale"][start:stop]

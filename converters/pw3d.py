@@ -16,7 +16,9 @@ What is read
 Conventions applied
 -------------------
 - One sample per person and frame where ``campose_valid`` is true (elsewhere the pose does
-  not match the image).
+  not match the image). A frame whose ``cam_poses`` is not a rigid transform (rotation part
+  orthonormal with det +1 within 1e-3, last row 0 0 0 1, finite) is a bad record: a scaled
+  or NaN camera would otherwise be stored, or stop the conversion inside an SVD.
 - SMPL in the camera frame: with (R, t) = ``cam_poses[t]``, global orient ``R @ R_root``.
   SMPL rotates the body about its pelvis joint ``J0(betas)``, not the origin, so the
   translation that keeps the camera-frame mesh equal to ``R (world mesh) + t`` is
@@ -84,6 +86,7 @@ class SequenceFile:
     cam_poses: np.ndarray       # (T, 4, 4) world -> camera
     intrinsics: np.ndarray      # (3, 3)
     people: list[Person]
+    rigid: np.ndarray           # (T,) bool: cam_poses[t] is a rigid transform
 
 
 def sequence_files(root: Path, split: str) -> list[Path]:
@@ -114,9 +117,10 @@ def read_sequence(path: Path) -> SequenceFile:
     except (KeyError, ValueError, TypeError) as exc:
         raise DatasetFormatError(f"sequence pickle lacks cam_poses / cam_intrinsics / genders: {exc!r}",
                                  path=path) from None
+    if cam_poses.ndim != 3 or cam_poses.shape[1:] != (4, 4):
+        raise DatasetFormatError(f"cam_poses has shape {cam_poses.shape}, expected (T, 4, 4)", path=path,
+                                 record="cam_poses")
     frames = len(cam_poses)
-    if cam_poses.shape != (frames, 4, 4):
-        raise DatasetFormatError(f"cam_poses has shape {cam_poses.shape}, expected (T, 4, 4)", path=path)
     n = len(genders)
     if "poses2d" not in data and "poses2D" in data:  # the README's spelling
         data["poses2d"] = data["poses2D"]
@@ -124,19 +128,45 @@ def read_sequence(path: Path) -> SequenceFile:
     people = []
     for p, g in enumerate(genders):
         try:
+            betas = np.asarray(lists["betas"][p], np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise DatasetFormatError(f"'betas' is not numbers ({exc})", path=path, record=f"person {p}") from None
+        if betas.size < 10:
+            raise DatasetFormatError(f"'betas' holds {betas.size} values, expected 10",
+                                     path=path, record=f"person {p}")
+        try:
             person = Person(
                 p, _GENDER_CODES[str(g).strip().lower()],
-                np.asarray(lists["betas"][p], np.float64).reshape(-1)[:10],
+                betas[:10],
                 np.asarray(lists["poses"][p], np.float64).reshape(frames, 72),
                 np.asarray(lists["trans"][p], np.float64).reshape(frames, 3),
                 np.asarray(lists["poses2d"][p], np.float64).reshape(frames, 3, 18).transpose(0, 2, 1),
                 np.asarray(lists["campose_valid"][p]).reshape(frames).astype(bool))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, TypeError) as exc:
             raise DatasetFormatError(f"person {p}: arrays do not match {frames} frames ({exc})",
                                      path=path, record=f"person {p}") from None
         people.append(person)
     name = str(data.get("sequence", path.stem))
-    return SequenceFile(path, name, cam_poses, intrinsics, people)
+    if not np.isfinite(intrinsics).all():
+        raise DatasetFormatError("cam_intrinsics holds NaN or inf", path=path, record="cam_intrinsics")
+    return SequenceFile(path, name, cam_poses, intrinsics, people, rigid_transforms(cam_poses))
+
+
+#: how far a camera pose's rotation part may be from orthonormal with det +1 (float32 storage
+#: is ~1e-7 away; a scaled, sheared or mirrored matrix is far more)
+RIGID_TOLERANCE = 1e-3
+
+
+def rigid_transforms(poses: np.ndarray, tol: float = RIGID_TOLERANCE) -> np.ndarray:
+    """(T,) bool: which (T, 4, 4) poses are rigid transforms: finite, rotation part R with
+    |R Rᵀ - I| and |det R - 1| within ``tol``, last row (0, 0, 0, 1)."""
+    finite = np.isfinite(poses).all(axis=(1, 2))
+    safe = np.where(finite[:, None, None], poses, np.eye(4))  # det / matmul never see NaN
+    rot = safe[:, :3, :3]
+    orthonormal = np.abs(rot @ rot.transpose(0, 2, 1) - np.eye(3)).max(axis=(1, 2)) <= tol
+    proper = np.abs(np.linalg.det(rot) - 1.0) <= tol
+    last_row = np.abs(safe[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1) <= tol
+    return finite & orthonormal & proper & last_row
 
 
 # --------------------------------------------------------------------------------------
@@ -221,6 +251,11 @@ def _person_samples(root: Path, seq: SequenceFile, person: Person, models: BodyM
     for f in frames[~finite]:
         yield BadRecord(str(rel), f"person {person.index} frame {f}", "NaN or inf in poses / trans")
     frames = frames[finite]
+    for f in frames[~seq.rigid[frames]]:
+        yield BadRecord(str(rel), f"person {person.index} frame {f}",
+                        f"cam_poses[{f}] is not a rigid transform (rotation part not orthonormal with "
+                        f"det +1 within {RIGID_TOLERANCE}, or NaN)")
+    frames = frames[seq.rigid[frames]]
     if not np.isfinite(person.betas).all():
         yield BadRecord(str(rel), f"person {person.index}", "NaN or inf in betas")
         return

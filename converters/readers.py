@@ -5,6 +5,7 @@ which the CLI prints as one line."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,25 @@ def read_json(path: Path) -> Any:
                                  f"{exc.msg}", path=path) from None
     except UnicodeDecodeError as exc:
         raise DatasetFormatError(f"not UTF-8 JSON: {exc}", path=path) from None
+    except RecursionError:  # json recurses once per nesting level: a "nesting bomb"
+        raise DatasetFormatError("JSON nested too deeply to read (corrupt or hostile file)", path=path) from None
 
 
-def read_mat(path: Path) -> dict[str, Any]:
-    """MATLAB files up to v7.2 through scipy. v7.3 files are HDF5: use :func:`open_h5`."""
+def read_mat(path: Path, **loadmat_options: Any) -> dict[str, Any]:
+    """MATLAB files up to v7.2 through scipy (``loadmat_options`` passed on). v7.3 files are
+    HDF5: use :func:`open_h5`."""
     import scipy.io
 
     require_file(path)
     try:
-        return scipy.io.loadmat(str(path))
+        return scipy.io.loadmat(str(path), **loadmat_options)
     except NotImplementedError:
         raise DatasetFormatError("MATLAB v7.3 (HDF5) file: read it with h5py", path=path) from None
-    except (ValueError, OSError, TypeError) as exc:
-        raise DatasetFormatError(f"unreadable or truncated .mat file: {exc}", path=path) from None
+    except MemoryError:
+        raise DatasetFormatError("unreadable .mat file: a header claims more memory than there is", path=path) from None
+    except Exception as exc:  # scipy's parser fails on a truncated or corrupt file with many types
+        raise DatasetFormatError(f"unreadable or truncated .mat file ({type(exc).__name__}: {exc})",
+                                 path=path) from None
 
 
 def open_h5(path: Path):
@@ -60,15 +67,44 @@ def read_pickle(path: Path, **kwargs: Any) -> Any:
     return load(path, **kwargs)
 
 
+#: the largest image a header may claim: no dataset we convert comes near it (AGORA's frames
+#: are 3840 x 2160, 3DHP's 2048 x 2048); a larger claim is a corrupt or hostile header
+MAX_IMAGE_SIDE_PX = 20_000
+MAX_IMAGE_PIXELS = 150_000_000
+
+
 def image_size_hw(path: Path) -> tuple[int, int]:
-    """(height, width) of an image from its header (no full decode)."""
+    """(height, width) of an image from its header (no full decode); a header claiming more
+    than :data:`MAX_IMAGE_SIDE_PX` a side or :data:`MAX_IMAGE_PIXELS` in all is refused."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            width, height = im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below
+            with Image.open(path) as im:
+                width, height = im.size
     except FileNotFoundError:
         raise DatasetFormatError("image file is missing", path=path) from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError:  # over PIL's own limit (2 x 89 Mpx): read the claim to name it
+        width, height = _claimed_size(path)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DatasetFormatError(f"unreadable image: {exc}", path=path) from None
+    if min(width, height) <= 0 or max(width, height) > MAX_IMAGE_SIDE_PX or width * height > MAX_IMAGE_PIXELS:
+        raise DatasetFormatError(f"image header claims {width}\u00d7{height} px (limit {MAX_IMAGE_SIDE_PX:,} "
+                                 f"px a side, {MAX_IMAGE_PIXELS:,} px in all): corrupt or hostile header",
+                                 path=path)
     return height, width
+
+
+def _claimed_size(path: Path) -> tuple[int, int]:
+    """(width, height) a header claims beyond PIL's decompression-bomb limit. PIL's documented
+    switch for that limit is the module-level ``Image.MAX_IMAGE_PIXELS``: lifted for this one
+    header read (nothing is decoded), then restored."""
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit

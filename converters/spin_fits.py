@@ -45,6 +45,7 @@ from converters.options import ConvertOptions, Option, get_option
 from converters.spin_npz import IMAGE_OPTIONS, finish_samples
 from converters.readers import require_file
 from hmr.core.errors import DatasetFormatError, SchemaError
+from hmr.core.interop.safe_npz import open_npz
 from hmr.core.schema.fields import SMPL_SOURCES
 from hmr.core.sources import SOURCES
 
@@ -151,12 +152,12 @@ def rows_from_npz(path: Path, root: Path, options: ConvertOptions) -> tuple[int,
     in blocks). The count comes from the numeric ``center`` array alone (no pickle)."""
     from hmr.core.interop.spin_npz import iter_spin_npz, spin_samples
 
-    require_file(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            count = len(npz["center"])
-    except (KeyError, ValueError, OSError, EOFError) as exc:
-        raise DatasetFormatError(f"not a readable SPIN npz (no numeric 'center'): {exc}", path=path) from None
+    with open_npz(path) as npz:  # a missing file or key, a corrupt zip: errors naming both
+        shape, dtype = npz.header("center")
+    if dtype.hasobject or not shape:
+        raise DatasetFormatError(f"'center' is a {dtype} array of shape {shape}, not numeric (N, 2)",
+                                 path=path, record="center")
+    count = shape[0]
     return count, finish_samples(spin_samples(iter_spin_npz(path)), root, options, path)
 
 

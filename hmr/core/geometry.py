@@ -115,11 +115,13 @@ def similarity_transform(source: torch.Tensor, target: torch.Tensor,
     ``source``, ``target``: ``(B, N, 3)``; ``weights``: ``(B, N)`` ≥ 0 (0 = ignore the point).
     Returns ``scale (B,)``, ``rotation (B, 3, 3)``, ``translation (B, 3)`` minimising
     ``Σ w ‖s R x + t − y‖²``; reflections are forbidden (det R = +1), as in the HMR/SPIN
-    evaluation code (``compute_similarity_transform``).
+    evaluation code (``compute_similarity_transform``). A sample with a non-finite point gets
+    NaN results (the others are unaffected).
     """
     if weights is None:
         weights = torch.ones(source.shape[:2], dtype=source.dtype, device=source.device)
     w = weights.to(source.dtype)[..., None]  # (B, N, 1)
+    source, target = torch.where(w > 0, source, 0.0), torch.where(w > 0, target, 0.0)  # ignored: any value
     w_sum = w.sum(dim=1, keepdim=True).clamp_min(_EPS)  # (B, 1, 1)
     mu_src = (w * source).sum(1, keepdim=True) / w_sum  # (B, 1, 3)
     mu_tgt = (w * target).sum(1, keepdim=True) / w_sum
@@ -127,7 +129,11 @@ def similarity_transform(source: torch.Tensor, target: torch.Tensor,
     y = target - mu_tgt
     var_src = (w * x * x).sum(dim=(1, 2))  # (B,)
     cov = (w * y).transpose(1, 2) @ x  # (B, 3, 3) = Σ w y xᵀ
-    u, sing, vh = torch.linalg.svd(cov)
+    # A NaN / inf point (a diverged prediction, a broken camera) makes the SVD fail for the
+    # whole batch: such samples get an identity stand-in here and NaN results below.
+    finite = torch.isfinite(cov).all(dim=(1, 2)) & torch.isfinite(var_src)  # (B,)
+    eye = torch.eye(3, dtype=cov.dtype, device=cov.device).expand_as(cov)
+    u, sing, vh = torch.linalg.svd(torch.where(finite[:, None, None], cov, eye))
     d = torch.sign(torch.det(u @ vh))  # (B,)
     d = torch.where(d == 0, torch.ones_like(d), d)
     diag = torch.ones_like(sing)
@@ -135,7 +141,9 @@ def similarity_transform(source: torch.Tensor, target: torch.Tensor,
     rotation = u @ torch.diag_embed(diag) @ vh  # (B, 3, 3)
     scale = (sing * diag).sum(-1) / var_src.clamp_min(_EPS)  # (B,)
     translation = mu_tgt[:, 0] - scale[:, None] * (rotation @ mu_src[:, 0, :, None])[..., 0]
-    return scale, rotation, translation
+    nan = torch.full_like(scale, float("nan"))
+    return (torch.where(finite, scale, nan), torch.where(finite[:, None, None], rotation, nan[:, None, None]),
+            torch.where(finite[:, None], translation, nan[:, None]))
 
 
 def procrustes_align(source: torch.Tensor, target: torch.Tensor,
