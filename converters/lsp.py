@@ -61,7 +61,10 @@ def read_joints(path: Path, layout: str) -> np.ndarray:
     mat = read_mat(path)
     if "joints" not in mat:
         raise DatasetFormatError("no variable 'joints' in the .mat file", path=path)
-    joints = np.asarray(mat["joints"], dtype=np.float64)
+    try:
+        joints = np.asarray(mat["joints"], dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # a cell array, text, ...
+        raise DatasetFormatError(f"'joints' is not a numeric array ({exc})", path=path, record="joints") from None
     expected = (3, NUM_JOINTS) if layout == "3xJxN" else (NUM_JOINTS, 3)
     if joints.ndim != 3 or joints.shape[:2] != expected:
         raise DatasetFormatError(

@@ -48,6 +48,17 @@ def test_a_truncated_joints_mat_names_the_file(tmp_path, capsys):
     assert code == 2 and "joints.mat" in err and "truncated" in err
 
 
+def test_joints_that_are_not_numbers_name_the_file_and_variable(tmp_path):
+    import scipy.io
+
+    write_lsp(tmp_path / "lsp", n=2)
+    mat = tmp_path / "lsp" / "joints.mat"
+    scipy.io.savemat(str(mat), {"joints": np.array([["x", "y"]], dtype=object)})
+    with pytest.raises(DatasetFormatError, match="not a numeric array") as err:
+        convert("lsp", tmp_path / "lsp", tmp_path / "out", "train")
+    assert (err.value.path, err.value.record) == (str(mat), "joints")
+
+
 def test_an_image_header_claiming_a_huge_size_is_a_bad_record(tmp_path):
     write_lsp(tmp_path / "lsp", n=4)
     image = tmp_path / "lsp" / "images" / "im0002.jpg"
