@@ -255,7 +255,27 @@ def find_camera_file(root: Path, options: ConvertOptions) -> Path:
 
 
 def load_cameras(path: Path) -> dict[tuple[str, str], H36mCamera]:
-    return parse_metadata_xml(path) if path.suffix == ".xml" else read_cameras_pkl(path)
+    cams = parse_metadata_xml(path) if path.suffix == ".xml" else read_cameras_pkl(path)
+    for key, cam in cams.items():
+        problem = camera_problem(cam)
+        if problem:
+            raise DatasetFormatError(f"camera {key[0]}/{key[1]}: {problem}", path=path, record=key)
+    return cams
+
+
+def camera_problem(cam: H36mCamera) -> str | None:
+    """Why a calibration cannot be used (NaN/inf values, focal <= 0, a rotation that is not
+    orthonormal with det +1 within 1e-3), or None. A NaN camera otherwise stops the
+    conversion later inside an SVD ("SVD did not converge"), naming nothing."""
+    values = (cam.rotation_w2c, cam.centre_m, cam.focal_px, cam.principal_px, cam.radial, cam.tangential)
+    if not all(np.isfinite(v).all() for v in values):
+        return "NaN or inf in the calibration"
+    if (cam.focal_px <= 0).any():
+        return f"focal length {cam.focal_px.tolist()} px is not positive"
+    rot = cam.rotation_w2c
+    if np.abs(rot @ rot.T - np.eye(3)).max() > 1e-3 or abs(np.linalg.det(rot) - 1.0) > 1e-3:
+        return "rotation is not orthonormal with det +1"
+    return None
 
 
 # --------------------------------------------------------------------------------------

@@ -116,6 +116,32 @@ def test_pw3d_camera_poses_that_are_not_rigid_are_bad_records(tmp_path, broken):
     assert [(s.record, "not a rigid transform" in s.message) for s in result.skipped] == [("person 0 frame 1", True)]
 
 
+# --------------------------------------------------------------------------- H36M cameras
+@pytest.mark.parametrize("broken", ["nan_focal", "nan_rotation", "scaled_rotation"])
+def test_h36m_cameras_that_cannot_be_used_name_the_file_and_camera(tmp_path, broken):
+    """The real cameras.pkl with one calibration broken: refused when read, naming it (a NaN
+    camera used to stop the conversion in a least-squares SVD, naming nothing)."""
+    import pickle
+
+    cams = fx3.h36m_real_cameras()
+    key = ("S1", "54138969")
+    entry = cams[key]
+    if broken == "nan_focal":
+        entry["f"] = np.full_like(np.asarray(entry["f"], float), np.nan)
+    elif broken == "nan_rotation":
+        entry["R"] = np.full((3, 3), np.nan)
+    else:
+        entry["R"] = 2.0 * np.asarray(entry["R"], float)
+    path = tmp_path / "cameras.pkl"
+    path.write_bytes(pickle.dumps(cams))
+    from converters import h36m
+
+    with pytest.raises(DatasetFormatError, match="camera S1/54138969") as err:
+        h36m.load_cameras(path)
+    assert (err.value.path, err.value.record) == (str(path), key)
+    assert len(h36m.load_cameras(fx3.H36M_REAL / "cameras.pkl")) == 44  # the real file passes
+
+
 # --------------------------------------------------------------------------- MPII
 def test_mpii_h5_arrays_of_unequal_length_name_the_dataset(tmp_path, capsys):
     import h5py
