@@ -163,6 +163,10 @@ _CONVERTED = (
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
                      "folders"),
+    _src("oh50k3d", "3DOH50K", "dataset", ("train", "test"), convention="smpl",
+         aliases=("3doh50k",), benchmark=True,
+         description="3DOH50K {train,test}set/annots.json (SMPL fits, SMPL 24 + LSP 14 joints, "
+                     "K and extrinsics per image)"),
     _src("humandata", "MMHuman3D HumanData npz", "preprocessed", (), manifest="mmhuman3d_npz",
          aliases=("human_data", "mmhuman3d_npz"),
          description="MMHuman3D HumanData npz (preprocessed_datasets/*.npz), restricted "
@@ -198,7 +202,6 @@ _PLANNED = (
     _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
              ("muco", "muco-3dhp", "muco_3dhp")),
     _planned("mupots3d", "MuPoTS-3D", ("train",), "mupots_3d", ("mupots", "mupots-3d")),
-    _planned("oh50k3d", "3DOH50K", ("train",), None, ("3doh50k",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
     _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
