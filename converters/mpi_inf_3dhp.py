@@ -327,7 +327,10 @@ def read_test_annotations(path: Path) -> AnnotData:
 def camera_for_test_sequence(name: str, ann: AnnotData, path: Path) -> Camera3dhp:
     """Intrinsics fitted from the sequence's own annotations, checked against the table."""
     fx, fy, cx, cy, h, w = TEST_INTRINSICS.get(name, TEST_INTRINSICS["TS1"])
-    sel = ann.valid & (ann.joints3d_m[..., 2] > 0).all(axis=1)
+    # NaN / inf annotations (a broken file) must not reach the least-squares SVD: they would
+    # stop the conversion there ("SVD did not converge"); their frames are bad records later
+    finite = np.isfinite(ann.joints3d_m).all(axis=(1, 2)) & np.isfinite(ann.joints2d_px).all(axis=(1, 2))
+    sel = ann.valid & finite & (ann.joints3d_m[..., 2] > 0).all(axis=1)
     fit = fit_intrinsics(ann.joints2d_px[sel].reshape(-1, 2), ann.joints3d_m[sel].reshape(-1, 3))
     if fit is not None:
         if name in TEST_INTRINSICS and abs(fit[0] - fx) > 0.05 * fx:

@@ -142,6 +142,21 @@ def test_h36m_cameras_that_cannot_be_used_name_the_file_and_camera(tmp_path, bro
     assert len(h36m.load_cameras(fx3.H36M_REAL / "cameras.pkl")) == 44  # the real file passes
 
 
+def test_3dhp_nan_annotations_do_not_stop_the_camera_fit(tmp_path):
+    """A test sequence whose annot_data.mat holds NaN in one valid frame: the intrinsics are
+    fitted from the other frames and the NaN frame is a bad record naming its sequence."""
+    import h5py
+
+    root = tmp_path / "3dhp"
+    fx3.write_3dhp_test_sequence(root, "TS1", np.array([1, 1, 1, 1]), np.random.default_rng(5))
+    with h5py.File(root / "mpi_inf_3dhp_test_set" / "TS1" / "annot_data.mat", "a") as f:
+        annot2 = f["annot2"][()]
+        annot2[2, 0, 3, 0] = np.nan
+        f["annot2"][...] = annot2
+    result, store = convert("mpi_inf_3dhp", root, tmp_path / "out", "test", skip_bad=True, subjects="TS1")
+    assert len(store) == 3 and len(result.skipped) == 1 and "TS1" in f"{result.skipped[0]}"
+
+
 # --------------------------------------------------------------------------- MPII
 def test_mpii_h5_arrays_of_unequal_length_name_the_dataset(tmp_path, capsys):
     import h5py
