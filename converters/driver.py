@@ -172,8 +172,7 @@ def _bad_row_handler(root: Path, skip_bad: bool, skipped: list[BadRecord]):
     name its raw record (``source_key``), then skip it (``--skip-bad``) or stop."""
     def handle(row: Mapping[str, Any], exc: Exception) -> None:
         why = exc.message if isinstance(exc, HmrError) else f"{type(exc).__name__}: {exc}"
-        bad = BadRecord(str(root), str(row.get("source_key", "")) or "?",
-                        f"sample does not fit schema v1: {why}")
+        bad = _bad_sample(row, root, f"sample does not fit schema v1: {why}")
         if not skip_bad:
             raise bad.error()
         skipped.append(bad)
@@ -189,13 +188,20 @@ def _write_samples(writer: StoreWriter, items: Iterable[dict | BadRecord], skip_
         if not isinstance(item, BadRecord):
             problem = _sample_problem(item)
             if problem is not None:
-                item = BadRecord(str(root), str(item.get("source_key", "")) or "?", problem)
+                item = _bad_sample(item, root, problem)
         if isinstance(item, BadRecord):
             if not skip_bad:
                 raise item.error()
             skipped.append(item)
             continue
         writer.add(item)
+
+
+def _bad_sample(sample: Mapping[str, Any], root: Path, message: str) -> BadRecord:
+    """A converted sample that cannot be stored, named by its raw record (``source_key``:
+    file and record, e.g. ``person_keypoints_val2017.json:ann=7``), not by its output row."""
+    key = str(sample.get("source_key", "") or "")
+    return BadRecord(key or str(root), None if key else "sample without source_key", message)
 
 
 def _write_report(path: Path, skipped: list[BadRecord]) -> None:
