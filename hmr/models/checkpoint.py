@@ -91,11 +91,16 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     input config; returns ``(model, checkpoint dict)``.
 
     The mean parameters come from the checkpoint's own buffers and the backbone
-    initialisation file is not read, so a checkpoint is self-contained.
+    initialisation file is not read, so a checkpoint is self-contained. Its model config is
+    checked by :func:`checkpoint_model_config`; weights holding NaN or inf are refused.
     """
     ckpt = load_checkpoint(path)
     config = checkpoint_model_config(ckpt, path)
     state = ckpt.get("model")
+    bad = next((k for k, v in (state.items() if isinstance(state, dict) else ())
+                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:  # a diverged run: every prediction would be NaN
+        raise ConfigError(f"checkpoint weights '{bad}' hold NaN or inf (a diverged run?)", path=path, record=bad)
     try:
         mean = MeanParams(state["regressor.init_pose6d"][0], state["regressor.init_betas"][0],
                           state["regressor.init_cam"][0])

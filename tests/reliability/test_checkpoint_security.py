@@ -102,3 +102,15 @@ def test_a_training_config_is_held_to_the_same_rule():
         create_backbone("test_resnet", extra={"checkpoint_path": "/etc/passwd"})
     with pytest.raises(ConfigError, match="model.backbone"):
         create_backbone("hf-hub:timm/resnet18.a1_in1k")
+
+
+def test_weights_holding_nan_are_refused_naming_the_tensor(tmp_path, trained):
+    """A diverged run's checkpoint would make predict and evaluate write NaN results."""
+    table, state = trained
+    state = {k: v.clone() for k, v in state.items()}
+    key = next(k for k, v in state.items() if k.startswith("regressor.") and v.is_floating_point() and v.ndim == 2)
+    state[key][0, 0] = float("nan")
+    path = save_checkpoint(tmp_path / "nan.pt", {"config": {"model": table}, "model": state})
+    with pytest.raises(ConfigError, match="NaN") as err:
+        load_model(path)
+    assert (err.value.path, err.value.record) == (str(path), key)
