@@ -7,7 +7,6 @@ import os
 
 import pytest
 
-from cli.main import main as hmr_main
 from manifests import verify_source
 from tests.fixtures.manifests import isolated_user_dir, make_source_tree  # noqa: F401
 from tests.reliability.helpers import run_child
