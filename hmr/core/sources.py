@@ -159,6 +159,15 @@ _CONVERTED = (
          benchmark=True,
          description="OCHuman val/test: COCO-format JSON (default) or the original ochuman.json "
                      "(19 joints, 4 visibility levels)"),
+    _src("muco3dhp", "MuCo-3DHP", "dataset", ("train",), convention="muco_3dhp",
+         aliases=("muco", "muco-3dhp", "muco_3dhp"), benchmark=True,
+         description="MuCo-3DHP, 3DMPPE's composited release (MuCo-3DHP.json, 21 joints, "
+                     "per-image intrinsics) with I2L-MeshNet's smpl_param.json"),
+    # MuPoTS-3D is a test set only (the 3DHP authors' evaluation release).
+    _src("mupots3d", "MuPoTS-3D", "dataset", ("test",), convention="mupots_3d",
+         aliases=("mupots", "mupots-3d"), benchmark=True,
+         description="MuPoTS-3D MultiPersonTestSet/TS1..TS20 (annot.mat, occlusion.mat; "
+                     "17 joints, intrinsics fitted per sequence)"),
     _src("pw3d", "3D Poses in the Wild (3DPW)", "dataset", ("train", "validation", "test"),
          convention="openpose_18", aliases=("3dpw",), benchmark=True,
          description="3DPW sequence pickles (SMPL, camera poses, 2D poses) with their image "
@@ -199,9 +208,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 _PLANNED = (
     _planned("agora", "AGORA", ("train", "validation")),
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
-    _planned("muco3dhp", "MuCo-3DHP", ("train",), "muco_3dhp",
-             ("muco", "muco-3dhp", "muco_3dhp")),
-    _planned("mupots3d", "MuPoTS-3D", ("train",), "mupots_3d", ("mupots", "mupots-3d")),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
     _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
