@@ -142,7 +142,9 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
         try:
             manifest_path = _write_output_manifest(module, root, store_path, split, writer.num_samples, argv)
         except OSError as exc:
-            raise write_error(exc, _output_manifest_of(store_path), "cannot write the output manifest") from exc
+            raise write_error(exc, _output_manifest_of(store_path), "cannot write the output manifest",
+                              "the store is complete but has no manifest; rerun the same command "
+                              "once there is space (it redoes the store)") from exc
     return ConversionResult(store_path, writer.num_samples, skipped, report_path if skipped else None,
                             manifest_path)
 

@@ -141,9 +141,12 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             fd, depth = _held[key]
             _held[key] = (fd, depth - 1)
         return
-    lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a full disk, a read-only folder
+            raise write_error(exc, lock, "cannot create the output's lock file") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -175,11 +178,12 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
             _held[key] = (fd, depth - 1)
 
 
-def write_error(exc: OSError, path: Path, what: str = "cannot write") -> HmrError:
-    """An OSError while writing ``path`` as one clear line (a full disk says so)."""
+def write_error(exc: OSError, path: Path, what: str = "cannot write",
+                after: str = "nothing was left behind") -> HmrError:
+    """An OSError while writing ``path`` as one clear line (a full disk says so); ``after``
+    tells what state the output is in."""
     why = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-    return HmrError(f"{what}: {why} ({type(exc).__name__} [Errno {exc.errno}]); "
-                    "nothing was left behind", path=path)
+    return HmrError(f"{what}: {why} ({type(exc).__name__} [Errno {exc.errno}]); {after}", path=path)
 
 
 def _replace(tmp: Path, final: Path, overwrite: bool) -> None:
