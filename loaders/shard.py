@@ -388,8 +388,8 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
 def _nothing_sharded(set_dir: Path, store_path, skipped: list[dict[str, Any]]) -> None:
     """Every sample was skipped: an error naming the store (an empty set would train on
     nothing); the empty shards go, so a rerun after fixing the images redoes them."""
-    for path in set_dir.glob("shard-*.tar*"):
-        path.unlink()
+    for path in [*set_dir.glob("shard-*.tar*"), set_dir / INDEX_NAME]:
+        path.unlink(missing_ok=True)  # an earlier index would name the shards just removed
     first = f" (first: row {skipped[0]['index']}: {skipped[0]['reason']})" if skipped else ""
     raise HmrError(f"no sample could be sharded: all {len(skipped)} were skipped{first}; "
                    "check --image-root and the images", path=store_path)
