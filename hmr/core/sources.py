@@ -190,6 +190,9 @@ _CONVERTED = (
          manifest="spin_static_fits", aliases=("spin-fits", "spin_static_fits"),
          default_root="spin_data",
          description="SPIN static fits (*_fits.npy, (N, 82)) attached to SPIN-order samples"),
+    _src("surreal", "SURREAL", "dataset", ("train", "val", "test"), convention="smpl", benchmark=True,
+         description="SURREAL clips (mp4 decoded to frames, _info.mat: SMPL, 2D/3D joints; the det -1 "
+                     "camera resolved to an unmirrored camera-frame body)"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -210,7 +213,6 @@ _PLANNED = (
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
-    _planned("surreal", "SURREAL", ("train", "val", "test"), "smpl"),
     _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 
