@@ -84,6 +84,34 @@ def test_convert_names_the_bad_record_and_skip_bad_skips_it(tmp_path):
     assert result.skipped and _leftovers(out) == []
 
 
+def test_a_row_only_the_block_check_refuses_is_named_and_skippable_in_convert(tmp_path, monkeypatch):
+    """A converter that lets a bad value through (here: its 2nd sample's image height turned
+    negative in flight): found when the block is written at close, named by its source_key."""
+    from converters import get_converter
+
+    raw = coco_raw(tmp_path / "coco")
+    module = get_converter("coco2017")
+    original = module.iter_samples
+    bad_keys = []
+
+    def leaky(root, split, options):
+        for i, sample in enumerate(original(root, split, options)):
+            if i == 1 and isinstance(sample, dict):
+                sample = {**sample, "image_hw": (-60, 80)}
+                bad_keys.append(sample["source_key"])
+            yield sample
+    monkeypatch.setattr(module, "iter_samples", leaky)
+    out = tmp_path / "out"
+    with pytest.raises(DatasetFormatError, match="image_hw") as err:
+        run_conversion("coco2017", raw, out, split="val", progress=False, argv=["t"])
+    assert bad_keys[0] in str(err.value)
+    assert _leftovers(out) == [] and not (out / "coco2017_val.zarr").exists()
+    result = run_conversion("coco2017", raw, out, split="val", skip_bad=True, progress=False, argv=["t"])
+    assert [b.path for b in result.skipped] == bad_keys[1:]
+    assert bad_keys[1] not in list(open_store(result.store).read("source_key"))
+    assert result.num_samples == 3 and _leftovers(out) == []
+
+
 def _full_disk_after(calls):
     from zarr.storage import _local
 

@@ -238,8 +238,20 @@ class BodyModel(torch.nn.Module):
 
 
 def load_body_model(path: str | os.PathLike | None = None, gender: str = "neutral",
-                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> BodyModel:
-    """Load SMPL (or the mannequin when no path and no $HMR_BODY_MODEL) onto ``device``."""
+                    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                    model_type: str = "smpl", **smplx_options):
+    """Load SMPL (or the mannequin when no path and no $HMR_BODY_MODEL) onto ``device``.
+
+    ``model_type="smplx"``: SMPL-X instead (:func:`hmr.core.body.smplx_model.load_smplx_model`:
+    SMPLX_{GENDER}.npz/pkl, $HMR_SMPLX_MODEL, else the SMPL-X mannequin), with its options
+    (``num_betas``, ``num_expression_coeffs``, ``flat_hand_mean``, ``use_face_contour``)."""
+    if model_type == "smplx":
+        from hmr.core.body.smplx_model import load_smplx_model
+
+        return load_smplx_model(path, gender=gender, device=device, dtype=dtype, **smplx_options)
+    if model_type != "smpl" or smplx_options:
+        raise BodyModelError(f"model_type must be 'smpl' or 'smplx' (options only for smplx), got "
+                             f"{model_type!r} with {sorted(smplx_options)}")
     pkl = resolve_model_file(path, gender)
     data = read_smpl_pickle(pkl)
     model = BodyModel(data, gender=gender, dtype=dtype, source=str(pkl),
