@@ -20,11 +20,12 @@ hmr-benchmarks ``muco3dhp.py``; no real file was available to check):
   ``f`` [fx, fy] and ``c`` [cx, cy] px (per-image pinhole intrinsics), and in later copies
   ``R`` (3 x 3) and ``T`` (3). ``keypoints_cam`` is already in the camera frame: every
   publisher loader projects it (and the SMPL fits) with ``f``, ``c`` alone and never applies
-  ``R``/``T``. Their meaning (presumably the source 3DHP camera's world->camera pose, units
-  unstated) is not documented, so they are kept raw in ``extra_cam_R`` / ``extra_cam_T``
-  (zeros when absent) and ``cam_extrinsics`` is not set.
+  ``R``/``T`` (hmr-benchmarks copies them into its camera record unexamined). Their
+  meaning (presumably the source 3DHP camera's world->camera pose, units unstated) is not
+  documented, so they are kept raw in ``extra_cam_R`` / ``extra_cam_T`` (zeros when
+  absent) and ``cam_extrinsics`` is not set.
 - ``annotations[]``: ``id``, ``image_id``, ``keypoints_img`` (21, 2) px, ``keypoints_cam``
-  (21, 3) **millimetres, camera frame** (I2L-MeshNet divides by 1000 "milimeter to meter"
+  (21, 3) **millimetres, camera frame** (I2L-MeshNet divides by 1000 "millimetre to metre"
   and its SMPL fitting threshold is 25 mm), ``keypoints_vis`` (21), ``bbox`` [x, y, w, h] px
   (a tight person box; 3DMPPE's ``process_bbox`` reads it as xywh).
 - ``smpl_param.json``: ``{str(annotation id): {"pose": 72 axis-angle, "shape": 10,
@@ -38,6 +39,12 @@ R_Wrist, L_Shoulder, L_Elbow, L_Wrist, R_Hip, R_Knee, R_Ankle, L_Hip, L_Knee, L_
 Pelvis (root, 14), Spine, Head, R_Hand, L_Hand, R_Toe, L_Toe) = the 17 MPI-INF-3DHP
 "relevant" joints then hands and toes, in the same superset slots as ``mpi_inf_3dhp``
 ('Thorax' is 3DHP's neck).
+
+Consistency: the composites come from MPI-INF-3DHP frames, whose ``annot2`` is the
+distortion-free pinhole projection of ``annot3``, and 3DMPPE's loader pairs
+``keypoints_img`` x, y with ``keypoints_cam`` depth as one point; so the stored 3-D joints
+should project onto the 2-D joints with ``f``, ``c`` (the tests check this within a pixel on
+a fixture written that way; no real file was available to confirm it).
 
 What is written
 ---------------
@@ -57,7 +64,7 @@ What is written
   (``has_smpl_transl``), gender neutral, ``smpl_source = "smplify"`` (an optimisation fit to
   the 3-D joints, not ground truth).
 - ``source_key`` = ``MuCo-3DHP.json:ann=<id>``; ``person_id`` the annotation's index in its
-  image, ``frame_index`` the image id.
+  image, ``extra_image_id`` the image id, ``sequence`` the image set.
 
 Bad input: a missing or unparsable JSON raises ``DatasetFormatError``; an annotation with the
 wrong number of joints, NaN/inf values, a non-positive box or depth, or a missing image
@@ -262,7 +269,7 @@ def _image_samples(root: Path, image_root: Path, ann_path: Path, img: dict, anns
                "has_intrinsics": True, "cam_intrinsics": k,
                "extra_cam_R": rot, "extra_cam_T": tra,
                "sequence": str(img["file_name"]).split("/")[0],
-               "frame_index": image_id if isinstance(image_id, int) else -1,
+               "extra_image_id": np.int64(image_id if isinstance(image_id, int) else -1),
                "person_id": index, "source_key": key}
 
 

@@ -50,6 +50,16 @@ def test_row_is_a_converter_with_the_train_split():
     assert SOURCES["muco3dhp"].splits == ("train",)
 
 
+def test_the_benchmark_mixes_resolve_to_this_source():
+    from hmr.core.sources import parse_shard_set_name
+    from loaders.mixes import MIXES
+
+    for mix in ("mix4", "mix7", "mix10", "mix11"):
+        sets = [c.set for c in MIXES[mix].components if "muco" in c.set]
+        assert sets == ["muco3dhp-train"], mix
+        assert parse_shard_set_name(sets[0]) == (SOURCES["muco3dhp"], "train")
+
+
 def test_joints_by_publisher_name_in_metres_and_camera_frame(raw, tmp_path):
     root, written = raw
     _, store = convert("muco3dhp", root, tmp_path / "out", "train")
@@ -68,8 +78,10 @@ def test_joints_by_publisher_name_in_metres_and_camera_frame(raw, tmp_path):
     # the person's left wrist is on the image's right of the right wrist for a body facing
     # the camera: the fixture's bodies face the camera, so sides were not swapped
     assert (kp3d[:, slot("left_wrist"), 0] > kp3d[:, slot("right_wrist"), 0]).all()
-    assert list(store.read("image_path"))[0] == "augmented_set/img_000007.jpg"
+    assert store.read("image_path")[0] == "augmented_set/img_000007.jpg"
     assert (store.read("image_hw") == [2048, 2048]).all()
+    assert list(store.read("extra_image_id")) == [a["image_id"] for a in anns]
+    assert list(store.read("person_id")) == [0, 1, 0, 0, 1]
 
 
 def test_projection_with_the_stored_intrinsics_lands_on_the_2d_joints(raw, tmp_path):
@@ -137,7 +149,7 @@ def test_mmhuman3d_layout_is_found(tmp_path, model):
     (root / "SMPLX").mkdir()
     (root / "data" / "smpl_param.json").rename(root / "SMPLX" / "smpl_param.json")
     _, store = convert("muco3dhp", root, tmp_path / "out", "train")
-    assert list(store.read("image_path"))[0] == "data/augmented_set/img_000007.jpg"
+    assert store.read("image_path")[0] == "data/augmented_set/img_000007.jpg"
     assert store.read("has_smpl").sum() == 3
 
 

@@ -116,7 +116,7 @@ def test_bad_input_names_the_file(raw, tmp_path):
     with pytest.raises(DatasetFormatError, match="TS2"):
         convert("mupots3d", root, tmp_path / "o2", "test", sequences="TS2")
     (root / "MultiPersonTestSet" / "TS6" / "img_000001.jpg").unlink()
-    result, store = convert("mupots3d", root, tmp_path / "o3", "test", sequences="TS6", skip_bad=True)
+    result, _ = convert("mupots3d", root, tmp_path / "o3", "test", sequences="TS6", skip_bad=True)
     assert {b.record for b in result.skipped} == {f"TS6/annot.mat:frame 1:person {p}" for p in range(3)}
     (root / "MultiPersonTestSet" / "TS1" / "occlusion.mat").unlink()
     with pytest.raises(DatasetFormatError, match="occlusion.mat"):
