@@ -193,6 +193,10 @@ _CONVERTED = (
     _src("surreal", "SURREAL", "dataset", ("train", "val", "test"), convention="smpl", benchmark=True,
          description="SURREAL clips (mp4 decoded to frames, _info.mat: SMPL, 2D/3D joints; the det -1 "
                      "camera resolved to an unmirrored camera-frame body)"),
+    _src("agora", "AGORA", "dataset", ("train", "validation"), convention="smpl_45",
+         benchmark=True,
+         description="AGORA camera dataframes (pandas pickles, read without pandas) with the "
+                     "SMPL / SMPL-X fits, camera-frame joints"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -209,7 +213,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 
 _PLANNED = (
-    _planned("agora", "AGORA", ("train", "validation")),
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
     _planned("prox", "PROX", ("train",)),
