@@ -7,7 +7,8 @@ a store whose ``complete`` attribute is not true, or whose arrays are shorter th
 ``num_samples``, is refused on open (zarr reads missing chunks back as fill values,
 silently, so the marker is what makes a killed conversion visible).
 
-What a reader trusts, and what it checks on open (docs/reliability.md):
+What a reader trusts, and what it checks on open (docs/reliability.md;
+:mod:`hmr.core.schema.integrity`):
 
 - Every chunk is written, even one that holds only fill values (zarr skips those by
   default), and the attribute ``every_chunk_written`` says so: a store with that attribute
@@ -51,6 +52,7 @@ from hmr.core.errors import HmrError, SchemaError
 from hmr.core.schema.fields import (
     EXTRA_PREFIX, FIELD_BY_NAME, FIELDS, GENDERS, SCHEMA_VERSION, SMPL_SOURCES, default_value,
 )
+from hmr.core.schema.integrity import EVERY_CHUNK, check_codecs, missing_chunks
 from hmr.core.schema.validate import validate_attrs, validate_columns
 from hmr.core.utils.atomic import (
     aside_name, output_lock, partial_name, remove_stale_partials, scratch_dir, write_error,
@@ -58,9 +60,6 @@ from hmr.core.utils.atomic import (
 
 DEFAULT_CHUNK_ROWS = 1024
 ATTRS_KEY = "__attrs__"
-EVERY_CHUNK = "every_chunk_written"
-# The codecs our writer puts in a zarr store's metadata; anything else is refused on open.
-ALLOWED_CODECS = frozenset({"blosc", "vlen-utf8", "bytes", "zstd", "vlen-bytes"})
 UNITS = {"keypoints2d": "px", "bbox_xywh": "px", "keypoints3d": "m", "smpl_transl": "m",
          "smpl_global_orient": "rad (axis-angle)", "smpl_body_pose": "rad (axis-angle)",
          "cam_intrinsics": "px", "cam_extrinsics": "m"}
@@ -555,42 +554,6 @@ class SampleStore:
         for offset, cols in self.blocks():
             total += validate_columns(cols, self.num_keypoints, offset=offset, path=self.path)
         return total
-
-
-def check_codecs(path: Path) -> None:
-    """Refuse a zarr store whose arrays name a codec our writer does not use (numcodecs'
-    ``pickle`` codec would run code on decode): read from the metadata files themselves,
-    before zarr instantiates anything."""
-    path = Path(path)
-    for meta in sorted([*path.glob("*/.zarray"), *path.glob("*/zarr.json")]):
-        try:
-            doc = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SchemaError(f"unreadable array metadata ({type(exc).__name__}: {exc})",
-                              field=meta.parent.name, path=path) from None
-        if not isinstance(doc, dict):
-            raise SchemaError("array metadata is not a JSON object", field=meta.parent.name, path=path)
-        if meta.name == ".zarray":
-            codecs = [doc.get("compressor")] + list(doc.get("filters") or [])
-            names = [c.get("id") if isinstance(c, dict) else c for c in codecs if c is not None]
-        else:
-            names = [c.get("name") if isinstance(c, dict) else c for c in doc.get("codecs") or []]
-        refused = [str(n) for n in names if n not in ALLOWED_CODECS]
-        if refused:
-            raise SchemaError(f"array uses codec(s) {refused}, which hmrkit stores never use "
-                              f"(allowed: {sorted(ALLOWED_CODECS)}); refusing to decode it",
-                              field=meta.parent.name, path=path)
-
-
-def missing_chunks(array_dir: Path, shape: tuple[int, ...], chunks: tuple[int, ...]) -> list[str]:
-    """Chunk files (zarr v2 keys, "." separated) that an array of ``shape`` must have but
-    ``array_dir`` lacks."""
-    if not shape or any(s == 0 for s in shape):
-        return []
-    grid = [-(-s // c) for s, c in zip(shape, chunks)]
-    present = {p.name for p in array_dir.iterdir()} if array_dir.is_dir() else set()
-    expected = [".".join(map(str, idx)) for idx in np.ndindex(*grid)]
-    return [k for k in expected if k not in present]
 
 
 def open_store(path: str | os.PathLike) -> SampleStore:
