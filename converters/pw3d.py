@@ -53,8 +53,8 @@ from converters.labels import merge_keypoints, to_superset
 from converters.options import ConvertOptions
 from converters.readers import read_pickle
 from hmr.core.boxes import bbox_from_keypoints
-from hmr.core.geometry import project_points
 from hmr.core.errors import DatasetFormatError
+from hmr.core.geometry import project_points
 from hmr.core.schema import GENDERS, SMPL_SOURCES
 from hmr.core.sources import SOURCES
 

@@ -44,7 +44,7 @@ def read_mat(path: Path, **loadmat_options: Any) -> dict[str, Any]:
         raise DatasetFormatError("MATLAB v7.3 (HDF5) file: read it with h5py", path=path) from None
     except MemoryError:
         raise DatasetFormatError("unreadable .mat file: a header claims more memory than there is", path=path) from None
-    except Exception as exc:  # scipy's parser fails on a truncated or corrupt file with many types
+    except Exception as exc:  # noqa: BLE001  scipy's parser fails on a corrupt file with many types
         raise DatasetFormatError(f"unreadable or truncated .mat file ({type(exc).__name__}: {exc})",
                                  path=path) from None
 

@@ -42,8 +42,8 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.options import ConvertOptions, Option, get_option
-from converters.spin_npz import IMAGE_OPTIONS, finish_samples
 from converters.readers import require_file
+from converters.spin_npz import IMAGE_OPTIONS, finish_samples
 from hmr.core.errors import DatasetFormatError, SchemaError
 from hmr.core.interop.safe_npz import open_npz
 from hmr.core.schema.fields import SMPL_SOURCES

@@ -182,7 +182,7 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         """Check every value (type, range, finiteness, choices) and the combinations;
         :class:`ConfigError` names the key. The device's presence is checked separately
         (:func:`check_device`): a config may be shown or checked on a machine without it."""
@@ -270,7 +270,7 @@ def _type_problem(value: Any, hint: Any) -> str | None:
     return None
 
 
-def check_values(config: "Config") -> None:
+def check_values(config: Config) -> None:
     """Raise :class:`ConfigError` naming the first key whose value has the wrong type, is not
     finite, is out of range or is not one of its choices."""
     if not isinstance(config.name, str) or config.name in (".", "..") or any(c in config.name for c in "/\\\0"):
@@ -297,7 +297,7 @@ def check_values(config: "Config") -> None:
     check_backbone(config.model.backbone, config.model.backbone_args)
 
 
-def check_device(config: "Config") -> None:
+def check_device(config: Config) -> None:
     """Refuse a ``train.device`` this machine does not have (before any work)."""
     import torch
 

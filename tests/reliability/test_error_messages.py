@@ -6,19 +6,29 @@ the way the outside tester broke it."""
 
 from __future__ import annotations
 
+import pickle
 import struct
 import zipfile
 
+import h5py
 import numpy as np
 import pytest
+import scipy.io
 import torch
 
 from cli.main import main
+from converters import h36m
 from converters.readers import image_size_hw, read_json
 from hmr.core.errors import DatasetFormatError
 from hmr.core.geometry import procrustes_align
 from tests.fixtures import converters_3d as fx3
-from tests.fixtures.converters_2d import convert, write_lsp, write_mpii_h5, write_spin_fits, write_spin_npz
+from tests.fixtures.converters_2d import (
+    convert,
+    write_lsp,
+    write_mpii_h5,
+    write_spin_fits,
+    write_spin_npz,
+)
 
 NESTING_BOMB = "[" * 100_000 + "]" * 100_000
 
@@ -49,8 +59,6 @@ def test_a_truncated_joints_mat_names_the_file(tmp_path, capsys):
 
 
 def test_joints_that_are_not_numbers_name_the_file_and_variable(tmp_path):
-    import scipy.io
-
     write_lsp(tmp_path / "lsp", n=2)
     mat = tmp_path / "lsp" / "joints.mat"
     scipy.io.savemat(str(mat), {"joints": np.array([["x", "y"]], dtype=object)})
@@ -121,8 +129,6 @@ def test_pw3d_camera_poses_that_are_not_rigid_are_bad_records(tmp_path, broken):
 def test_h36m_cameras_that_cannot_be_used_name_the_file_and_camera(tmp_path, broken):
     """The real cameras.pkl with one calibration broken: refused when read, naming it (a NaN
     camera used to stop the conversion in a least-squares SVD, naming nothing)."""
-    import pickle
-
     cams = fx3.h36m_real_cameras()
     key = ("S1", "54138969")
     entry = cams[key]
@@ -134,8 +140,6 @@ def test_h36m_cameras_that_cannot_be_used_name_the_file_and_camera(tmp_path, bro
         entry["R"] = 2.0 * np.asarray(entry["R"], float)
     path = tmp_path / "cameras.pkl"
     path.write_bytes(pickle.dumps(cams))
-    from converters import h36m
-
     with pytest.raises(DatasetFormatError, match="camera S1/54138969") as err:
         h36m.load_cameras(path)
     assert (err.value.path, err.value.record) == (str(path), key)
@@ -145,8 +149,6 @@ def test_h36m_cameras_that_cannot_be_used_name_the_file_and_camera(tmp_path, bro
 def test_3dhp_nan_annotations_do_not_stop_the_camera_fit(tmp_path):
     """A test sequence whose annot_data.mat holds NaN in one valid frame: the intrinsics are
     fitted from the other frames and the NaN frame is a bad record naming its sequence."""
-    import h5py
-
     root = tmp_path / "3dhp"
     fx3.write_3dhp_test_sequence(root, "TS1", np.array([1, 1, 1, 1]), np.random.default_rng(5))
     with h5py.File(root / "mpi_inf_3dhp_test_set" / "TS1" / "annot_data.mat", "a") as f:
@@ -159,8 +161,6 @@ def test_3dhp_nan_annotations_do_not_stop_the_camera_fit(tmp_path):
 
 # --------------------------------------------------------------------------- MPII
 def test_mpii_h5_arrays_of_unequal_length_name_the_dataset(tmp_path, capsys):
-    import h5py
-
     write_mpii_h5(tmp_path / "mpii")
     h5 = tmp_path / "mpii" / "annot" / "train.h5"
     with h5py.File(h5, "a") as f:

@@ -47,7 +47,8 @@ def test_a_nesting_bomb_in_a_sample_json_is_skipped_and_counted(shard_set, tmp_p
     root = tmp_path / "bomb"
     shutil.copytree(shard_set, root)
     tar = root / "shard-000000.tar"
-    keys = sorted({m.split(".", 1)[0] for m in tarfile.open(tar).getnames()})
+    with tarfile.open(tar) as members:
+        keys = sorted({m.split(".", 1)[0] for m in members.getnames()})
     _replace_member(tar, keys[1], "json", NESTING_BOMB)
     cfg = StreamConfig(out_size=64, batch_size=4, shuffle_buffer=4, resampled=False, drop_last=False, train=False)
     got = [k for batch in EpochLoader(ShardStream([(load_shard_set(root), 1.0)], cfg), None) for k in batch["key"]]
