@@ -176,6 +176,10 @@ _CONVERTED = (
          aliases=("3doh50k",), benchmark=True,
          description="3DOH50K {train,test}set/annots.json (SMPL fits, SMPL 24 + LSP 14 joints, "
                      "K and extrinsics per image)"),
+    _src("prox", "PROX", "dataset", ("train", "test"), convention="openpose_25", benchmark=True,
+         description="PROX recordings: OpenPose keypoints with PROXD SMPL-X fits (train, "
+                     "qualitative set) or MoSh++ fits (test, quantitative set); colour frames "
+                     "written un-mirrored"),
     _src("humandata", "MMHuman3D HumanData npz", "preprocessed", (), manifest="mmhuman3d_npz",
          aliases=("human_data", "mmhuman3d_npz"),
          description="MMHuman3D HumanData npz (preprocessed_datasets/*.npz), restricted "
@@ -215,7 +219,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 _PLANNED = (
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
-    _planned("prox", "PROX", ("train",)),
     _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 

@@ -167,6 +167,31 @@ _SMPLX_CONTOUR_NATIVE = FACE68[:17]
 _SMPLX127_NATIVE = SMPLX55_NATIVE + SMPL_VERTEX21_NATIVE + _SMPLX_FACE51_NATIVE
 _SMPLX_ALL_SLOTS = {**_SMPLX_SLOTS, **SMPL_VERTEX21_SLOTS}
 
+# 3DPeople skeleton rows (1-based list in albertpumarola/3DPeople-Dataset
+# skeleton_joints_ids_order.txt @7f29040e, Mixamo rig names). Only the body joints whose
+# identity is clear map to slots, following the H36M mocap rig's mapping of the same Mixamo-style
+# names (H36M32_SLOTS): the publisher's own plotted sample frame puts the rows named
+# HeadTop_End/RightEye/LeftEye and the finger rows where other joints are (converters/people3d.py),
+# so those rows keep no slot; Spine and Spine2 have no equivalent slot.
+PEOPLE3D67_NATIVE = (
+    "Hips", "Spine", "Spine1", "Spine2", "Neck", "Head", "HeadTop_End", "RightEye", "LeftEye",
+    *(f"Left{n}" for n in ("Shoulder", "Arm", "ForeArm", "Hand")),
+    *(f"LeftHand{f}{k}" for f in ("Middle", "Thumb", "Index", "Ring", "Pinky") for k in range(1, 5)),
+    *(f"Right{n}" for n in ("Shoulder", "Arm", "ForeArm", "Hand")),
+    *(f"RightHand{f}{k}" for f in ("Middle", "Thumb", "Index", "Ring", "Pinky") for k in range(1, 5)),
+    *(f"Right{n}" for n in ("UpLeg", "Leg", "Foot", "ToeBase", "Toe_End")),
+    *(f"Left{n}" for n in ("UpLeg", "Leg", "Foot", "ToeBase", "Toe_End")),
+)
+_PEOPLE3D_SLOTS = {
+    "Hips": "pelvis", "Spine1": "spine_h36m", "Neck": "neck", "Head": "jaw_h36m",
+    **{f"{S}{n}": f"{s}_{slot}" for S, s in (("Left", "left"), ("Right", "right"))
+       for n, slot in (("Arm", "shoulder"), ("ForeArm", "elbow"), ("Hand", "wrist"),
+                       ("UpLeg", "hip"), ("Leg", "knee"), ("Foot", "ankle"))},
+    **{f"{S}{n}": f"h36m_{s}_{slot}" for S, s in (("Left", "left"), ("Right", "right"))
+       for n, slot in (("Shoulder", "shoulder_root"), ("ToeBase", "toe_base"), ("Toe_End", "toe_end"))},
+}
+PEOPLE3D_NATIVE = tuple(n for n in PEOPLE3D67_NATIVE if n in _PEOPLE3D_SLOTS)
+
 _OP = "https://github.com/CMU-Perceptual-Computing-Lab/openpose/blob/master/doc/02_output.md"
 _SPIN = "https://github.com/nkolot/SPIN/blob/master/constants.py"
 _SMPLX = "https://github.com/vchoutas/smplx/blob/main/smplx/joint_names.py"
@@ -184,6 +209,9 @@ CONVENTION_SPECS: tuple[ConventionSpec, ...] = (
                    "OpenPose BODY_25 detections (neck = mid-shoulders, mid_hip = mid-hips).", _OP),
     ConventionSpec("openpose_18", OPENPOSE18_NATIVE, _OPENPOSE_SLOTS,
                    "OpenPose COCO-18 detections; 3DPW 'poses2d' use this order.", _OP),
+    ConventionSpec("openpose_135", OPENPOSE25_NATIVE + WHOLEBODY_HANDS + FACE68, _OPENPOSE_SLOTS,
+                   "OpenPose BODY_25 + left and right hand (21 each) + face (its first 68 "
+                   "points, iBUG order; the 2 pupils have no slot): PROX's keypoints.", _OP),
     ConventionSpec("mpii", MPII16, {}, "MPII Human Pose (16).",
                    "http://human-pose.mpi-inf.mpg.de/#download (README of mpii_human_pose_v1_u12)"),
     ConventionSpec("lsp", LSP14, {}, "Leeds Sports Pose / LSP-Extended / UP-3D (14).",
@@ -255,6 +283,13 @@ CONVENTION_SPECS: tuple[ConventionSpec, ...] = (
                    "InstaVariety (HMMR tfrecords, 25): OpenPose detections in HMMR's "
                    "universal order; 'head' (head top) is in the LSP head-top slot.",
                    "https://github.com/akanazawa/human_dynamics/blob/master/doc/insta_variety.md"),
+    ConventionSpec("people3d", PEOPLE3D_NATIVE, _PEOPLE3D_SLOTS,
+                   "3DPeople (Mixamo rig, 67 rows): the 22 body joints with a slot (hips, "
+                   "spine1, neck, head, clavicles, arms, forearms, hands, up-legs, legs, feet, "
+                   "toe bases and ends), as H36M's rig maps the same names; eyes, head top and "
+                   "fingers have no slot (converters/people3d.py).",
+                   "https://github.com/albertpumarola/3DPeople-Dataset "
+                   "(skeleton_joints_ids_order.txt)"),
     ConventionSpec("smpl", SMPL24_NATIVE, _SMPL_SLOTS,
                    "SMPL's 24 kinematic joints (J_regressor).", _SMPLX),
     ConventionSpec("smpl_45", SMPL24_NATIVE + SMPL_VERTEX21_NATIVE,
@@ -295,4 +330,5 @@ CONVENTION_ALIASES: dict[str, str] = {
     "mpii_16": "mpii", "h36m_17": "h36m", "h36m_mmpose": "h36m_vp3d", "lspet": "lsp",
     "mpi_inf_3dhp_28": "mpi_inf_3dhp", "mupots3d": "mupots_3d", "muco3dhp": "muco_3dhp",
     "ai_challenger": "aic", "posetrack18": "posetrack", "smpl_kinematic": "smpl",
+    "3dpeople": "people3d",
 }
