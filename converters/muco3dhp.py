@@ -67,8 +67,8 @@ What is written
   image, ``extra_image_id`` the image id, ``sequence`` the image set.
 
 Bad input: a missing or unparsable JSON raises ``DatasetFormatError``; an annotation with the
-wrong number of joints, NaN/inf values, a non-positive box or depth, or a missing image
-(``--check-images``) is a ``BadRecord`` naming the annotation.
+wrong number of joints, NaN/inf values, a non-positive box or depth, an image id no image
+has, or a missing image (``--check-images``) is a ``BadRecord`` naming the annotation.
 """
 
 from __future__ import annotations
@@ -226,15 +226,22 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
         if not isinstance(params, dict):
             raise DatasetFormatError("smpl_param.json is not an object keyed by annotation id", path=smpl_path)
     by_image: dict[object, list[dict]] = defaultdict(list)
-    for ann in data["annotations"]:
+    for ann in data.pop("annotations"):
         by_image[ann.get("image_id") if isinstance(ann, dict) else None].append(ann)
     image_root = _image_root(root, ann_path)
     for img in data["images"]:
-        file_name = str(img.get("file_name", "")) if isinstance(img, dict) else ""
-        if file_name.replace("\\", "/").split("/")[0] not in sets:
+        if not isinstance(img, dict):
+            yield BadRecord(str(ann_path), "images[]", "image record is not an object")
             continue
-        yield from _image_samples(root, image_root, ann_path, img, by_image.get(img.get("id"), []),
-                                  params, options, with_3d, vis_conf, smpl_only)
+        anns = by_image.pop(img.get("id"), [])  # each image's records freed once converted
+        if str(img.get("file_name", "")).replace("\\", "/").split("/")[0] not in sets:
+            continue
+        yield from _image_samples(root, image_root, ann_path, img, anns, params, options,
+                                  with_3d, vis_conf, smpl_only)
+    for image_id, anns in by_image.items():
+        for ann in anns:
+            key = f"{ann_path.name}:ann={ann.get('id') if isinstance(ann, dict) else '?'}"
+            yield BadRecord(str(ann_path), key, f"annotation of image_id={image_id}, which no image has")
 
 
 def _image_samples(root: Path, image_root: Path, ann_path: Path, img: dict, anns: list[dict],

@@ -158,6 +158,7 @@ def test_bad_records_and_missing_files(raw, tmp_path):
     data = written["json"]
     data["annotations"][1]["keypoints_cam"][3][2] = float("nan")
     data["annotations"][2]["keypoints_img"] = data["annotations"][2]["keypoints_img"][:17]
+    data["annotations"].append({**data["annotations"][0], "id": 99, "image_id": 1234})
     (root / "MuCo-3DHP.json").write_text(json.dumps(data))
     (root / "unaugmented_set" / "img_000009.jpg").unlink()
     with pytest.raises(DatasetFormatError, match="ann=22"):
@@ -166,7 +167,8 @@ def test_bad_records_and_missing_files(raw, tmp_path):
     result, store = convert("muco3dhp", root, tmp_path / "out", "train", skip_bad=True)
     reasons = {(b.record, b.message.split(" ")[0]) for b in result.skipped}
     assert reasons == {("MuCo-3DHP.json:ann=22", "NaN"), ("MuCo-3DHP.json:ann=31", "keypoints_img"),
-                       ("MuCo-3DHP.json:ann=41", "image"), ("MuCo-3DHP.json:ann=42", "image")}
+                       ("MuCo-3DHP.json:ann=41", "image"), ("MuCo-3DHP.json:ann=42", "image"),
+                       ("MuCo-3DHP.json:ann=99", "annotation")}
     assert result.num_samples == 1
     (root / "smpl_param.json").unlink()
     with pytest.raises(DatasetFormatError, match="smpl_param.json"):
