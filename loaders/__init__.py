@@ -20,7 +20,8 @@ from loaders.augment import AugmentConfig, SmplRootModel, flip_smpl_pose
 from loaders.build import batches_from_step, build_loader, resolve_sources
 from loaders.mixes import MIXES, Mix, MixComponent, find_shard_sets, load_mix, resolve_mix
 from loaders.occlusion import OCCLUSION_AUGMENTATIONS, OccluderBank, OcclusionConfig
-from loaders.shard import ShardConfig, ShardSet, load_shard_set, shard_store, verify_shard_set
+from loaders.shard import ShardConfig, ShardSet, load_shard_set, shard_store
+from loaders.shard_check import verify_shard_set
 from loaders.stream import STATS, EpochLoader, ShardStream, StreamConfig, batches_per_epoch
 
 __all__ = [

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from cli.main import main
-from loaders.shard import load_shard_set, verify_shard_set
+from loaders.shard import load_shard_set
+from loaders.shard_check import verify_shard_set
 from tests.fixtures.loaders import coco_store
 
 

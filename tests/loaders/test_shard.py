@@ -14,7 +14,8 @@ from hmr.core.errors import HmrError
 from hmr.core.schema import open_store
 from hmr.core import crop as geo
 from hmr.core.geometry import project_points
-from loaders.shard import ShardConfig, load_shard_set, plan_shards, shard_store, verify_shard_set
+from loaders.shard import ShardConfig, load_shard_set, plan_shards, shard_store
+from loaders.shard_check import verify_shard_set
 from tests.fixtures.loaders import COCO_DIR, coco_store, pinhole_store
 
 
