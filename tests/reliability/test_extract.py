@@ -82,3 +82,15 @@ def test_extracting_into_a_folder_merges_and_leaves_no_temporary_folder(tmp_path
     arc = make_zip(tmp_path / "ann.zip", [("file", "annotations/new.json", b"[]"), ("file", "README", b"r")])
     assert hmr_main(["extract", str(arc), str(dest), "--no-progress"]) == 0
     assert _tree(dest) == ["README", "annotations", "annotations/new.json", "annotations/old.json"]
+
+
+def test_a_killed_extractions_temporary_folder_is_removed_by_the_next(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dest = tmp_path / "data"
+    leftover = dest / f".ann.zip.extracting-{int(dead.stdout)}-x1y2"
+    (leftover / "ann").mkdir(parents=True)
+    (leftover / "ann" / "half.json").write_text("{")
+    arc = make_zip(tmp_path / "ann.zip", [("file", "ann/a.json", b"{}")])
+    safe_extract(arc, dest, progress=False)
+    assert _tree(dest) == ["ann", "ann/a.json"]

@@ -19,7 +19,8 @@ Zip symlinks are extracted as ordinary files holding the link text, as :mod:`zip
 Members are written into a temporary folder inside the target and moved into place (renames
 on one file system) only when every member is complete; a CRC error, a link the data filter
 stops, a full disk or Ctrl-C part-way removes the temporary folder, so a failed extraction
-leaves the target as it was.
+leaves the target as it was; the folder of a killed extraction
+(``.ARCHIVE.extracting-<pid>-…``) is removed by the next extraction of that archive there.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import posixpath
 import shutil
 import stat
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hmr.core.errors import DatasetFormatError, HmrError, UnsafeArchiveError
+from hmr.core.utils.atomic import scratch_dir
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def safe_extract(archive_path: str | os.PathLike, dest: str | os.PathLike, *,
     staging = None
     try:
         check_members(members, dest, path)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.extracting-", dir=dest))
+        staging = scratch_dir(dest, f".{path.name}.extracting-")  # also removes a killed run's
         _extract_all(path, staging, sum(m.size for m in members if m.kind == "file"), progress)
         _move_into(staging, dest)
     finally:
