@@ -17,7 +17,7 @@ available to check):
 - ``annot.mat['annotations']``: a cell array (frames x persons); each cell a 1 x 1 struct
   with ``annot2`` (2, 17) px, ``annot3`` (3, 17) **mm, camera frame**, ``univ_annot3``
   (3, 17) mm (the skeleton rescaled to a universal height: what the official 3DPCK scores)
-  and ``isValidFrame`` (1 x 1). The evaluation counts and scores only cells with
+  and ``isValidFrame`` (1 x 1); an empty cell counts as an invalid one. The evaluation counts and scores only cells with
   ``isValidFrame`` true; so do we (``-o valid_only=false`` keeps the others, flagged in
   ``extra_valid_frame``).
 - ``occlusion.mat['occlusion_labels']``: the same cell shape, each cell (1, 17) logical,
@@ -115,8 +115,10 @@ def read_annotations(path: Path) -> dict[str, np.ndarray]:
            "valid": np.zeros((frames, persons), bool)}
     for f in range(frames):
         for p in range(persons):
+            cell = cells[f, p]
+            if isinstance(cell, np.ndarray) and cell.size == 0:
+                continue  # an empty cell: no person there (left invalid)
             try:
-                cell = cells[f, p]
                 out["annot2"][f, p] = _field(cell, "annot2").astype(np.float64).reshape(2, NUM_JOINTS).T
                 out["annot3"][f, p] = _field(cell, "annot3").astype(np.float64).reshape(3, NUM_JOINTS).T / 1000.0
                 out["univ3"][f, p] = _field(cell, "univ_annot3").astype(np.float64).reshape(3, NUM_JOINTS).T / 1000.0

@@ -109,6 +109,25 @@ def test_invalid_cells_kept_on_request(tmp_path):
     assert list(store.read("extra_valid_frame")) == [1, 1, 1, 0, 1]
 
 
+def test_empty_cells_are_invalid_and_malformed_cells_are_errors(tmp_path):
+    from scipy.io import loadmat, savemat
+
+    root = tmp_path / "mupots"
+    write_mupots_sequence(root, "TS1", np.ones((2, 2), int), np.random.default_rng(6))
+    path = root / "MultiPersonTestSet" / "TS1" / "annot.mat"
+    cells = loadmat(path)["annotations"]
+    cells[1, 0] = np.zeros((0, 0))
+    savemat(path, {"annotations": cells})
+    _, store = convert("mupots3d", root, tmp_path / "a", "test", sequences="TS1")
+    assert list(store.read("source_key")) == [f"TS1/annot.mat:frame {f}:person {p}"
+                                              for f, p in ((0, 0), (0, 1), (1, 1))]
+    cells[0, 1] = {"annot2": np.zeros((2, 16)), "annot3": np.zeros((3, 17)),
+                   "univ_annot3": np.zeros((3, 17)), "isValidFrame": np.ones((1, 1))}
+    savemat(path, {"annotations": cells})
+    with pytest.raises(DatasetFormatError, match=r"annotations\{1,2\}"):
+        convert("mupots3d", root, tmp_path / "b", "test", sequences="TS1")
+
+
 def test_bad_input_names_the_file(raw, tmp_path):
     root, _ = raw
     with pytest.raises(HmrError, match="TS21"):
