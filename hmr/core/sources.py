@@ -201,6 +201,10 @@ _CONVERTED = (
          benchmark=True,
          description="AGORA camera dataframes (pandas pickles, read without pandas) with the "
                      "SMPL / SMPL-X fits, camera-frame joints"),
+    _src("up3d", "UP-3D", "dataset", ("trainval", "test", "train", "val"), convention="lsp",
+         aliases=("up-3d",), benchmark=True,
+         description="UP-3D (flat folder: images, 14 LSP joints, SMPLify fits with their crop camera "
+                     "mapped to the full image)"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -219,7 +223,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 _PLANNED = (
     _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
-    _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 
 
