@@ -205,6 +205,10 @@ _CONVERTED = (
          aliases=("up-3d",), benchmark=True,
          description="UP-3D (flat folder: images, 14 LSP joints, SMPLify fits with their crop camera "
                      "mapped to the full image)"),
+    _src("mtp", "Mimic-The-Pose (MTP)", "dataset", ("train", "val"), convention="mtp",
+         benchmark=True,
+         description="MTP images, OpenPose keypoints, SMPLify-XMC SMPL and SMPL-X fits, "
+                     "subject metadata, train/val split"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -221,7 +225,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 
 _PLANNED = (
-    _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
     _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
 )
 

@@ -39,7 +39,7 @@ def release(tmp_path_factory, model):
 
 
 def _forward(model, orient, body_pose, betas, transl):
-    t = lambda a: torch.as_tensor(np.asarray(a)[None], dtype=torch.float32)  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a)[None], dtype=torch.float32)
     with torch.no_grad():
         return model(global_orient=t(orient), body_pose=t(body_pose), betas=t(betas), transl=t(transl))
 
@@ -92,7 +92,7 @@ def test_torch_tensor_fits_load_as_arrays(tmp_path):
 # ------------------------------------------------------------------------------- values
 def test_smpl_reproduces_the_dataframe_joints_in_the_camera_frame(tmp_path, release, model):
     root, people = release
-    res, store = convert("agora", root, tmp_path / "o", "validation")
+    _, store = convert("agora", root, tmp_path / "o", "validation")
     cols = store.columns()
     index = _by_key(cols)
     assert sorted(index) == [(0, 0), (0, 1), (1, 0)]  # (1, 1) is isValid=false: skipped
@@ -208,7 +208,7 @@ def test_bad_records_name_file_and_person(tmp_path, model):
         convert("agora", root, tmp_path / "o", "validation")
     assert "camera_dataframe_smpl/validation_0_withjv.pkl" in str(err.value)
     assert "1:0" in str(err.value) and "10_w_Person_1_0.pkl not found" in str(err.value)
-    res, store = convert("agora", root, tmp_path / "o2", "validation", skip_bad=True)
+    _, store = convert("agora", root, tmp_path / "o2", "validation", skip_bad=True)
     assert len(store.columns()["source_key"]) == 2
     # a fit file that does not belong to its row (another person's) is caught by the pelvis check
     other = root / "smpl_gt/validationset_renderpeople/00_w_Person_0_0.pkl"
