@@ -176,6 +176,10 @@ _CONVERTED = (
          aliases=("3doh50k",), benchmark=True,
          description="3DOH50K {train,test}set/annots.json (SMPL fits, SMPL 24 + LSP 14 joints, "
                      "K and extrinsics per image)"),
+    _src("people3d", "3D-People", "dataset", ("train", "test"), convention="people3d",
+         aliases=("3dpeople",), benchmark=True,
+         description="3DPeople skeleton/<subject>/<action>/camera0N/*.txt (67 Mixamo joints, "
+                     "2-D and world 3-D; camera fitted per sequence) with the rgb frames"),
     _src("prox", "PROX", "dataset", ("train", "test"), convention="openpose_25", benchmark=True,
          description="PROX recordings: OpenPose keypoints with PROXD SMPL-X fits (train, "
                      "qualitative set) or MoSh++ fits (test, quantitative set); colour frames "
@@ -201,14 +205,6 @@ _CONVERTED = (
          benchmark=True,
          description="AGORA camera dataframes (pandas pickles, read without pandas) with the "
                      "SMPL / SMPL-X fits, camera-frame joints"),
-    _src("up3d", "UP-3D", "dataset", ("trainval", "test", "train", "val"), convention="lsp",
-         aliases=("up-3d",), benchmark=True,
-         description="UP-3D (flat folder: images, 14 LSP joints, SMPLify fits with their crop camera "
-                     "mapped to the full image)"),
-    _src("mtp", "Mimic-The-Pose (MTP)", "dataset", ("train", "val"), convention="mtp",
-         benchmark=True,
-         description="MTP images, OpenPose keypoints, SMPLify-XMC SMPL and SMPL-X fits, "
-                     "subject metadata, train/val split"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -225,7 +221,8 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 
 _PLANNED = (
-    _planned("people3d", "3D-People", ("train",), None, ("3dpeople",)),
+    _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
+    _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 
 
