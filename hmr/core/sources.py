@@ -205,6 +205,14 @@ _CONVERTED = (
          benchmark=True,
          description="AGORA camera dataframes (pandas pickles, read without pandas) with the "
                      "SMPL / SMPL-X fits, camera-frame joints"),
+    _src("up3d", "UP-3D", "dataset", ("trainval", "test", "train", "val"), convention="lsp",
+         aliases=("up-3d",), benchmark=True,
+         description="UP-3D (flat folder: images, 14 LSP joints, SMPLify fits with their crop camera "
+                     "mapped to the full image)"),
+    _src("mtp", "Mimic-The-Pose (MTP)", "dataset", ("train", "val"), convention="mtp",
+         benchmark=True,
+         description="MTP images, OpenPose keypoints, SMPLify-XMC SMPL and SMPL-X fits, "
+                     "subject metadata, train/val split"),
     # Each synthetic dataset carries its own manifest (hmr verify ROOT/.hmr/manifest.toml).
     _src("synth", "Synthetic mannequin renders", "synthetic", ("train", "val", "test"),
          manifest=None,
@@ -221,8 +229,6 @@ def _planned(name: str, title: str, splits: tuple[str, ...], convention: str | N
 
 
 _PLANNED = (
-    _planned("mtp", "Mimic-The-Pose (MTP)", ("train",)),
-    _planned("up3d", "UP-3D", ("trainval", "test"), "lsp", ("up-3d",)),
 )
 
 

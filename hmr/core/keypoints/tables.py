@@ -207,6 +207,10 @@ CONVENTION_SPECS: tuple[ConventionSpec, ...] = (
         "https://github.com/jin-s13/COCO-WholeBody/blob/master/data_format.md"),
     ConventionSpec("openpose_25", OPENPOSE25_NATIVE, _OPENPOSE_SLOTS,
                    "OpenPose BODY_25 detections (neck = mid-shoulders, mid_hip = mid-hips).", _OP),
+    ConventionSpec("mtp", OPENPOSE25_NATIVE + WHOLEBODY_HANDS + FACE68, _OPENPOSE_SLOTS,
+                   "MTP's OpenPose detections (135): BODY_25, left hand 21, right hand 21 (the "
+                   "COCO-WholeBody hand order), face 68 (iBUG; OpenPose's two pupils, face "
+                   "68-69, have no slot and stay in the converter's extra column).", _OP),
     ConventionSpec("openpose_18", OPENPOSE18_NATIVE, _OPENPOSE_SLOTS,
                    "OpenPose COCO-18 detections; 3DPW 'poses2d' use this order.", _OP),
     ConventionSpec("openpose_135", OPENPOSE25_NATIVE + WHOLEBODY_HANDS + FACE68, _OPENPOSE_SLOTS,
