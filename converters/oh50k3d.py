@@ -31,9 +31,11 @@ Conventions applied
   joints divided by ``s`` (metres), ``smpl_transl = u / s``. A record whose joints do not fit
   (residual over :data:`MAX_FIT_RESIDUAL` of the body's extent, or ``s`` outside 0.1 .. 100)
   is a bad record: its fit and its joints disagree, so neither can be trusted. The measured
-  ``s`` is ``extra_oh50k3d_unit_scale``; the file's ``scale`` and ``trans`` are
-  ``extra_oh50k3d_scale`` / ``extra_oh50k3d_trans``. (With the mannequin instead of SMPL the
-  measured scale is only approximate: convert real data with the real model.)
+  ``s`` is ``extra_oh50k3d_unit_scale``; the file's ``scale``, ``trans`` and ``extri`` are
+  ``extra_oh50k3d_scale`` / ``extra_oh50k3d_trans`` / ``extra_oh50k3d_extri`` (``extri``'s
+  translation is in the unknown world unit, so ``has_extrinsics`` stays False). With the
+  mannequin instead of SMPL the measured scale is only approximate: convert real data with
+  the real model.
 - Keypoints: both layouts, in their own slots: SMPL's 24 joints (``smpl``) and the 14 LSP
   joints (``lsp``: right ankle, right knee, right hip, left hip, left knee, left ankle, right
   wrist, right elbow, right shoulder, left shoulder, left elbow, left wrist, neck, head top),
@@ -178,6 +180,7 @@ def sample_from_record(rec: dict[str, np.ndarray], model) -> dict | str:
         "cam_intrinsics": rec["intri"], "has_extrinsics": False,
         "extra_oh50k3d_unit_scale": np.float32(s), "extra_oh50k3d_scale": np.float32(rec["scale"][0]),
         "extra_oh50k3d_trans": rec["trans"].astype(np.float32),
+        "extra_oh50k3d_extri": rec["extri"].astype(np.float32),
         "extra_bbox_xyxy": rec["bbox"].reshape(4).astype(np.float32),
     }
 

@@ -51,9 +51,9 @@ Conventions applied
   ``left_hand_pose``, ``right_hand_pose`` (as published: PCA coefficients), ``jaw_pose``,
   ``leye_pose``, ``reye_pose``, ``expression``, ``transl``; ``extra_smplx_hand_pca`` (number of
   PCA components, 0 when the hand poses are 45 axis-angle values), ``extra_smplx_flat_hand_mean``
-  (0), ``extra_smplx_pose_embedding`` (PROXD), ``extra_smplx_camera_rotation`` /
-  ``extra_smplx_camera_translation`` (the fit's camera, identity / zero in PROXD's fixed
-  camera mode), ``extra_smplx_in_camera_frame``: 1 for PROXD (the renderer draws the fit
+  (0), ``extra_smplx_pose_embedding`` (PROXD only), ``extra_smplx_camera_rotation`` /
+  ``extra_smplx_camera_translation`` (PROXD only: the fit's camera, identity / zero in its
+  fixed camera mode), ``extra_smplx_in_camera_frame``: 1 for PROXD (the renderer draws the fit
   with an identity camera: the parameters are in the camera frame), 0 for MoSh++ (Vicon
   frame: ``cam_extrinsics`` = vicon -> camera = inverse(cam2world[vicon]) @ vicon2scene, has
   to be applied to the body; rotating an SMPL-X body needs its pelvis, so it is not done
@@ -128,8 +128,9 @@ def gender_of(recording: str) -> str:
     return "female" if subject in FEMALE_SUBJECTS else "male"
 
 
-def read_fit(path: Path) -> dict[str, np.ndarray] | str:
-    """The SMPL-X parameters of one fit pickle, flattened, or why they cannot be used."""
+def read_fit(path: Path, proxd: bool = True) -> dict[str, np.ndarray] | str:
+    """The SMPL-X parameters of one fit pickle, flattened, or why they cannot be used.
+    ``proxd``: also PROXD's VPoser embedding and fit camera (MoSh++ fits have neither)."""
     data = read_pickle(path, encoding="latin1")
     if not isinstance(data, dict):
         return "fit pickle is not a dict"
@@ -146,9 +147,15 @@ def read_fit(path: Path) -> dict[str, np.ndarray] | str:
     if hands[0].size != hands[1].size or not 1 <= hands[0].size <= 45:
         return f"hand poses hold {hands[0].size} / {hands[1].size} values (PCA coefficients or 45)"
     out["left_hand_pose"], out["right_hand_pose"] = hands
-    out["pose_embedding"] = np.asarray(data.get("pose_embedding", np.zeros(32)), np.float64).reshape(-1)
-    out["camera_rotation"] = np.asarray(data.get("camera_rotation", np.eye(3)), np.float64).reshape(3, 3)
-    out["camera_translation"] = np.asarray(data.get("camera_translation", np.zeros(3)), np.float64).reshape(3)
+    if proxd:
+        try:
+            out["pose_embedding"] = np.asarray(data["pose_embedding"], np.float64).reshape(32)
+            out["camera_rotation"] = np.asarray(data["camera_rotation"], np.float64).reshape(3, 3)
+            out["camera_translation"] = np.asarray(data["camera_translation"], np.float64).reshape(3)
+        except KeyError as exc:
+            return f"PROXD fit lacks {exc}"
+        except ValueError as exc:
+            return f"PROXD fit's pose_embedding / camera has the wrong size ({exc})"
     if not all(np.isfinite(v).all() for v in out.values()):
         return "fit holds NaN or inf"
     return out
@@ -252,7 +259,7 @@ def _recording_samples(root: Path, split: str, rec_dir: Path, stride: int, k: np
             yield BadRecord(str(kp_path.relative_to(root)), f"{recording}/{frame}",
                             "the frame has a fit but OpenPose detected nobody (fewer than 2 keypoints)")
             continue
-        fit = read_fit(fit_path)
+        fit = read_fit(fit_path, proxd=split == "train")
         if isinstance(fit, str):
             yield BadRecord(str(fit_path.relative_to(root)), f"{recording}/{frame}", fit)
             continue

@@ -163,3 +163,16 @@ def test_fit_projects_onto_the_keypoints_in_the_stored_frame(tmp_path):
     np.testing.assert_allclose(again[20], s["keypoints2d"][slot("left_wrist_openpose"), :2], atol=0.5)
     image = cv2.imread(str(tmp_path / "raw" / s["image_path"]))
     assert _colour_at(image, again[20]) == "red"
+
+
+def test_mosh_fits_carry_no_proxd_only_columns_and_proxd_needs_them(tmp_path):
+    raw = tmp_path / "raw"
+    write_prox(raw / "quant", "test", n=1, recording="vicon_03301_01")
+    _, store = convert("prox", raw / "quant", tmp_path / "out", "test")
+    assert "extra_smplx_pose_embedding" not in store[0] and store[0]["extra_smplx_hand_pca"] == 12
+    rng = np.random.default_rng(4)
+    fit = smplx_fit(rng)
+    del fit["pose_embedding"]
+    write_prox(raw / "qual", "train", n=2, fits=[fit, smplx_fit(rng)])
+    result, store = convert("prox", raw / "qual", tmp_path / "out2", "train", skip_bad=True)
+    assert len(store) == 1 and "lacks 'pose_embedding'" in result.skipped[0].message
