@@ -111,6 +111,15 @@ def test_naive_translation_is_wrong_when_the_camera_rotates(converted, dataset, 
     assert np.abs(_joints(model, naive)[0] - truth[3].joints_cam).max() > 0.01  # (R - I) J0: 2 cm here
 
 
+def test_fits_holding_chumpy_objects_read_as_arrays(tmp_path, model):
+    root = tmp_path / "up-3d"
+    truth = fx.write_sample(root, 7, model, np.random.default_rng(9))
+    fx.rewrite_fit_with_chumpy(root / "00007_body.pkl")
+    fx.write_split(root, "test", [7])
+    _, store = convert("up3d", root, tmp_path / "a.zarr", "test")
+    np.testing.assert_allclose(_joints(model, store.columns())[0], truth.joints_cam, atol=1e-4)
+
+
 def test_options_quality_and_bbox(dataset, tmp_path):
     root, truth = dataset
     _, store = convert("up3d", root, tmp_path / "a.zarr", "trainval", quality="high", bbox="keypoints")
