@@ -184,18 +184,21 @@ class SMPLXBodyModel(torch.nn.Module):
 
     def __init__(self, model_file: str | os.PathLike, arrays: dict[str, np.ndarray], gender: str = "neutral",
                  num_betas: int = 10, num_expression_coeffs: int = 10, flat_hand_mean: bool = False,
-                 use_face_contour: bool = False, dtype: torch.dtype = torch.float32, source: str | None = None):
+                 use_face_contour: bool = False, dtype: torch.dtype = torch.float32, source: str | None = None,
+                 kid_template: str | os.PathLike | None = None):
         super().__init__()
         import smplx
 
         self.gender, self.source = gender, source
+        # AGORA's children: smplx appends (kid template - template) as one more shape direction.
+        kid = {} if kid_template is None else {"age": "kid", "kid_template_path": str(kid_template)}
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints notices about the layout
             self.smplx = smplx.SMPLX(
                 str(model_file), gender=gender, num_betas=num_betas, num_expression_coeffs=num_expression_coeffs,
                 use_pca=False, flat_hand_mean=flat_hand_mean, use_face_contour=use_face_contour, dtype=dtype,
                 batch_size=1, create_global_orient=False, create_body_pose=False, create_betas=False,
                 create_left_hand_pose=False, create_right_hand_pose=False, create_expression=False,
-                create_jaw_pose=False, create_leye_pose=False, create_reye_pose=False, create_transl=False)
+                create_jaw_pose=False, create_leye_pose=False, create_reye_pose=False, create_transl=False, **kid)
         for side in ("l", "r"):
             self.register_buffer(f"hand_components_{side}",
                                  torch.as_tensor(arrays[f"hands_components{side}"], dtype=dtype))
@@ -244,8 +247,11 @@ class SMPLXBodyModel(torch.nn.Module):
 def load_smplx_model(path: str | os.PathLike | None = None, gender: str = "neutral",
                      device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                      num_betas: int = 10, num_expression_coeffs: int = 10, flat_hand_mean: bool = False,
-                     use_face_contour: bool = False) -> SMPLXBodyModel:
-    """Load SMPL-X (or the SMPL-X mannequin when no path and no $HMR_SMPLX_MODEL) onto ``device``."""
+                     use_face_contour: bool = False, kid_template: str | os.PathLike | None = None) -> SMPLXBodyModel:
+    """Load SMPL-X (or the SMPL-X mannequin when no path and no $HMR_SMPLX_MODEL) onto ``device``.
+
+    ``kid_template``: a (10475, 3) ``.npy`` (AGORA's ``smplx_kid_template.npy``, read without
+    pickles); the model then takes ``num_betas + 1`` betas, the last weighing the kid template in."""
     model_file = resolve_smplx_file(path, gender)
     arrays, plain = read_smplx_arrays(model_file)
     if use_face_contour and "dynamic_lmk_faces_idx" not in arrays:
@@ -254,9 +260,17 @@ def load_smplx_model(path: str | os.PathLike | None = None, gender: str = "neutr
     if tuple(int(p) for p in arrays["kintree_table"][0, 1:]) != SMPLX55_PARENTS[1:]:
         raise BodyModelError("'kintree_table' is not SMPL-X's kinematic tree", path=model_file,
                              record="kintree_table")
+    if kid_template is not None:
+        try:
+            kid_shape = np.load(kid_template, allow_pickle=False).shape
+        except (OSError, ValueError) as exc:
+            raise BodyModelError(f"cannot read the kid template: {exc}", path=kid_template) from exc
+        if kid_shape != tuple(arrays["v_template"].shape):
+            raise BodyModelError(f"kid template has shape {kid_shape}, expected {tuple(arrays['v_template'].shape)}",
+                                 path=kid_template)
     kwargs = dict(gender=gender, num_betas=num_betas, num_expression_coeffs=num_expression_coeffs,
                   flat_hand_mean=flat_hand_mean, use_face_contour=use_face_contour, dtype=dtype,
-                  source=str(model_file))
+                  source=str(model_file), kid_template=kid_template)
     if plain:
         model = SMPLXBodyModel(model_file, arrays, **kwargs)
     else:

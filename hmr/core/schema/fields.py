@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 
 # Where SMPL parameters came from. Stored as uint8 codes; the names are written into the
 # store's attributes too so a reader never needs this table to interpret a store.
-SMPL_SOURCES: tuple[str, ...] = ("none", "ground-truth", "mosh", "eft", "spin-fit", "smplify")
+SMPL_SOURCES: tuple[str, ...] = ("none", "ground-truth", "mosh", "eft", "spin-fit", "smplify", "smplx-transfer")
 GENDERS: tuple[str, ...] = ("neutral", "male", "female")
 
 # Per-sample shape placeholders resolved per store.
