@@ -17,8 +17,9 @@ Frames and units: what the release says and what was measured
 --------------------------------------------------------------
 No camera parameters ship with the skeletons that we could find, and the 3-D columns are not
 camera coordinates: the notebook's plotted sample (woman17/02_04_jump, camera01, frame 0001,
-the only real values published) is a z-up world frame with the feet at z ~ 0 and the head top
-at z ~ 16.3, limbs of 2.5-4.5 units (upper arm 2.5, thigh 4.5): decimetres. So, per camera
+the only real values published) is a z-up world frame with the toes at z ~ 0 and the highest
+point at z ~ 17.2, limbs of 2.5-4.5 units (upper arm 2.5, forearm 2.8, thigh 4.5, shin 4.3):
+decimetres. So, per camera
 folder (the camera is fixed over a sequence), the converter fits the 3 x 4 projection from all
 its frames' 2-D/3-D pairs (normalised DLT), splits it into K [R | t] (RQ decomposition, depth
 positive), and stores camera-frame joints ``(R X + t) * unit_m`` (``-o unit_m``, default 0.1)
@@ -31,9 +32,9 @@ in ``extra_people3d_world_to_camera``, ``extra_people3d_world_mirrored`` = 1.
 Joint identities: the published list contradicts the published sample
 ---------------------------------------------------------------------
 In that same sample frame the rows named ``Left{Shoulder,Arm,ForeArm,Hand}`` and those named
-``Right{UpLeg,Leg,Foot,...}`` lie on the same side of the body (x ~ 7.1-8.0 vs 4.3-5.6, the
-person facing -y): in any handedness, either the arm or the leg rows carry the wrong side.
-The rows named ``HeadTop_End`` / ``RightEye`` are two eye-level points 6.4 cm apart in front of
+``Right{UpLeg,Leg,Foot,...}`` lie on the same side of the body (x ~ 6.5-8.0, the others at
+4.3-5.6; the person faces -y: eyes and toes point that way): in any handedness, either the arm or the leg rows carry the wrong side.
+The rows named ``HeadTop_End`` / ``RightEye`` are two eye-level points 6.5 cm apart in front of
 the head and ``LeftEye`` is the point above the head; the rows named ``LeftHandMiddle1-4`` start
 3.9 cm from the wrist like a thumb's base, the other left chains 9 cm away in a row (the right
 hand shows the same pattern in another order). So:
