@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 COMMAND = "evaluate"
-HELP = "evaluate a checkpoint on 3dpw, h36m-p1/p2 or the EFT test sets (MPJPE, PA-MPJPE, PVE, balanced)"
+HELP = ("evaluate a checkpoint on 3dpw, h36m-p1/p2, mpi-inf-3dhp or the EFT test sets (MPJPE, PA-MPJPE, PVE, "
+        "3DPCK/AUC, balanced)")
 EXAMPLE = "hmr evaluate runs/hmr_l1/last.pt --bench 3dpw --data stores/3dpw-test.zarr --out eval/3dpw"
 
 
@@ -25,10 +26,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--body-model", help="SMPL folder (default: $HMR_BODY_MODEL or the mannequin)")
     p.add_argument("--allow-other-dataset", action="store_true",
                    help="evaluate a store whose dataset is not the benchmark's")
+    p.add_argument("--pve-convention", choices=("gendered", "neutral"),
+                   help="predicted mesh of PVE: the GT gender's model (MMHuman3D) or the neutral one (SPIN); "
+                   "default: the benchmark's")
+    p.add_argument("--mean-params", help="SPIN's smpl_mean_params.npz: its body is the balanced metrics' reference "
+                   "(default: zero pose and shape)")
+    p.add_argument("--no-pve", action="store_true", help="skip PVE / bMPVPE (the only metric posing full meshes)")
     p.add_argument("--list-benchmarks", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--table", nargs="+", metavar="RESULTS_JSON",
                    help="print earlier results side by side (one row per run, one column per benchmark)")
-    p.add_argument("--metric", default="PA-MPJPE", help="metric of the --table (MPJPE, PA-MPJPE, PVE)")
+    p.add_argument("--metric", default="PA-MPJPE",
+                   help="metric of the --table (MPJPE, PA-MPJPE, PVE, 3DPCK, PA-3DPCK, AUC, PA-AUC)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list_benchmarks:
         for b in BENCHMARKS.values():
-            print(f"{b.name:18s} {b.title}: {b.notes}")
+            print(f"{b.name:18s} {b.title}: {b.notes}; PVE {b.pve_convention}; follows {b.follows or 'ours'}")
         return 0
     if args.table:
         from hmr.evaluation.report import table_from_files
@@ -54,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.checkpoint).parent / f"eval-{args.bench}")
     opts = EvalOptions(batch_size=args.batch_size, device=args.device, num_workers=args.workers,
                        crop_scale=args.crop_scale, image_root=args.image_root, max_samples=args.max_samples,
-                       worst=args.worst, body_model=args.body_model, allow_other_dataset=args.allow_other_dataset)
+                       worst=args.worst, body_model=args.body_model, allow_other_dataset=args.allow_other_dataset,
+                       pve_convention=args.pve_convention, mean_params=args.mean_params, pve=not args.no_pve)
     from manifests import check_store_files
 
     check_store_files(args.data)  # a chunk altered since conversion may still decode

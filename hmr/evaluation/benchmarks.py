@@ -1,12 +1,14 @@
-"""The five test protocols, as data, and the function that scores predictions on them.
+"""The test protocols, as data, and the function that scores predictions on them.
 
-Every protocol scores the **14 joints SPIN evaluates** (keypoint convention
-``spin_eval_j14``: LSP order, the 14th joint being H36M's head) in millimetres, after
-subtracting the **pelvis** (H36M joint 0) from prediction and ground truth separately, the
-pelvis being taken from the 17-joint H36M set *before* the 14 are selected (SPIN,
-MMHuman3D, hmr-benchmarks). Predicted joints always come from the predicted **neutral**
-SMPL mesh through ``J_regressor_h36m`` (the body model's ``joints_h36m17``); PA-MPJPE aligns
-each sample separately (see :mod:`hmr.evaluation.metrics`).
+Every protocol scores joints regressed from the predicted **neutral** SMPL mesh through
+``J_regressor_h36m`` (the body model's ``joints_h36m17``), in millimetres, after subtracting
+the **pelvis** (H36M joint 0) from prediction and ground truth separately, the pelvis being
+taken from the 17-joint H36M set *before* the scored joints are selected (SPIN ``eval.py``,
+MMHuman3D ``human_image_dataset.py``). Scored joints: the **14** SPIN evaluates
+(``spin_eval_j14``: LSP order, the 14th being H36M's head) or, on MPI-INF-3DHP, SPIN's
+**17** (``spin_eval_j17`` = those 14 + pelvis, spine, jaw: SPIN's ``H36M_TO_J17`` /
+``J24_TO_J17``). PA-MPJPE, PA-3DPCK and PA-AUC align each sample separately
+(see :mod:`hmr.evaluation.metrics`).
 
 =====================  ======================================================================
 benchmark              ground truth
@@ -14,12 +16,17 @@ benchmark              ground truth
 ``3dpw``               3DPW test split; GT mesh from the store's SMPL parameters with the
                        **gendered** model (``gender`` field; SPIN and MMHuman3D do the same),
                        GT joints = ``J_regressor_h36m`` of that mesh. PVE and balanced
-                       metrics available.
+                       metrics available; PVE convention MMHuman3D's (see below).
 ``h36m-p2``            Human3.6M S9 + S11, **frontal camera only** (``60457274``; HMR's
                        protocol 2 = SPIN's ``h36m_valid_protocol2``); GT joints = the store's
                        mocap ``keypoints3d`` (H36M joints). PVE/balanced metrics only if the
                        store carries SMPL (MoSh) for every selected sample.
 ``h36m-p1``            as P2 over all four cameras (protocol 1).
+``mpi-inf-3dhp``       MPI-INF-3DHP test set (TS1-TS6, valid frames), SPIN's
+                       ``mpi_inf_3dhp.py`` + ``eval.py``: frames whose 17 annotated 2D joints
+                       all lie inside the image, GT = the ``annot3`` mocap joints (the
+                       converter's ``keypoints3d``), 17 joints, pelvis root; 3DPCK@150 mm
+                       and AUC with and without Procrustes.
 ``eft-coco-val``       EFT fits of COCO val 2014 as GT; **neutral** model for GT (EFT's own
 ``eft-lspet-test``     evaluation uses the male model when gender is unknown — we use the
 ``eft-ochuman-test``   neutral one and say so); otherwise exactly the 3DPW path. No public
@@ -28,12 +35,30 @@ benchmark              ground truth
                        scored exactly like ``3dpw``; accepts every dataset name.
 =====================  ======================================================================
 
+PVE conventions (:data:`PVE_CONVENTIONS`): the predicted mesh of PVE / bMPVPE comes from the
+neutral model (``neutral``, SPIN ``eval.py``) or from the model of the ground-truth gender
+(``gendered``, MMHuman3D, whose 3DPW tables and Balanced-MSE results are the numbers people
+compare with). Predicted *joints* always come from the neutral model (both codes agree).
+
+Balanced-metric rarity is measured from a **fixed reference mesh** given to
+:func:`score_predictions` (``mean_vertices``): the caller builds it from the published
+``smpl_mean_params.npz`` or, without one, from the body model's zero pose and shape
+(:func:`hmr.evaluation.run.reference_mesh`) — never from the checkpoint being evaluated, so
+two models with identical predictions get identical balanced metrics.
+
+Speed: ground truth (joints, optionally meshes, rarity) is computed once per (benchmark,
+store content, rows, body models, reference mesh) and cached in memory
+(:func:`ground_truth`); predicted joints come from :class:`~hmr.evaluation.regressed_joints.
+RegressedJoints` (no mesh); only PVE poses full predicted meshes, in large batches.
+
 H36M camera selection reads the camera id from the ``sequence``, ``source_key`` or
 ``image_path`` string of each sample (the H36M converter writes it there).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,12 +69,21 @@ from hmr.core.errors import ConfigError, SchemaError
 from hmr.core.keypoints import convert_keypoints, get_convention
 from hmr.core.schema.fields import GENDERS
 from hmr.core.sources import get_source
-from hmr.evaluation.metrics import mesh_rarity, mpjpe, pa_mpjpe, pve
+from hmr.evaluation.metrics import auc, joint_errors, mesh_rarity, pa_joint_errors, pck, pve
+from hmr.evaluation.regressed_joints import regressed_joints_for
 from hmr.models.hmr import smpl_output
 
 EVAL_CONVENTION = "spin_eval_j14"
+EVAL_CONVENTION_17 = "spin_eval_j17"
 ROOT_JOINT = "pelvis"
 H36M_FRONTAL_CAMERA = "60457274"
+PVE_CONVENTIONS = {
+    "neutral": "predicted mesh from the neutral model (SPIN eval.py)",
+    "gendered": "predicted mesh from the ground-truth gender's model (MMHuman3D human_image_dataset.py)",
+}
+#: GT meshes kept in memory between evaluations up to this many bytes (joints always are)
+VERTEX_CACHE_BYTES = 1 << 30
+GT_CACHE_ENTRIES = 4
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,14 @@ class Benchmark:
     notes: str = ""
     #: store ``split`` attributes accepted (empty: any); our converters' split names
     splits: tuple[str, ...] = ()
+    #: scored joints (keypoint convention): spin_eval_j14 or spin_eval_j17
+    joints: str = EVAL_CONVENTION
+    #: default PVE convention, a key of PVE_CONVENTIONS
+    pve_convention: str = "neutral"
+    #: keep only samples whose scored joints are all labelled and inside the image (SPIN's 3DHP test)
+    joints_inside_image: bool = False
+    #: the published code whose protocol this is
+    follows: str = ""
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -75,21 +117,27 @@ class Benchmark:
         return tuple(n for s in self.sources for n in get_source(s).spellings())
 
 
+_SPIN_MMH = "SPIN eval.py; MMHuman3D human_image_dataset.py"
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
-    Benchmark("3dpw", "3DPW test", ("pw3d",), "smpl", "store", splits=("test",),
-              notes="gendered GT mesh, neutral prediction, 14 joints from J_regressor_h36m"),
+    Benchmark("3dpw", "3DPW test", ("pw3d",), "smpl", "store", splits=("test",), pve_convention="gendered",
+              notes="gendered GT mesh, neutral prediction, 14 joints from J_regressor_h36m", follows=_SPIN_MMH),
     Benchmark("h36m-p2", "Human3.6M P2", ("h36m",), "keypoints3d", camera=H36M_FRONTAL_CAMERA,
-              splits=("test_p2", "test_p1"), notes="S9+S11, frontal camera, mocap joints"),
+              splits=("test_p2", "test_p1"), notes="S9+S11, frontal camera, mocap joints",
+              follows="SPIN eval.py + datasets/preprocess/h36m.py (protocol 2)"),
     Benchmark("h36m-p1", "Human3.6M P1", ("h36m",), "keypoints3d", splits=("test_p1",),
-              notes="S9+S11, all cameras, mocap joints"),
+              notes="S9+S11, all cameras, mocap joints", follows="SPIN eval.py + datasets/preprocess/h36m.py"),
+    Benchmark("mpi-inf-3dhp", "MPI-INF-3DHP test", ("mpi_inf_3dhp",), "keypoints3d", splits=("test",),
+              joints=EVAL_CONVENTION_17, joints_inside_image=True,
+              notes="valid frames with all 17 joints in the image, annot3 mocap joints, 17 joints, pelvis root",
+              follows="SPIN eval.py + datasets/preprocess/mpi_inf_3dhp.py; PCK/AUC: MMHuman3D eval_utils.py"),
     Benchmark("eft-coco-val", "EFT-COCO-val", ("eft_coco",), "smpl", splits=("val",),
-              notes="EFT fits as GT, neutral model"),
+              notes="EFT fits as GT, neutral model", follows="ours (the 3DPW path, neutral GT)"),
     Benchmark("eft-lspet-test", "EFT-LSPET-test", ("eft_lspet",), "smpl", splits=("test",),
-              notes="EFT fits as GT, neutral model"),
+              notes="EFT fits as GT, neutral model", follows="ours (the 3DPW path, neutral GT)"),
     Benchmark("eft-ochuman-test", "EFT-OCHuman-test", ("eft_ochuman",), "smpl", splits=("test",),
-              notes="EFT fits as GT, neutral model"),
-    Benchmark("smpl", "SMPL test set", (), "smpl", "store",
-              notes="any store with SMPL ground truth (e.g. hmr synth), scored like 3DPW"),
+              notes="EFT fits as GT, neutral model", follows="ours (the 3DPW path, neutral GT)"),
+    Benchmark("smpl", "SMPL test set", (), "smpl", "store", pve_convention="gendered",
+              notes="any store with SMPL ground truth (e.g. hmr synth), scored like 3DPW", follows=_SPIN_MMH),
 )}
 
 
@@ -98,6 +146,12 @@ def get_benchmark(name: str) -> Benchmark:
     if key not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {name!r}; choose one of {sorted(BENCHMARKS)}")
     return BENCHMARKS[key]
+
+
+def check_pve_convention(name: str) -> str:
+    if name not in PVE_CONVENTIONS:
+        raise ConfigError(f"unknown PVE convention {name!r}; choose one of {sorted(PVE_CONVENTIONS)}")
+    return name
 
 
 def select_samples(bench: Benchmark, store) -> np.ndarray:
@@ -110,6 +164,8 @@ def select_samples(bench: Benchmark, store) -> np.ndarray:
         if not keep.any():
             raise SchemaError(f"no sample of camera {bench.camera} (needed by {bench.name}); "
                               "is this the H36M test store?", path=store.path)
+    if bench.joints_inside_image:
+        keep &= joints_inside_image(store, bench.joints)
     if bench.gt_source == "smpl":
         has_smpl = store.read("has_smpl").astype(bool)
         missing = np.flatnonzero(keep & ~has_smpl)
@@ -119,39 +175,88 @@ def select_samples(bench: Benchmark, store) -> np.ndarray:
     return np.flatnonzero(keep).astype(np.int64)
 
 
+def joints_inside_image(store, convention: str) -> np.ndarray:
+    """``(N,)`` bool: every joint of ``convention`` is labelled in 2D and lies in
+    ``[0, W) x [0, H)`` (SPIN's MPI-INF-3DHP test-set rule)."""
+    kp, _ = convert_keypoints(store.read("keypoints2d"), store.attrs["keypoint_convention"], convention)
+    kp = np.asarray(kp, dtype=np.float64)  # (N, J, 3)
+    hw = store.read("image_hw").astype(np.float64)  # (N, 2)
+    inside = ((kp[..., 0] >= 0) & (kp[..., 0] < hw[:, None, 1]) & (kp[..., 1] >= 0)
+              & (kp[..., 1] < hw[:, None, 0]) & (kp[..., 2] > 0))
+    return inside.all(axis=1)
+
+
 @dataclass
 class SampleErrors:
-    """Per-sample results of one benchmark (millimetres)."""
+    """Per-sample results of one benchmark (millimetres; PCK/AUC in percent)."""
 
     index: np.ndarray  # (N,) store rows
     mpjpe_mm: np.ndarray  # (N,)
     pa_mpjpe_mm: np.ndarray  # (N,)
     valid_joints: np.ndarray  # (N,) joints scored per sample
     pve_mm: np.ndarray | None = None  # (N,) when GT meshes exist
-    rarity_mm: np.ndarray | None = None  # (N,) distance of the GT mesh to the mean mesh
+    rarity_mm: np.ndarray | None = None  # (N,) distance of the GT mesh to the reference mesh
+    pck: np.ndarray | None = None  # (N,) 3DPCK @ 150 mm, root-aligned
+    pa_pck: np.ndarray | None = None  # (N,) after Procrustes
+    auc: np.ndarray | None = None  # (N,) AUC over 0..150 mm
+    pa_auc: np.ndarray | None = None
+    pve_convention: str | None = None  # key of PVE_CONVENTIONS used for pve_mm
 
 
 BodyModelFor = Callable[[str], torch.nn.Module]  # gender name → body model
 
 
-def _eval_indices(device: torch.device) -> tuple[torch.Tensor, int]:
+def _eval_indices(joints: str, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
     h36m = get_convention("h36m")
-    j14 = torch.as_tensor(h36m.indices(list(get_convention(EVAL_CONVENTION).joint_names)), device=device)
-    return j14, h36m.index(ROOT_JOINT)
+    sel = torch.as_tensor(h36m.indices(list(get_convention(joints).joint_names)), device=device)
+    return sel, h36m.index(ROOT_JOINT)
 
 
-def _gt_meshes(bench: Benchmark, cols: dict[str, np.ndarray], body_model_for: BodyModelFor,
-               device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """GT vertices ``(B, V, 3)`` and H36M-17 joints ``(B, 17, 3)`` (m) from stored SMPL."""
+@dataclass
+class GroundTruth:
+    """A benchmark's ground truth for some store rows, computed once and cached."""
+
+    joints_mm: torch.Tensor  # (N, J, 3) float64, root-relative, scored joints
+    mask: torch.Tensor  # (N, J) bool
+    gender: np.ndarray  # (N,) GENDERS codes of the GT body model (0 = neutral)
+    has_mesh: bool
+    vertices: torch.Tensor | None = None  # (N, V, 3) float32 m, when kept (VERTEX_CACHE_BYTES)
+    rarity_mm: np.ndarray | None = None  # (N,)
+
+
+_GT_CACHE: OrderedDict[tuple, GroundTruth] = OrderedDict()
+
+
+def _digest(*arrays) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a))
+        h.update(str((a.dtype, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _model_digest(model) -> str:
+    smpl = getattr(model, "smpl", None)
+    parts = [smpl.v_template, smpl.shapedirs] if smpl is not None else [p for p in model.buffers()][:2]
+    reg = getattr(model, "j_regressor_h36m", None)
+    return _digest(*parts, *([] if reg is None else [reg]))
+
+
+def _gt_genders(bench: Benchmark, cols: dict[str, np.ndarray]) -> np.ndarray:
     by_gender = bench.gt_gender == "store" or bench.gt_source == "keypoints3d"
-    gender = cols["gender"].astype(int) if by_gender else np.zeros(len(cols["gender"]), int)
+    return cols["gender"].astype(int) if by_gender else np.zeros(len(cols["gender"]), int)
+
+
+def _meshes(body_model_for: BodyModelFor, gender: np.ndarray, pose_rotmat: torch.Tensor, betas: torch.Tensor,
+            device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Vertices ``(B, V, 3)`` and H36M-17 joints ``(B, 17, 3)`` (m), each sample posed by the
+    body model of its gender code; ``pose_rotmat (B, 24, 3, 3)``."""
     verts = joints = None
     for code in np.unique(gender):
-        rows = np.flatnonzero(gender == code)
-        model = body_model_for(GENDERS[int(code)])
-        out = model(global_orient=torch.as_tensor(cols["smpl_global_orient"][rows], device=device),
-                    body_pose=torch.as_tensor(cols["smpl_body_pose"][rows], device=device),
-                    betas=torch.as_tensor(cols["smpl_betas"][rows], device=device))
+        rows = torch.as_tensor(np.flatnonzero(gender == code), device=device)
+        out = smpl_output(body_model_for(GENDERS[int(code)]), pose_rotmat[rows].to(device).float(),
+                          betas[rows].to(device).float())
         if verts is None:
             verts = out.vertices.new_zeros((len(gender), *out.vertices.shape[1:]))
             joints = out.vertices.new_zeros((len(gender), *out.joints_h36m17.shape[1:]))
@@ -159,56 +264,155 @@ def _gt_meshes(bench: Benchmark, cols: dict[str, np.ndarray], body_model_for: Bo
     return verts, joints
 
 
-def _gt_mocap_joints(cols: dict[str, np.ndarray], convention: str, device: torch.device
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """GT H36M-17 joints ``(B, 17, 3)`` and their confidence ``(B, 17)`` from keypoints3d."""
-    kp, _ = convert_keypoints(cols["keypoints3d"], convention, "h36m")  # (B, 17, 4)
-    kp = torch.as_tensor(np.asarray(kp), device=device)
-    return kp[..., :3], kp[..., 3]
+def _stored_rotmats(cols: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    from hmr.core.geometry import axis_angle_to_matrix
+
+    aa = np.concatenate([cols["smpl_global_orient"], cols["smpl_body_pose"]], axis=1).reshape(-1, 24, 3)
+    return axis_angle_to_matrix(torch.as_tensor(aa, dtype=torch.float64)).float(), torch.as_tensor(cols["smpl_betas"])
+
+
+def _root_relative(j17: torch.Tensor, joints: str) -> torch.Tensor:
+    """H36M-17 joints ``(N, 17, 3)`` (m) → scored joints minus the pelvis ``(N, J, 3)`` mm, float64."""
+    sel, root = _eval_indices(joints, j17.device)
+    j17 = j17.double()
+    return (j17 - j17[:, root:root + 1])[:, sel] * 1000.0
+
+
+def ground_truth(bench: Benchmark, store, indices: np.ndarray, body_model_for: BodyModelFor, *,
+                 mean_vertices: torch.Tensor | None = None, batch_size: int = 1024,
+                 device: str | torch.device = "cpu", cache: bool = True) -> GroundTruth:
+    """Ground truth of store rows ``indices``: scored joints, meshes (when the benchmark has
+    them) and rarity from ``mean_vertices (V, 3)``. Cached in memory by the content of the
+    ground-truth columns of those rows, the body models and the reference mesh, so repeated
+    evaluations of one store (training validation, several checkpoints) pose it once."""
+    device = torch.device(device)
+    indices = np.asarray(indices, dtype=np.int64)
+    fields = ["gender", "has_smpl"] + (["keypoints3d"] if bench.gt_source == "keypoints3d" else [])
+    fields += [f for f in ("smpl_global_orient", "smpl_body_pose", "smpl_betas") if f in store.fields]
+    cols = _read_rows(store, indices, fields)
+    has_mesh = bench.gt_source == "smpl" or bool(cols["has_smpl"].astype(bool).all())
+    gender = _gt_genders(bench, cols)
+    key = None
+    if cache:
+        models = [_model_digest(body_model_for(GENDERS[int(c)])) for c in np.unique(gender)] if has_mesh else []
+        key = (bench.name, bench.gt_source, bench.gt_gender, bench.joints, store.attrs.get("keypoint_convention"),
+               _digest(indices, *cols.values()), tuple(models),
+               None if mean_vertices is None else _digest(mean_vertices), str(device))
+        if key in _GT_CACHE:
+            _GT_CACHE.move_to_end(key)
+            return _GT_CACHE[key]
+    if bench.gt_source == "keypoints3d":
+        kp, _ = convert_keypoints(cols["keypoints3d"], store.attrs["keypoint_convention"], "h36m")  # (N, 17, 4)
+        kp = torch.as_tensor(np.asarray(kp, dtype=np.float64), device=device)
+        sel, _ = _eval_indices(bench.joints, device)
+        joints_mm, mask = _root_relative(kp[..., :3], bench.joints), kp[:, sel, 3] > 0
+    n = len(indices)
+    keep = has_mesh and n * 6890 * 3 * 4 <= VERTEX_CACHE_BYTES
+    verts_all, rarity, j17_parts = [], [], []
+    if has_mesh:
+        rot, betas = _stored_rotmats(cols)
+        for start in range(0, n, batch_size):
+            part = slice(start, start + batch_size)
+            verts, j17 = _meshes(body_model_for, gender[part], rot[part], betas[part], device)
+            j17_parts.append(j17)
+            if keep:
+                verts_all.append(verts)
+            if mean_vertices is not None:
+                rarity.append((mesh_rarity(verts, mean_vertices.to(verts)) * 1000.0).double().cpu().numpy())
+    if bench.gt_source == "smpl":
+        joints_mm = _root_relative(torch.cat(j17_parts), bench.joints)
+        mask = torch.ones(joints_mm.shape[:2], dtype=torch.bool, device=device)
+    gt = GroundTruth(joints_mm=joints_mm, mask=mask, gender=gender, has_mesh=has_mesh,
+                     vertices=torch.cat(verts_all) if keep and verts_all else None,
+                     rarity_mm=np.concatenate(rarity) if rarity else None)
+    if key is not None:
+        _GT_CACHE[key] = gt
+        while len(_GT_CACHE) > GT_CACHE_ENTRIES:
+            _GT_CACHE.popitem(last=False)
+    return gt
+
+
+def clear_ground_truth_cache() -> None:
+    _GT_CACHE.clear()
+
+
+def predicted_joints(neutral: torch.nn.Module, pose_rotmat: torch.Tensor, betas: torch.Tensor, *,
+                     batch_size: int = 4096, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """H36M-17 joints ``(N, 17, 3)`` (m, float64) of the predictions on the neutral model,
+    without posing meshes when the body model allows it (:mod:`hmr.evaluation.regressed_joints`)."""
+    fast = regressed_joints_for(neutral)
+    parts = []
+    for start in range(0, len(pose_rotmat), batch_size):
+        rot = pose_rotmat[start:start + batch_size].to(device)
+        b = betas[start:start + batch_size].to(device)
+        if fast is not None:
+            parts.append(fast(rot, b))
+        else:
+            parts.append(smpl_output(neutral, rot.float(), b.float()).joints_h36m17.double())
+    return torch.cat(parts) if parts else torch.zeros(0, 17, 3, dtype=torch.float64, device=device)
 
 
 @torch.no_grad()
 def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor,
                       betas: torch.Tensor, body_model_for: BodyModelFor, *,
-                      mean_vertices: torch.Tensor | None = None, batch_size: int = 256,
-                      device: str | torch.device = "cpu") -> SampleErrors:
+                      mean_vertices: torch.Tensor | None = None, batch_size: int = 1024,
+                      device: str | torch.device = "cpu", pve_convention: str | None = None,
+                      with_pve: bool = True, cache: bool = True) -> SampleErrors:
     """Score predictions for store rows ``indices (N,)``: ``pose_rotmat (N, 24, 3, 3)``,
-    ``betas (N, 10)``. ``mean_vertices (V, 3)`` (m) enables the balanced-metric rarity."""
+    ``betas (N, 10)``. ``mean_vertices (V, 3)`` (m): the benchmark's fixed reference mesh,
+    enables the balanced-metric rarity. ``pve_convention``: a key of :data:`PVE_CONVENTIONS`
+    (default: the benchmark's). ``with_pve=False`` skips PVE (the only part that poses full
+    predicted meshes)."""
     device = torch.device(device)
-    j14, root = _eval_indices(device)
+    convention = check_pve_convention(pve_convention or bench.pve_convention)
+    gt = ground_truth(bench, store, indices, body_model_for, mean_vertices=mean_vertices,
+                      batch_size=batch_size, device=device, cache=cache)
     neutral = body_model_for("neutral")
-    fields = ["gender", "keypoints3d", "smpl_global_orient", "smpl_body_pose", "smpl_betas", "has_smpl"]
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("mpjpe", "pa", "valid", "pve", "rarity")}
-    # H36M: PVE and balanced metrics only when every selected sample has (MoSh) SMPL.
-    with_mesh = bench.gt_source == "smpl" or bool(store.read("has_smpl").astype(bool)[indices].all())
+    pred_mm = _root_relative(predicted_joints(neutral, pose_rotmat, betas, device=device), bench.joints)
+    mask = gt.mask
+    err = joint_errors(pred_mm, gt.joints_mm)  # (N, J) mm
+    pa_err = pa_joint_errors(pred_mm, gt.joints_mm, mask)
+    m = mask.double()
+    valid = m.sum(-1)
+
+    def per_sample(e: torch.Tensor) -> np.ndarray:
+        return ((e * m).sum(-1) / valid.clamp_min(1.0)).cpu().numpy()
+
+    pve_mm = None
+    if gt.has_mesh and with_pve:
+        pve_mm = _pve(gt, bench, store, indices, pose_rotmat, betas, body_model_for, convention, batch_size, device)
+    return SampleErrors(index=np.asarray(indices), mpjpe_mm=per_sample(err), pa_mpjpe_mm=per_sample(pa_err),
+                        valid_joints=valid.cpu().numpy().astype(np.int64), pve_mm=pve_mm,
+                        rarity_mm=gt.rarity_mm, pck=pck(err, mask).cpu().numpy(), pa_pck=pck(pa_err, mask).cpu().numpy(),
+                        auc=auc(err, mask).cpu().numpy(), pa_auc=auc(pa_err, mask).cpu().numpy(),
+                        pve_convention=convention if pve_mm is not None else None)
+
+
+def _pve(gt: GroundTruth, bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor,
+         betas: torch.Tensor, body_model_for: BodyModelFor, convention: str, batch_size: int,
+         device: torch.device) -> np.ndarray:
+    """Per-sample PVE (mm): predicted meshes by ``convention``, GT meshes from the cache or
+    posed again batch by batch."""
+    pred_gender = gt.gender if convention == "gendered" else np.zeros(len(indices), int)
+    rot_gt = betas_gt = None
+    if gt.vertices is None:
+        cols = _read_rows(store, indices, ["smpl_global_orient", "smpl_body_pose", "smpl_betas"])
+        rot_gt, betas_gt = _stored_rotmats(cols)
+    out = []
     for start in range(0, len(indices), batch_size):
-        rows = indices[start:start + batch_size]
-        cols = _read_rows(store, rows, fields)
-        pred = smpl_output(neutral, pose_rotmat[start:start + len(rows)].to(device).float(),
-                           betas[start:start + len(rows)].to(device).float())
-        pred_verts, pred_j17 = pred.vertices, pred.joints_h36m17  # (B, V, 3), (B, 17, 3)
-        if with_mesh:
-            gt_verts, gt_j17 = _gt_meshes(bench, cols, body_model_for, device)
-            conf = torch.ones(gt_j17.shape[:2], device=device)
-        if bench.gt_source == "keypoints3d":
-            gt_j17, conf = _gt_mocap_joints(cols, store.attrs["keypoint_convention"], device)
-        pred_rel = (pred_j17 - pred_j17[:, root:root + 1])[:, j14].double() * 1000.0  # (B, 14, 3) mm
-        gt_rel = (gt_j17 - gt_j17[:, root:root + 1])[:, j14].double() * 1000.0
-        mask = conf[:, j14] > 0  # (B, 14)
-        parts["mpjpe"].append(mpjpe(pred_rel, gt_rel, mask).cpu().numpy())
-        parts["pa"].append(pa_mpjpe(pred_rel, gt_rel, mask).cpu().numpy())
-        parts["valid"].append(mask.sum(-1).cpu().numpy())
-        if with_mesh:
-            parts["pve"].append((pve(pred_verts, gt_verts) * 1000.0).cpu().numpy())
-            if mean_vertices is not None:
-                rarity = mesh_rarity(gt_verts, mean_vertices.to(device, gt_verts.dtype)) * 1000.0
-                parts["rarity"].append(rarity.cpu().numpy())
-    cat = {k: np.concatenate(v).astype(np.float64) if v else None for k, v in parts.items()}
-    return SampleErrors(index=np.asarray(indices), mpjpe_mm=cat["mpjpe"], pa_mpjpe_mm=cat["pa"],
-                        valid_joints=cat["valid"].astype(np.int64), pve_mm=cat["pve"], rarity_mm=cat["rarity"])
+        part = slice(start, start + batch_size)
+        pred_verts, _ = _meshes(body_model_for, pred_gender[part], pose_rotmat[part], betas[part], device)
+        if gt.vertices is not None:
+            gt_verts = gt.vertices[part]
+        else:
+            gt_verts, _ = _meshes(body_model_for, gt.gender[part], rot_gt[part], betas_gt[part], device)
+        out.append((pve(pred_verts, gt_verts) * 1000.0).double().cpu().numpy())
+    return np.concatenate(out)
 
 
 def _read_rows(store, rows: np.ndarray, fields: list[str]) -> dict[str, np.ndarray]:
     """Columns of ``rows`` (sorted, usually contiguous): one block read per field."""
+    if len(rows) == 0:
+        return {f: store.read(f, 0, 0) for f in fields}
     lo, hi = int(rows.min()), int(rows.max()) + 1
     return {f: store.read(f, lo, hi)[rows - lo] for f in fields}

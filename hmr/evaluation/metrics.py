@@ -9,8 +9,19 @@ the caller, so per-sample errors can be saved, plotted and binned.
 - ``pa_mpjpe``: the same after the per-sample similarity transform (scale, rotation without
   reflection, translation) that best maps the prediction onto the ground truth on the valid
   joints (HMR/SPIN's ``compute_similarity_transform``; see :func:`hmr.core.geometry.similarity_transform`).
-- ``pve`` (MPVPE): mean over the 6890 vertices of ‖pred − gt‖₂, no alignment (SPIN,
-  MMHuman3D): both meshes come out of the body model without translation.
+- ``pve`` (MPVPE): mean over the 6890 vertices of ‖pred − gt‖₂, no alignment: both meshes
+  come out of the body model without translation. *Which* body model makes the predicted
+  mesh is the benchmark's PVE convention (:data:`hmr.evaluation.benchmarks.PVE_CONVENTIONS`):
+  SPIN's ``eval.py`` uses the neutral model, MMHuman3D's ``human_image_dataset.py`` the
+  ground-truth gender's model (3DPW: up to ~13 mm apart per sample).
+- ``pck`` / ``auc`` (3DPCK, AUC; Mehta et al. 3DV 2017, the MPI-INF-3DHP metrics): percentage
+  of valid joints whose error is **below** the threshold (150 mm), and the mean of that
+  percentage over the 31 thresholds 0, 5, ..., 150 mm (the first always scores 0) — the rule
+  of MMHuman3D's ``keypoint_3d_pck`` / ``keypoint_3d_auc`` (``core/evaluation/eval_utils.py``),
+  which that file says follows the test set's ``mpii_compute_3d_pck.m``. Applied to
+  root-aligned joints, or to Procrustes-aligned ones (``PA-3DPCK``, ``PA-AUC``).
+- ``pck_2d``: the same count in the image, the threshold a fraction of a per-sample length
+  (MMPose's ``keypoint_pck_accuracy`` normalises by the box; PCKh by the head size).
 
 Dataset aggregates (:func:`pooled_mean`) pool over valid joints of all samples, as
 MMHuman3D's ``keypoint_mpjpe`` does; with full masks (3DPW, H36M, EFT) this is the mean of
@@ -42,6 +53,8 @@ from hmr.core.geometry import procrustes_align
 
 BALANCED_BINS = 100
 BALANCED_TAILS_PERCENT = (10, 5)
+PCK_THRESHOLD_MM = 150.0
+AUC_THRESHOLDS_MM = tuple(float(t) for t in np.linspace(0.0, 150.0, 31))  # 0, 5, ..., 150
 
 
 def joint_errors(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -66,6 +79,38 @@ def pa_mpjpe(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = N
     dtype = pred.dtype
     aligned = procrustes_align(pred.double(), gt.double(), None if mask is None else mask.double())
     return _masked_mean(joint_errors(aligned, gt.double()), mask).to(dtype)
+
+
+def pa_joint_errors(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-joint errors ``(N, J)`` after the per-sample Procrustes alignment (fitted on valid joints)."""
+    aligned = procrustes_align(pred.double(), gt.double(), None if mask is None else mask.double())
+    return joint_errors(aligned, gt.double()).to(pred.dtype)
+
+
+def pck(errors: torch.Tensor, mask: torch.Tensor | None = None, threshold: float = PCK_THRESHOLD_MM) -> torch.Tensor:
+    """Per-sample percentage ``(N,)`` of valid joints with error ``< threshold``, from per-joint
+    errors ``(N, J)`` (3DPCK on millimetres; any unit works)."""
+    return 100.0 * _masked_mean((errors < threshold).to(errors.dtype), mask)
+
+
+def auc(errors: torch.Tensor, mask: torch.Tensor | None = None,
+        thresholds: tuple[float, ...] = AUC_THRESHOLDS_MM) -> torch.Tensor:
+    """Per-sample area under the PCK curve ``(N,)``: mean of :func:`pck` over ``thresholds``."""
+    return torch.stack([pck(errors, mask, t) for t in thresholds]).mean(0)
+
+
+def pck_2d(pred_px: torch.Tensor, gt_px: torch.Tensor, mask: torch.Tensor, norm_px: torch.Tensor,
+           alpha: float) -> torch.Tensor:
+    """Per-sample 2D PCK ``(N,)`` in percent: share of valid joints ``mask (N, J)`` whose
+    distance ``‖pred − gt‖`` ``(N, J, 2)`` px is below ``alpha × norm_px``; ``norm_px (N,)``
+    a per-sample length, or ``(N, 2)`` per-axis lengths (MMPose: the box's width and height,
+    distances taken on the normalised coordinates)."""
+    norm = norm_px.to(pred_px.dtype)
+    if norm.dim() == 1:
+        dist = joint_errors(pred_px, gt_px) / norm[:, None]
+    else:
+        dist = joint_errors(pred_px / norm[:, None, :], gt_px / norm[:, None, :])
+    return pck(dist, mask, alpha)
 
 
 def pve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor) -> torch.Tensor:

@@ -2,11 +2,14 @@
 
 Files written into the output folder (each atomically):
 
-- ``results.json``: benchmark, store, sample count, MPJPE / PA-MPJPE / PVE (mm), the
+- ``results.json``: benchmark, store, sample count, MPJPE / PA-MPJPE / PVE (mm), 3DPCK /
+  PA-3DPCK / AUC / PA-AUC (%, pooled over valid joints as MMHuman3D does), the
+  ``conventions`` the numbers follow (joints and root, PVE convention, balanced-metric
+  reference mesh, published code), the
   balanced metrics ``{"bMPJPE": {"All": .., "Tail 10%": .., "Tail 5%": ..}, ...}`` and the
   per-bin table behind ``All``;
-- ``results.md``: the same as Markdown, the balanced metrics in the Balanced MSE README's
-  "All / Tail 10% / Tail 5%" layout;
+- ``results.md``: the same as Markdown, the conventions in the header, the balanced metrics
+  in the Balanced MSE README's "All / Tail 10% / Tail 5%" layout;
 - ``per_sample.csv``: one row per scored sample (store row, source key, errors, rarity);
 - ``error_vs_rarity.png`` and ``error_per_bin.png`` when rarity is known.
 
@@ -30,6 +33,7 @@ from hmr.evaluation.benchmarks import BENCHMARKS, Benchmark, SampleErrors
 from hmr.evaluation.metrics import BALANCED_BINS, balanced_summary, pooled_mean
 
 BALANCED_NAMES = {"bMPVPE": "pve_mm", "bMPJPE": "mpjpe_mm", "bPA-MPJPE": "pa_mpjpe_mm"}
+PCK_NAMES = {"3DPCK": "pck", "PA-3DPCK": "pa_pck", "AUC": "auc", "PA-AUC": "pa_auc"}
 
 
 def _r(x: float) -> float | None:
@@ -45,7 +49,11 @@ def summarise(bench: Benchmark, errors: SampleErrors, *, num_bins: int = BALANCE
         "MPJPE": _r(pooled_mean(errors.mpjpe_mm, errors.valid_joints)),
         "PA-MPJPE": _r(pooled_mean(errors.pa_mpjpe_mm, errors.valid_joints)),
         "PVE": _r(pooled_mean(errors.pve_mm)) if errors.pve_mm is not None else None,
+        "pve_convention": errors.pve_convention,
     }
+    for key, attr in PCK_NAMES.items():
+        if getattr(errors, attr, None) is not None:
+            result[key] = _r(pooled_mean(getattr(errors, attr), errors.valid_joints))
     if errors.rarity_mm is not None:
         balanced, bins = {}, None
         for name, attr in BALANCED_NAMES.items():
@@ -67,10 +75,17 @@ def _fmt(x: float | None) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"## {result['title']} ({result['num_samples']} samples)", "",
-             "| Metric (mm) | Value |", "|:--|--:|"]
+    lines = [f"## {result['title']} ({result['num_samples']} samples)", ""]
+    for name, text in (result.get("conventions") or {}).items():
+        lines.append(f"- {name}: {text}")
+    if result.get("conventions"):
+        lines.append("")
+    lines += ["| Metric | Value |", "|:--|--:|"]
     for key in ("MPJPE", "PA-MPJPE", "PVE"):
-        lines.append(f"| {key} | {_fmt(result.get(key))} |")
+        lines.append(f"| {key} (mm) | {_fmt(result.get(key))} |")
+    for key in PCK_NAMES:
+        if result.get(key) is not None:
+            lines.append(f"| {key} (%) | {_fmt(result.get(key))} |")
     if result.get("balanced"):
         names = list(result["balanced"])
         lines += ["", "Balanced metrics, All / Tail 10% / Tail 5% (Ren et al. 2022, Sec. 4.2.2):", "",
@@ -87,7 +102,18 @@ def benchmarks_table(rows: dict[str, list[dict[str, Any]]], metric: str = "PA-MP
     order = [b for b in BENCHMARKS.values()
              if any(r["benchmark"] == b.name for results in rows.values() for r in results)]
     head = "| Config | " + " | ".join(b.title for b in order) + " |"
-    lines = [f"{metric} (mm)", "", head, "|:--|" + "--:|" * len(order)]
+    unit = "%" if metric in PCK_NAMES else "mm"
+    lines = [f"{metric} ({unit})", ""]
+    for b in order:  # the conventions behind each column, as the results files state them
+        seen = {json.dumps(r.get("conventions", {}), sort_keys=True) for results in rows.values() for r in results
+                if r["benchmark"] == b.name}
+        for conv in sorted(seen):
+            items = json.loads(conv)
+            if items:
+                lines.append(f"- {b.title}: " + "; ".join(f"{k}: {v}" for k, v in items.items()))
+    if len(lines) > 2:
+        lines.append("")
+    lines += [head, "|:--|" + "--:|" * len(order)]
     for run, results in rows.items():
         by_name = {r["benchmark"]: r for r in results}
         lines.append(f"| {run} | " + " | ".join(_fmt(by_name.get(b.name, {}).get(metric)) for b in order) + " |")
@@ -114,13 +140,14 @@ def table_from_files(paths: list[str | os.PathLike], metric: str = "PA-MPJPE") -
 def per_sample_csv(errors: SampleErrors, source_keys: np.ndarray | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    cols = ["store_row", "source_key", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "rarity_mm", "valid_joints"]
+    cols = ["store_row", "source_key", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "rarity_mm", "pck", "pa_pck", "auc",
+            "pa_auc", "valid_joints"]
     writer.writerow(cols)
+    arrays = [errors.mpjpe_mm, errors.pa_mpjpe_mm, errors.pve_mm, errors.rarity_mm, errors.pck, errors.pa_pck,
+              errors.auc, errors.pa_auc]
     for i, row in enumerate(errors.index):
         key = "" if source_keys is None else str(source_keys[i])
-        vals = [errors.mpjpe_mm[i], errors.pa_mpjpe_mm[i],
-                None if errors.pve_mm is None else errors.pve_mm[i],
-                None if errors.rarity_mm is None else errors.rarity_mm[i]]
+        vals = [None if a is None else a[i] for a in arrays]
         writer.writerow([int(row), key, *("" if v is None else f"{v:.3f}" for v in vals),
                          int(errors.valid_joints[i])])
     return buf.getvalue()

@@ -12,6 +12,13 @@ sets' ``bbox_scale``), so the test crops frame a person as the training crops di
 checkpoints without that record, SPIN's evaluation crops — 1.0 for the keypoint-derived boxes
 of 3DPW/EFT-style converters (already 1.2× the joints' extent) and 0.9× the foreground-mask
 box of Human3.6M (SPIN's ``scale = 0.9 · max side / 200``).
+
+Conventions written into every results file (``conventions``): the PVE convention (the
+benchmark's default or ``pve_convention``), the scored joints and root, and the reference
+mesh of the balanced metrics: the body of SPIN's published ``smpl_mean_params.npz`` when
+``mean_params`` names that file, else the body model's zero pose and zero shape — a fixed
+property of the benchmark, the same for every checkpoint (the file is not redistributable
+here: it ships with SPIN's data download, not under a licence that lets us copy it).
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from hmr.core.geometry import rot6d_to_matrix
 from hmr.core.render import render_mesh
 from hmr.core.schema.store import open_store
 from hmr.core.utils.atomic import atomic_path
-from hmr.evaluation.benchmarks import SampleErrors, get_benchmark, score_predictions, select_samples
+from hmr.evaluation.benchmarks import (PVE_CONVENTIONS, ROOT_JOINT, Benchmark, SampleErrors, check_pve_convention,
+                                      get_benchmark, score_predictions, select_samples)
 from hmr.evaluation.report import summarise, write_report
 from hmr.models import smpl_output
 from hmr.models.checkpoint import load_model
@@ -50,6 +58,9 @@ class EvalOptions:
     worst: int = 8  # overlays of the worst predictions (by PA-MPJPE)
     body_model: str | None = None  # SMPL folder; None = $HMR_BODY_MODEL or the mannequin
     allow_other_dataset: bool = False
+    pve_convention: str | None = None  # None = the benchmark's (PVE_CONVENTIONS)
+    mean_params: str | None = None  # SPIN's smpl_mean_params.npz for the rarity reference; None = zero pose/shape
+    pve: bool = True  # False: skip PVE / bMPVPE (the only metric that poses full predicted meshes)
 
 
 def read_crop(path: Path, bbox_xywh: np.ndarray, out_px: int, scale: float, record: int) -> np.ndarray:
@@ -116,12 +127,39 @@ class BodyModels:
 
 
 @torch.no_grad()
-def mean_mesh(model, body_models: BodyModels) -> torch.Tensor:
-    """Vertices ``(V, 3)`` of the SMPL mean parameters the regressor starts from."""
-    rot = rot6d_to_matrix(model.regressor.init_pose6d.reshape(1, 24, 6).float())
-    out = smpl_output(body_models("neutral"), rot.to(body_models.device),
-                      model.regressor.init_betas.float().to(body_models.device))
-    return out.vertices[0]
+def reference_mesh(body_models: BodyModels, mean_params: str | os.PathLike | None = None
+                   ) -> tuple[torch.Tensor, str]:
+    """The balanced metrics' reference mesh ``(V, 3)`` on the neutral model, and its description:
+    SPIN's ``smpl_mean_params.npz`` body (the one Ren et al. measure rarity from) when given,
+    else the zero pose and zero shape. Never the evaluated checkpoint's own parameters."""
+    from hmr.models.regressor import load_mean_params
+
+    neutral = body_models("neutral")
+    if mean_params:
+        mean = load_mean_params(mean_params)
+        rot = rot6d_to_matrix(mean.pose6d.reshape(1, 24, 6).float())
+        betas = mean.betas.reshape(1, -1).float()
+        import hashlib
+
+        what = f"smpl_mean_params.npz body ({Path(mean_params).name}, blake2b " \
+               f"{hashlib.blake2b(Path(mean_params).read_bytes(), digest_size=8).hexdigest()})"
+    else:
+        rot = torch.eye(3).expand(1, 24, 3, 3)
+        betas = torch.zeros(1, 10)
+        what = "zero pose, zero shape (no smpl_mean_params.npz given)"
+    out = smpl_output(neutral, rot.to(body_models.device), betas.to(body_models.device))
+    return out.vertices[0], what
+
+
+def conventions(bench: Benchmark, pve_convention: str, reference: str) -> dict[str, str]:
+    """What a reader needs to compare the numbers, written into every results file."""
+    joints = {"spin_eval_j14": "14 (SPIN's H36M_TO_J14 / J24_TO_J14)",
+              "spin_eval_j17": "17 (SPIN's H36M_TO_J17 / J24_TO_J17)"}[bench.joints]
+    return {"joints": f"{joints}, J_regressor_h36m for meshes, {ROOT_JOINT} subtracted before selection",
+            "pve": f"{pve_convention}: {PVE_CONVENTIONS[pve_convention]}",
+            "balanced_reference": f"neutral model, {reference}",
+            "pck": "3DPCK: % of joints with error < 150 mm; AUC: mean PCK over 0..150 mm in 31 steps",
+            "follows": bench.follows or "ours"}
 
 
 def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | os.PathLike,
@@ -150,10 +188,14 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          pin_memory=device.type == "cuda")
     preds = predict(model, loader, device)
+    pve_convention = check_pve_convention(opts.pve_convention or bench.pve_convention)
+    reference, reference_text = reference_mesh(body_models, opts.mean_params)
     errors = score_predictions(bench, store, rows, preds["pose_rotmat"], preds["betas"], body_models,
-                               mean_vertices=mean_mesh(model, body_models), device=device)
+                               mean_vertices=reference, device=device, pve_convention=pve_convention,
+                               with_pve=opts.pve)
     meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)),
-            "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default"}
+            "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
+            "conventions": conventions(bench, pve_convention, reference_text)}
     result = summarise(bench, errors, meta=meta)
     keys = store.read("source_key")[rows]
     write_report(out_dir, result, errors, keys)
