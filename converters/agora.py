@@ -24,8 +24,10 @@ What is read
 Nothing is unpickled freely. The DataFrame pickles name pandas' classes; we never import
 pandas: a restricted unpickler maps exactly those names (``DataFrame``, ``BlockManager``,
 ``_unpickle_block``, ``_new_Index`` and the index classes) to inert stand-ins and rebuilds
-the columns from the block arrays, for both the pandas 1.x state layout (the ``"0.14.1"``
-block dicts) and pandas >= 2's ``BlockManager(blocks, axes)`` reduction. The SMPL fits'
+the columns from the block arrays: pandas >= 1.3 reduce a manager to ``BlockManager(blocks,
+axes)`` (checked on pickles written by pandas 1.5.3 and 3.1); older pandas pickle its
+``__getstate__`` tuple with the ``"0.14.1"`` block dicts (read per pandas' own
+``__setstate__``; no such real pickle was at hand to check). The SMPL fits'
 tensors go through torch's own rebuild functions with each storage read by
 ``torch.load(weights_only=True, map_location="cpu")`` (a pickled tensor's storage is a
 nested ``torch.save`` blob); any other global is refused.
@@ -211,6 +213,9 @@ def _torch_globals() -> dict[tuple[str, str], Any]:
     }
 
 
+_NUMPY2 = int(np.__version__.split(".")[0]) >= 2
+
+
 class _ExtendedUnpickler(RestrictedUnpickler):
     def __init__(self, file: Any, extra: dict[tuple[str, str], Any], **kw: Any):
         super().__init__(file, **kw)
@@ -219,6 +224,8 @@ class _ExtendedUnpickler(RestrictedUnpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._extra:
             return self._extra[(module, name)]
+        if module.startswith("numpy.core.") and _NUMPY2:  # numpy 1.x pickles: numpy 2 warns on the old name
+            module = "numpy._core." + module[len("numpy.core."):]
         return super().find_class(module, name)
 
 
@@ -604,7 +611,7 @@ def _smplx_gender(subject: int, kid: bool) -> int:
 
 def _sample(root: Path, main: dict, row: int, p: int, img: Path, size: tuple[int, int], k_int: np.ndarray,
             cam: SceneCamera, persons: dict[str, Person], key: str) -> dict:
-    ones = lambda a: np.concatenate([a, np.ones((len(a), 1))], axis=1)  # noqa: E731
+    ones = lambda a: np.concatenate([a, np.ones((len(a), 1))], axis=1)
     order = [persons[f] for f in ("smpl", "smplx") if f in persons]
     kp2d = merge_keypoints(*(to_superset(ones(q.joints2d), _CONVENTION[q.fit]) for q in order))
     kp3d = merge_keypoints(*(to_superset(ones(q.joints3d), _CONVENTION[q.fit]) for q in order))

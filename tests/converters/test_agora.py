@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pandas as pd  # a test dependency: the fixture writes DataFrames with pandas, as AGORA did
 import pytest
 import torch
 from scipy.spatial.transform import Rotation
@@ -19,8 +20,6 @@ from hmr.core.schema import GENDERS, SMPL_SOURCES
 from tests.fixtures import agora as fx
 from tests.fixtures.converters_2d import convert, slot
 from tests.fixtures.converters_3d import evil_pickle_bytes
-
-pd = pytest.importorskip("pandas")  # the fixture writes DataFrames with pandas, as AGORA did
 
 SMPL45 = get_convention("smpl_45").superset_indices
 SMPLX = get_convention("smplx").superset_indices
@@ -62,6 +61,19 @@ def test_dataframe_pickles_are_read_without_pandas(tmp_path):
         assert cols["imgPath"] == ["a.png", "b.png"] and cols["camX"] == [3.5, -1.0]
         assert cols["X"] == [[1.0, 2.0], [4.0]] and cols["isValid"] == [[True, False], [True]]
         np.testing.assert_array_equal(cols["gt_joints_3d"][0][0], np.arange(6.0).reshape(2, 3))
+
+
+def test_a_pandas_1x_pickle_is_read(tmp_path):
+    """Written by pandas 1.5.3 (bytes in the fixture module): Int64Index, object columns."""
+    import base64
+
+    path = tmp_path / "old.pkl"
+    path.write_bytes(base64.b64decode("".join(fx.PANDAS_1_5_3_PICKLE_B64)))
+    cols = agora.read_dataframe(path)
+    assert cols["imgPath"] == ["a.png", "b.png"] and cols["camX"] == [3.5, -1.0]
+    assert cols["X"] == [[1.0, 2.0], [4.0]] and cols["isValid"] == [[True, False], [True]]
+    np.testing.assert_array_equal(cols["gt_joints_3d"][0][0], np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(cols["gt_joints_3d"][1][0], np.zeros((2, 3)))
 
 
 def test_pickles_that_name_other_globals_are_refused(tmp_path):
