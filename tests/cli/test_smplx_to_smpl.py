@@ -1,0 +1,93 @@
+"""``hmr smplx-to-smpl``: SMPL for the rows of a store that carry SMPL-X only, written atomically."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cli.main import main
+from hmr.core.body import load_body_model
+from hmr.core.schema import StoreWriter, open_store
+from hmr.core.schema.fields import GENDERS, SMPL_SOURCES
+from tests.hmr.fitting.test_smplx_transfer import MAX_BOUND_MM, random_smplx
+
+N = 5  # rows: 0-2 SMPL-X only (2 male, PCA hands), 3 ground-truth SMPL, 4 no body model
+
+
+def _write_store(path, kid: bool = False):
+    p = {k: v.numpy() for k, v in random_smplx(N, seed=7).items()}
+    comps = 12
+    with StoreWriter(path, dataset="smplx-fixture", split="train", converter="tests.cli", converter_version="1",
+                     chunk_rows=2) as w:
+        for i in range(N):
+            smplx_row = i < 3
+            row = {"image_path": f"{i}.jpg", "source_key": f"row{i}", "gender": 1 if i == 2 else 0,
+                   "image_hw": np.array([480, 640], np.int32), "bbox_xywh": np.array([10, 10, 50, 100], np.float32),
+                   "extra_has_smplx": smplx_row, "extra_smplx_hand_pca": np.int32(comps)}
+            for name in ("global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose", "expression", "transl"):
+                row[f"extra_smplx_{name}"] = p[name][i] * smplx_row
+            betas = np.append(p["betas"][i], 0.5 if (kid and i == 0) else 0.0)  # AGORA: 11 values
+            row["extra_smplx_betas"] = (betas * smplx_row).astype(np.float32)
+            for side in ("left", "right"):
+                row[f"extra_smplx_{side}_hand_pose"] = p[f"{side}_hand_pose"][i, :comps] * smplx_row
+            if i == 3:
+                row.update(has_smpl=True, smpl_source=SMPL_SOURCES.index("ground-truth"),
+                           smpl_betas=np.full(10, 0.25, np.float32))
+            w.add(row)
+    return path
+
+
+def test_transfer_in_place(tmp_path):
+    store_path = _write_store(tmp_path / "s.zarr")
+    assert main(["smplx-to-smpl", str(store_path), "--steps", "8"]) == 0
+    store = open_store(store_path)
+    store.validate()
+    cols = store.columns()
+    code = SMPL_SOURCES.index("smplx-transfer")
+    assert cols["has_smpl"].tolist() == [True, True, True, True, False]
+    assert cols["smpl_source"].tolist() == [code, code, code, SMPL_SOURCES.index("ground-truth"), 0]
+    assert np.all(cols["smpl_betas"][3] == 0.25) and cols["has_smpl_transl"][:3].all()
+    err = cols["extra_smplx_transfer_error_mm"]
+    assert np.all(err[:3] > 0) and np.all(err[:3] < MAX_BOUND_MM) and np.all(err[3:] == -1)
+    assert store.attrs["converter"] == "tests.cli" and "smplx_transfer" in store.attrs
+    # The stored SMPL, run through the body model of the row's gender, lands on the SMPL-X body.
+    for i in range(3):
+        gender = GENDERS[int(cols["gender"][i])]
+        smpl = load_body_model(gender=gender)
+        smplx = load_body_model(gender=gender, model_type="smplx")
+        t = {k: torch.from_numpy(np.asarray(cols[f"smpl_{k}"][i:i + 1])) for k in
+             ("global_orient", "body_pose", "betas", "transl")}
+        with torch.no_grad():
+            joints = smpl(t["global_orient"], t["body_pose"], t["betas"], t["transl"]).joints_smpl24[0, :22]
+            hands = {s: smplx.hand_pca_to_axis_angle(torch.from_numpy(cols[f"extra_smplx_{s}_hand_pose"][i:i + 1]), s)
+                     for s in ("left", "right")}
+            target = smplx(**{k: torch.from_numpy(np.asarray(cols[f"extra_smplx_{k}"][i:i + 1])) for k in
+                              ("global_orient", "body_pose", "jaw_pose", "leye_pose", "reye_pose", "expression",
+                               "transl")}, betas=torch.from_numpy(cols["extra_smplx_betas"][i:i + 1, :10]),
+                           left_hand_pose=hands["left"], right_hand_pose=hands["right"]).joints55[0, :22]
+        assert (joints - target).norm(dim=-1).mean() * 1000 == pytest.approx(float(err[i]), abs=0.5)
+    assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.old*"))
+
+
+@pytest.mark.slow
+def test_kid_rows_need_the_template_and_out_keeps_the_input(tmp_path, capsys):
+    store_path = _write_store(tmp_path / "kid.zarr", kid=True)
+    before = open_store(store_path).columns()
+    out = tmp_path / "out.zarr"
+    assert main(["smplx-to-smpl", str(store_path), "--out", str(out), "--steps", "4"]) == 0
+    assert "1 skipped: kid shape" in capsys.readouterr().out
+    cols = open_store(out).columns()
+    assert cols["has_smpl"].tolist() == [False, True, True, True, False]
+    after = open_store(store_path).columns()
+    assert all(np.array_equal(before[k], after[k]) for k in before)  # the input is untouched
+    assert main(["smplx-to-smpl", str(store_path), "--out", str(out)]) != 0  # exists: refused
+
+
+def test_store_without_smplx_columns_is_refused(tmp_path, capsys):
+    path = tmp_path / "plain.zarr"
+    with StoreWriter(path, dataset="plain", split="train", converter="tests.cli", converter_version="1") as w:
+        w.add({"image_path": "0.jpg", "source_key": "0", "image_hw": np.array([480, 640], np.int32),
+               "bbox_xywh": np.array([10, 10, 50, 100], np.float32)})
+    assert main(["smplx-to-smpl", str(path)]) != 0
+    assert "extra_smplx_" in capsys.readouterr().err
