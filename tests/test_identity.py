@@ -158,7 +158,17 @@ def test_older_spellings_still_resolve():
     assert parse_shard_set_name("spin_fits-lsp-orig") == (SOURCES["spin_fits"], "lsp-orig")
     with pytest.raises(HmrError, match="did you mean eft_coco"):
         get_source("eftcoco")
-    with pytest.raises(HmrError, match="no converter yet"):
+
+
+
+def test_a_source_without_a_converter_says_so(monkeypatch):
+    import dataclasses
+
+    import hmr.core.sources as sources
+
+    planned = dataclasses.replace(SOURCES["agora"], converter=None)
+    monkeypatch.setitem(sources._BY_SPELLING, "agora", planned)
+    with pytest.raises(HmrError, match="'agora' has no converter yet"):
         converters.get_converter("agora")
 
 
