@@ -31,7 +31,13 @@ Conventions applied
   exactly: the supervision target) **plus** ``poses2d`` in the OpenPose slots
   (``openpose_18``; they are detections refined by the authors, not projections of the
   mocap, so they keep their own slots and confidences, clipped to [0, 1]).
-- bbox: box of all labelled 2D points enlarged 1.2x (MMHuman3D uses ``poses2d`` only).
+- bbox: the published evaluations' box (SPIN ``datasets/preprocess/pw3d.py``, MMHuman3D's
+  3DPW converter): the box of the ``poses2d`` points with confidence > 0, enlarged 1.2x about
+  its centre (SPIN: ``scale = 1.2 max(w, h) / 200``; our crop scale 1.0 cuts the same square).
+  A frame with fewer than two such points falls back to the box of all labelled 2D points.
+  ``extra_bbox_xywh_all_points``: that box of every labelled point (projected SMPL joints +
+  detections) enlarged 1.2x, the box before converter version 2 — tighter on the whole
+  body when the detections miss limbs, so possibly useful for training crops.
 - image_hw from each frame's header (the pickles do not state it; frames are 1080 x 1920,
   portrait or landscape). The headers are read even with ``--no-check-images``; a frame
   that is then missing gets the nominal portrait size instead of an error.
@@ -59,7 +65,7 @@ from hmr.core.schema import GENDERS, SMPL_SOURCES
 from hmr.core.sources import SOURCES
 
 SOURCE = SOURCES["pw3d"]
-VERSION = "1"
+VERSION = "2"  # 2: bbox_xywh from poses2d (SPIN/MMHuman3D), the old box in extra_bbox_xywh_all_points
 
 BATCH = 256
 NOMINAL_HW = (1920, 1080)  # portrait phone video; used only for unchecked, missing frames
@@ -276,7 +282,8 @@ def _person_samples(root: Path, seq: SequenceFile, person: Person, models: BodyM
             hw = NOMINAL_HW if isinstance(hw, str) else hw
             yield {
                 "image_path": str(img.relative_to(root)), "image_hw": np.array(hw, np.int32),
-                "bbox_xywh": bbox_from_keypoints(kp2d[i], scale=1.2), "keypoints2d": kp2d[i],
+                "bbox_xywh": openpose_box(person.poses2d[frame], kp2d[i]), "keypoints2d": kp2d[i],
+                "extra_bbox_xywh_all_points": bbox_from_keypoints(kp2d[i], scale=1.2),
                 "keypoints3d": kp3d[i], "has_smpl": True, "smpl_source": SMPL_SOURCES.index("ground-truth"),
                 "smpl_global_orient": orient[i], "smpl_body_pose": person.poses[frame, 3:],
                 "smpl_betas": person.betas, "has_smpl_transl": True, "smpl_transl": transl[i],
@@ -285,6 +292,13 @@ def _person_samples(root: Path, seq: SequenceFile, person: Person, models: BodyM
                 "cam_extrinsics": seq.cam_poses[frame], "sequence": seq.name, "frame_index": int(frame),
                 "person_id": person.index, "source_key": key,
             }
+
+
+def openpose_box(poses2d: np.ndarray, keypoints2d: np.ndarray) -> np.ndarray:
+    """SPIN's 3DPW test box: the ``poses2d`` points (18, 3) with confidence > 0, box enlarged
+    1.2x; the box of all labelled ``keypoints2d`` when fewer than two points are confident."""
+    box = bbox_from_keypoints(np.asarray(poses2d, np.float64), scale=1.2, min_conf=0.0)
+    return box if box is not None else bbox_from_keypoints(keypoints2d, scale=1.2)
 
 
 def batch_keypoints(joints: list[tuple[np.ndarray, str]], intrinsics: np.ndarray, poses2d: np.ndarray

@@ -105,10 +105,43 @@ def test_conversion_values(tmp_path, models):
         np.testing.assert_allclose(proj, cols["keypoints2d"][i, has, :2], atol=0.05)
         # poses2d (3, 18) -> OpenPose slots, with their confidences
         np.testing.assert_allclose(cols["keypoints2d"][i, op18], data["poses2d"][p][f].T, atol=1e-3)
-        box = cols["bbox_xywh"][i]
+        box = cols["extra_bbox_xywh_all_points"][i]  # the pre-v2 box: every labelled point
         xy = cols["keypoints2d"][i, cols["keypoints2d"][i, :, 2] > 0, :2]
         assert (xy >= box[:2] - 1e-3).all() and (xy <= box[:2] + box[2:] + 1e-3).all()
         assert tuple(cols["image_hw"][i]) == (1920, 1080)
+
+
+def _spin_box(poses2d_3x18):
+    """SPIN's datasets/preprocess/pw3d.py, restated: the confident OpenPose points' box, its
+    centre and scale = 1.2 max(w, h) / 200 (a square of side scale * 200 px)."""
+    part = poses2d_3x18.T
+    part = part[part[:, 2] > 0]
+    lo, hi = part[:, :2].min(0), part[:, :2].max(0)
+    return (lo + hi) / 2, 1.2 * (hi - lo).max() / 200
+
+
+def test_box_is_the_published_openpose_rule(tmp_path, models):
+    root = tmp_path / "3dpw"
+    rng = np.random.default_rng(4)
+    data = fx.write_pw3d_sequence(root, "test", "downtown_walk_00", 3, rng, genders=("m",))
+    # Detections disagree with the body: some points have confidence 0 and lie far away.
+    poses2d = data["poses2d"][0]
+    poses2d[:, 2, 5:9] = 0.0
+    poses2d[:, :2, 5:9] = 1800.0
+    poses2d[2, 2, 1:] = 0.0  # frame 2: one confident point only -> no box from detections
+    fx.write_py2_pickle(root / "sequenceFiles" / "test" / "downtown_walk_00.pkl", data)
+    cols = open_store(_convert(root, tmp_path / "o.zarr").store).columns()
+    for i, frame in enumerate(cols["frame_index"]):
+        box = cols["bbox_xywh"][i].astype(np.float64)
+        centre, side = box[:2] + box[2:] / 2, box[2:].max()  # the square our crop (scale 1.0) cuts
+        if frame == 2:
+            np.testing.assert_allclose(box, cols["extra_bbox_xywh_all_points"][i], atol=1e-3)
+            continue
+        spin_centre, spin_scale = _spin_box(poses2d[frame])
+        np.testing.assert_allclose(centre, spin_centre, atol=1e-2)
+        np.testing.assert_allclose(side, spin_scale * 200, rtol=1e-5)
+        # the old all-points box reaches the body's projected joints, which the detections miss here
+        assert np.abs(cols["extra_bbox_xywh_all_points"][i] - box).max() > 1.0
 
 
 def test_python2_pickles_are_read_and_hostile_ones_refused(tmp_path):
