@@ -256,7 +256,8 @@ def transfer_store(store_path: str | os.PathLike, options: TransferStoreOptions 
     """Add SMPL, fitted to the SMPL-X columns, to every row that has SMPL-X and no SMPL.
 
     Writes ``options.out`` or rewrites the store in place (a new store under a temporary name,
-    renamed over the old one when complete). Transferred rows get ``has_smpl``,
+    renamed over the old one when complete); a store with a converter's output manifest
+    (``<store>.manifest.json``, which records its digest) is never rewritten in place. Transferred rows get ``has_smpl``,
     ``smpl_source = "smplx-transfer"``, ``smpl_*`` (gender: the row's), ``smpl_transl`` where
     the store has ``extra_smplx_transl``, and ``extra_smplx_transfer_error_mm`` (mean body-joint
     residual; -1 elsewhere). Other rows are copied unchanged."""
@@ -266,6 +267,10 @@ def transfer_store(store_path: str | os.PathLike, options: TransferStoreOptions 
     in_place = out_path.resolve() == Path(store_path).resolve()
     if not in_place and out_path.exists() and not opts.overwrite:
         raise SchemaError("the output store exists (pass overwrite to replace it)", path=out_path)
+    manifest = Path(store_path).with_name(Path(store_path).name + ".manifest.json")  # the converter's
+    if in_place and manifest.exists():
+        raise SchemaError(f"the store has an output manifest ({manifest.name}) recording its digest: rewriting it in "
+                          "place would make it fail verification; write a new store (--out)", path=store_path)
     if not any(f.startswith("extra_smplx_") for f in store.fields):
         raise SchemaError("the store has no extra_smplx_* columns (nothing to transfer)", path=store_path)
     genders = sorted({GENDERS[int(g)] for g in np.unique(store.read("gender"))})

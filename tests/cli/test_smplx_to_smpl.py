@@ -68,6 +68,9 @@ def test_transfer_in_place(tmp_path):
                            left_hand_pose=hands["left"], right_hand_pose=hands["right"]).joints55[0, :22]
         assert (joints - target).norm(dim=-1).mean() * 1000 == pytest.approx(float(err[i]), abs=0.5)
     assert not list(tmp_path.glob("*.partial*")) and not list(tmp_path.glob("*.old*"))
+    # A converted store's output manifest records its digest: no in-place rewrite then.
+    (tmp_path / "s.zarr.manifest.json").write_text("{}")
+    assert main(["smplx-to-smpl", str(store_path)]) != 0
 
 
 @pytest.mark.slow
