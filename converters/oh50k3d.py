@@ -40,7 +40,8 @@ Conventions applied
   joints (``lsp``: right ankle, right knee, right hip, left hip, left knee, left ankle, right
   wrist, right elbow, right shoulder, left shoulder, left elbow, left wrist, neck, head top),
   2-D and 3-D, confidence 1: the release has no visibility flags, occluded joints included
-  (occlusion is the point of the dataset).
+  (occlusion is the point of the dataset). 2-D arrays of (x, y, v) rows, as the same lab's
+  later annotation files write them, are accepted too: v (clipped to [0, 1]) is the confidence.
 - bbox: the file's box enlarged 1.2x about its centre (as MMHuman3D treats it); the raw box
   is ``extra_bbox_xyxy``.
 - ``smpl_source = "ground-truth"`` (the publisher's fits), gender neutral (not given).
@@ -93,7 +94,11 @@ def parse_record(record: object) -> dict[str, np.ndarray] | str:
         if key not in record:
             return f"missing key '{key}'"
         try:
-            arr = np.asarray(record[key], dtype=np.float64).reshape(shape)
+            arr = np.asarray(record[key], dtype=np.float64)
+            if key.endswith("_2d") and arr.shape == (shape[0], 3):
+                pass  # (x, y, visibility) rows, as the same lab's later releases write them
+            else:
+                arr = arr.reshape(shape)
         except (TypeError, ValueError):
             return f"'{key}' is not {int(np.prod(shape))} numbers"
         if not np.isfinite(arr).all():
@@ -147,6 +152,17 @@ def _model_joints(model, betas: np.ndarray, orient: np.ndarray, body_pose: np.nd
 
 
 def _with_conf(points: np.ndarray) -> np.ndarray:
+    """(J, D) -> (J, D + 1) with confidence 1."""
+    return np.concatenate([points, np.ones((len(points), 1))], axis=1)
+
+
+def _with_conf_2d(points: np.ndarray) -> np.ndarray:
+    """2-D joints (J, 2) -> confidence 1; (J, 3) rows keep their visibility, clipped to [0, 1]."""
+    if points.shape[1] == 3:
+        out = points.copy()
+        out[:, 2] = np.clip(out[:, 2], 0.0, 1.0)
+        out[out[:, 2] <= 0] = 0.0
+        return out
     return np.concatenate([points, np.ones((len(points), 1))], axis=1)
 
 
@@ -164,8 +180,8 @@ def sample_from_record(rec: dict[str, np.ndarray], model) -> dict | str:
     smpl3d, lsp3d = rec["smpl_joints_3d"] / s, rec["lsp_joints_3d"] / s
     if (smpl3d[:, 2] <= 0).any() or (lsp3d[:, 2] <= 0).any():
         return "3-D joints behind the camera (z <= 0)"
-    kp2d = merge_keypoints(to_superset(_with_conf(rec["smpl_joints_2d"]), "smpl"),
-                           to_superset(_with_conf(rec["lsp_joints_2d"]), "lsp"))
+    kp2d = merge_keypoints(to_superset(_with_conf_2d(rec["smpl_joints_2d"]), "smpl"),
+                           to_superset(_with_conf_2d(rec["lsp_joints_2d"]), "lsp"))
     kp3d = merge_keypoints(to_superset(_with_conf(smpl3d), "smpl"), to_superset(_with_conf(lsp3d), "lsp"))
     (x1, y1), (x2, y2) = rec["bbox"]
     w, h = (x2 - x1) * 1.2, (y2 - y1) * 1.2

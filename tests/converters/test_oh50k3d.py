@@ -91,3 +91,14 @@ def test_missing_annotation_file_is_an_error_naming_it(tmp_path):
     (tmp_path / "raw" / "trainset").mkdir(parents=True)
     with pytest.raises(DatasetFormatError, match="annots.json"):
         convert("oh50k3d", tmp_path / "raw", tmp_path / "out", "train")
+
+
+def test_2d_rows_with_a_visibility_column_keep_it(tmp_path, model):
+    def with_visibility(records):
+        rec = records["00000"]
+        rec["lsp_joints_2d"] = [[*xy, 0.0 if i == LSP.index("lwri") else 1.0]
+                                for i, xy in enumerate(rec["lsp_joints_2d"])]
+    write_oh50k3d(tmp_path / "raw", model, "train", n=1, edit=with_visibility)
+    _, store = convert("oh50k3d", tmp_path / "raw", tmp_path / "out", "train")
+    kp = store[0]["keypoints2d"]
+    assert kp[slot("left_wrist"), 2] == 0 and kp[slot("right_wrist"), 2] == 1
