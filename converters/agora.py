@@ -11,7 +11,7 @@ What is read
   ``occlusion`` (%), ``isValid``, ``age``, ``ethnicity``, ``gt_path_smpl``,
   ``gt_path_smplx`` (``.obj`` paths; the fit is the ``.pkl`` beside it), ``gt_joints_2d``
   (pixels of the 4K image), ``gt_joints_3d`` (camera frame, metres); per image ``camX,
-  camY, camZ, camYaw``. ``gt_verts`` is loaded with the row and not used.
+  camY, camZ, camYaw``. ``gt_verts`` is not used (dropped while reading).
 - ``smpl_gt/.../<id>.pkl``: plain ``pickle.dump`` of a dict of **torch tensors**
   ``root_pose, body_pose, betas, translation`` (the SMPL-X -> SMPL transfer tool's names;
   agora_evaluation get_joints_verts_from_dataframe.py renames them). Kids carry 11 betas.
@@ -24,7 +24,8 @@ What is read
 Nothing is unpickled freely. The DataFrame pickles name pandas' classes; we never import
 pandas: a restricted unpickler maps exactly those names (``DataFrame``, ``BlockManager``,
 ``_unpickle_block``, ``_new_Index`` and the index classes) to inert stand-ins and rebuilds
-the columns from the block arrays: pandas >= 1.3 reduce a manager to ``BlockManager(blocks,
+the columns from the block arrays (meshes, ``gt_verts``, are dropped as they are read: see :data:`MESH_MIN_ROWS`; the
+pickle is streamed, so memory holds one dataframe without its meshes): pandas >= 1.3 reduce a manager to ``BlockManager(blocks,
 axes)`` (checked on pickles written by pandas 1.5.3 and 3.1); older pandas pickle its
 ``__getstate__`` tuple with the ``"0.14.1"`` block dicts (read per pandas' own
 ``__setstate__``; no such real pickle was at hand to check). The SMPL fits'
@@ -169,7 +170,23 @@ def _new_index(cls: Any, data: Any) -> list:
     return list(data["data"])
 
 
+#: meshes in the dataframes (``gt_verts``: 6,890 SMPL or 10,475 SMPL-X vertices per person)
+#: are dropped while unpickling; nothing else has this many 3-D rows
+MESH_MIN_ROWS = 2000
+
+
+def _frombuffer_without_meshes(buf: Any, dtype: Any, shape: Any, order: str = "C") -> np.ndarray:
+    """numpy's protocol-5 array rebuild, except that float (V, 3) arrays with V >= 2,000 (a
+    mesh) become an empty (0, 3) array: a train dataframe holds gigabytes of ``gt_verts``
+    the converter never reads, and they are freed as soon as they are read."""
+    shape = tuple(shape)
+    if len(shape) == 2 and shape[1] == 3 and shape[0] >= MESH_MIN_ROWS and np.dtype(dtype).kind == "f":
+        return np.zeros((0, 3), dtype=dtype)
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
 _PANDAS = {
+    **{(m, "_frombuffer"): _frombuffer_without_meshes for m in ("numpy.core.numeric", "numpy._core.numeric")},
     **{(m, "DataFrame"): _Frame for m in ("pandas", "pandas.core.frame")},
     **{(m, "BlockManager"): _Manager for m in ("pandas.core.internals.managers", "pandas.core.internals")},
     ("pandas._libs.internals", "_unpickle_block"): _unpickle_block,
@@ -231,9 +248,9 @@ class _ExtendedUnpickler(RestrictedUnpickler):
 
 def _restricted_load(path: Path, extra: dict[tuple[str, str], Any]) -> Any:
     require_file(path)
-    data = path.read_bytes()
     try:
-        return _ExtendedUnpickler(io.BytesIO(data), extra, path=path).load()
+        with open(path, "rb") as fh:  # streamed: the dataframes run to gigabytes
+            return _ExtendedUnpickler(fh, extra, path=path).load()
     except UnsafePickleError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, KeyError,

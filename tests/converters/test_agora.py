@@ -63,6 +63,18 @@ def test_dataframe_pickles_are_read_without_pandas(tmp_path):
         np.testing.assert_array_equal(cols["gt_joints_3d"][0][0], np.arange(6.0).reshape(2, 3))
 
 
+def test_meshes_are_dropped_while_reading(release):
+    root, _ = release
+    for folder, rows in (("camera_dataframe_smpl", 6890), ("camera_dataframe", 10475)):
+        path = root / folder / "validation_0_withjv.pkl"
+        with open(path, "rb") as fh:
+            raw = pickle.load(fh)  # our own fixture, unrestricted: the meshes are there
+        assert raw["gt_verts"][0][0].shape == (rows, 3)
+        cols = agora.read_dataframe(path)
+        assert cols["gt_verts"][0][0].shape == (0, 3)
+        assert np.asarray(cols["gt_joints_3d"][0][0]).shape[1] == 3
+
+
 def test_a_pandas_1x_pickle_is_read(tmp_path):
     """Written by pandas 1.5.3 (bytes in the fixture module): Int64Index, object columns."""
     import base64
