@@ -8,10 +8,13 @@ What is read (per subject ``S{n}`` under ``root``)
   files are not sequences and are skipped. Read with cdflib.
 - ``S{n}/MyPoseFeatures/D2_Positions/<same name>.cdf``: ``Pose`` (1, T, 64): the same 32
   joints projected into the image (px), *with* the camera's lens distortion.
-- ``S{n}/MySegmentsMat/ground_truth_bs/<same name>.mat``: MATLAB 7.3 (HDF5); dataset
-  ``Masks`` holds one object reference per frame to a (W, H) uint8 foreground mask
-  (transposed by MATLAB's column-major storage). Used for the person box; when the
-  subject has no ``ground_truth_bs`` folder the box comes from the 2D joints instead.
+- ``S{n}/MySegmentsMat/ground_truth_bb/<same name>.mat``: MATLAB 7.3 (HDF5); dataset
+  ``Masks`` holds one object reference per frame to a (W, H) uint8 mask (transposed by
+  MATLAB's column-major storage) that is 1 inside the person's box. The person box, as
+  SPIN's ``datasets/preprocess/h36m.py`` (and MMHuman3D's H36M converter) read it.
+- ``S{n}/MySegmentsMat/ground_truth_bs/<same name>.mat``: the same layout holding the
+  foreground silhouettes; their box is used only when the subject has no ``ground_truth_bb``
+  folder. Without either, the box comes from the 2D joints.
 - Cameras, one of:
   * ``metadata.xml`` (the publisher's visualisation bundle): ``<dbcameras><index2id>`` gives
     the 4 camera ids, ``<w0>`` a bracketed list of 300 floats. Extrinsics of camera c
@@ -48,9 +51,11 @@ Conventions applied
   stored as given; (p1, p2) are the least-squares OpenCV equivalent over the image. On the
   44 real cameras the stored model stays within 0.32 px of H36M's own projection over the
   whole frame (0.98 px if p1, p2 were copied), far less near the centre where people are.
-- bbox: tight box of the foreground mask (``x_max + 1``), *not* shrunk (SPIN/MMHuman3D shrink
-  it by 0.9 at crop time; that is a crop choice, not a property of the person). Frames
-  whose mask is empty fall back to the 2D joints' box enlarged 1.2x.
+- bbox: tight box of the ``ground_truth_bb`` mask's pixels (``x_max + 1``; SPIN's rule), else
+  of the ``ground_truth_bs`` silhouette (converter version 1 always used the silhouette),
+  *not* shrunk (SPIN/MMHuman3D shrink it by 0.9 at crop time; that is a crop choice, not a
+  property of the person). Frames whose mask is empty fall back to the 2D joints' box
+  enlarged 1.2x.
 - image_hw: read from the frame's header (the nominal sizes hard-coded by MMPose and
   MMHuman3D are wrong for some sequences: the real S7 / 55011271 frame is 1000 x 1002).
 - MoSh SMPL (optional, ``-o mosh_dir=DIR``; not distributable, from the SPIN authors):
@@ -86,7 +91,7 @@ from hmr.core.schema import SMPL_SOURCES
 from hmr.core.sources import SOURCES
 
 SOURCE = SOURCES["h36m"]
-VERSION = "1"
+VERSION = "2"  # 2: person box from ground_truth_bb (SPIN), the silhouettes only as a fallback
 
 OPTIONS = (
     Option("stride", 5, int, "keep every stride-th frame (5: 50 -> 10 fps, as SPIN/MMHuman3D/MMPose)"),
@@ -297,7 +302,8 @@ def read_cdf_pose(path: Path, dims: int) -> np.ndarray:
 
 
 class MaskBoxes:
-    """Person boxes from a ``ground_truth_bs`` mask file, opened lazily, one frame at a time."""
+    """Person boxes from a ``ground_truth_bb`` (or ``ground_truth_bs``) mask file, opened lazily,
+    one frame at a time."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -335,7 +341,8 @@ class Sequence:
         return f"{self.subject}_{self.action.replace(' ', '_')}.{self.camera_id}"
 
     def file(self, root: Path, kind: str) -> Path:
-        sub = {"d2": "MyPoseFeatures/D2_Positions", "mask": "MySegmentsMat/ground_truth_bs"}[kind]
+        sub = {"d2": "MyPoseFeatures/D2_Positions", "bb": "MySegmentsMat/ground_truth_bb",
+               "mask": "MySegmentsMat/ground_truth_bs"}[kind]
         name = self.d3_path.name if kind == "d2" else self.d3_path.with_suffix(".mat").name
         return root / self.subject / sub / name
 
@@ -434,7 +441,9 @@ def _sequence_samples(root: Path, seq: Sequence, cam: H36mCamera, cfg: Settings,
                         f"D3 has {joints3d_m.shape[:2]}")
         return
     masks = None
-    mask_path = seq.file(root, "mask")
+    mask_path = seq.file(root, "bb")  # SPIN's boxes; the silhouettes only without them
+    if not mask_path.parent.is_dir():
+        mask_path = seq.file(root, "mask")
     if mask_path.parent.is_dir():
         if not mask_path.is_file():
             yield BadRecord(str(mask_path), seq.folder, "mask file of the sequence is missing")
@@ -510,5 +519,6 @@ def raw_files(root: Path, split: str) -> list[Path]:
         except DatasetFormatError:
             continue
         for seq in seqs:
-            files += [p for p in (seq.d3_path, seq.file(root, "d2"), seq.file(root, "mask")) if p.is_file()]
+            files += [p for p in (seq.d3_path, seq.file(root, "d2"), seq.file(root, "bb"), seq.file(root, "mask"))
+                      if p.is_file()]
     return files
