@@ -235,7 +235,12 @@ def _camera_samples(root: Path, cam_dir: Path, unit: float, max_px: float, probe
     if not frames:
         return
     px_a, world_a = np.stack(px), np.stack(world)  # (T, 67, 2), (T, 67, 3)
-    cam = fit_camera(world_a.reshape(-1, 3), px_a.reshape(-1, 2))
+    try:
+        with np.errstate(all="ignore"):
+            cam = fit_camera(world_a.reshape(-1, 3), px_a.reshape(-1, 2))
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        yield BadRecord(str(rel), f"{len(frames)} frames", f"no pinhole camera fits the 2-D/3-D pairs ({exc})")
+        return
     if not cam.rms_px <= max_px:
         yield BadRecord(str(rel), f"{len(frames)} frames",
                         f"2-D and 3-D disagree: the best pinhole camera reprojects with {cam.rms_px:.1f} px "

@@ -98,3 +98,12 @@ def test_missing_skeleton_folder_names_it(tmp_path):
     (tmp_path / "raw").mkdir()
     with pytest.raises(DatasetFormatError, match="skeleton"):
         convert("people3d", tmp_path / "raw", tmp_path / "out", "train")
+
+
+def test_a_degenerate_folder_is_a_bad_record_not_a_crash(tmp_path):
+    raw = tmp_path / "raw"
+    write_people3d(raw, "man07", cameras=(1, 2), frames=2)
+    for f in (raw / "skeleton/man07/02_04_jump/camera02").glob("000[12].txt"):
+        np.savetxt(f, np.zeros((67, 5)), fmt="%.1f")
+    result, store = convert("people3d", raw, tmp_path / "out", "train", skip_bad=True)
+    assert len(store) == 2 and "camera02" in result.skipped[0].path
