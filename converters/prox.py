@@ -170,6 +170,8 @@ def read_openpose(path: Path) -> np.ndarray | None:
     if not people:
         return None
     person = people[0]
+    if not isinstance(person, dict):
+        raise DatasetFormatError("people[0] is not an object", path=path)
     parts = []
     for key, count, keep in (("pose_keypoints_2d", 25, 25), ("hand_left_keypoints_2d", 21, 21),
                              ("hand_right_keypoints_2d", 21, 21), ("face_keypoints_2d", 70, 68)):
@@ -213,9 +215,13 @@ def _cam2world(root: Path, scene: str) -> np.ndarray | None:
     path = root / "cam2world" / f"{scene}.json"
     if not path.is_file():
         return None
-    mat = np.asarray(read_json(path), dtype=np.float64)
-    if mat.shape != (4, 4) or not np.isfinite(mat).all():
-        raise DatasetFormatError(f"expected a 4 x 4 matrix, got shape {mat.shape}", path=path)
+    try:
+        mat = np.asarray(read_json(path), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetFormatError("expected a 4 x 4 matrix of numbers", path=path) from None
+    if mat.shape != (4, 4) or not np.isfinite(mat).all() or abs(np.linalg.det(mat[:3, :3])) < 1e-6:
+        raise DatasetFormatError(f"expected an invertible 4 x 4 transform of finite numbers, got shape "
+                                 f"{mat.shape}", path=path)
     return mat
 
 
@@ -229,7 +235,10 @@ def world_to_camera(root: Path, split: str, recording: str) -> np.ndarray | None
         path = root / "vicon2scene.json"
         if not path.is_file():
             return None
-        ext = ext @ np.asarray(read_json(path), dtype=np.float64).reshape(4, 4)
+        try:
+            ext = ext @ np.asarray(read_json(path), dtype=np.float64).reshape(4, 4)
+        except (TypeError, ValueError):
+            raise DatasetFormatError("expected a 4 x 4 matrix", path=path) from None
     return ext
 
 

@@ -176,3 +176,16 @@ def test_mosh_fits_carry_no_proxd_only_columns_and_proxd_needs_them(tmp_path):
     write_prox(raw / "qual", "train", n=2, fits=[fit, smplx_fit(rng)])
     result, store = convert("prox", raw / "qual", tmp_path / "out2", "train", skip_bad=True)
     assert len(store) == 1 and "lacks 'pose_embedding'" in result.skipped[0].message
+
+
+def test_broken_side_files_are_errors_naming_them(tmp_path):
+    raw = tmp_path / "raw"
+    wrote = write_prox(raw, "train", n=1)
+    (raw / "cam2world" / "BasementSittingBooth.json").write_text("[[0, 0], [0, 0]]")
+    with pytest.raises(DatasetFormatError, match="BasementSittingBooth.json"):
+        convert("prox", raw, tmp_path / "out", "train")
+    (raw / "cam2world" / "BasementSittingBooth.json").unlink()  # optional: no extrinsics then
+    kp = raw / "keypoints" / wrote["recording"] / f"{wrote['frames'][0]}_keypoints.json"
+    kp.write_text('{"people": [{"pose_keypoints_2d": [1, 2]}]}')
+    with pytest.raises(DatasetFormatError, match="_keypoints.json"):
+        convert("prox", raw, tmp_path / "out2", "train")
