@@ -47,8 +47,11 @@ Conventions applied
   false, ``extra_smplx_gender`` the subject's.
 - ``subject_id`` = the stem's subject id, ``extra_mtp_presented_pose`` = ``<ppsubset>/<ppid>``,
   ``extra_mtp_height_m`` / ``extra_mtp_weight_kg`` from the metadata (0 when absent).
-- Not verified on real files (no MTP file is public): the pickle types of the released fits
-  (numpy or torch: both read) and whether the SMPL pickles hold anything beyond pose/betas.
+- Checked on a real OpenPose file of the same kind (SMPLify-XMC's data/example_input, an
+  MTP-style capture): 25 / 21 / 21 / 70 points, and each hand's root (index 0) lands on the
+  BODY_25 wrist of its side, so the hand order and sides above hold. Not verified on real files
+  (no MTP file is public): the pickle types of the released fits (numpy or torch: both read)
+  and whether the SMPL pickles hold anything beyond pose/betas.
 """
 
 from __future__ import annotations

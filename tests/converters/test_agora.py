@@ -223,6 +223,19 @@ def test_options_resolution_and_invalid_persons(tmp_path, release):
     np.testing.assert_allclose(cols["cam_intrinsics"][i][:2, 2], (1920, 1080))
 
 
+def test_the_download_folder_names_are_read(tmp_path, model):
+    """SMPL/ and SMPLX/ dataframes, images in images/{split}_<k>/ (the zips' own layout)."""
+    root = tmp_path / "agora"
+    fx.write_agora(root, model=model, seed=6)
+    (root / "camera_dataframe_smpl").rename(root / "SMPL")
+    (root / "camera_dataframe").rename(root / "SMPLX")
+    (root / "images/validation").rename(root / "images/validation_0")
+    _, store = convert("agora", root, tmp_path / "o", "validation")
+    cols = store.columns()
+    assert len(cols["source_key"]) == 3 and cols["source_key"][0].startswith("SMPL/validation_0_withjv.pkl:")
+    assert all(p.startswith("images/validation_0/") for p in cols["image_path"])
+
+
 # ------------------------------------------------------------------------------- bad input
 def test_bad_records_name_file_and_person(tmp_path, model):
     root = tmp_path / "agora"
