@@ -198,6 +198,21 @@ def test_smplx_parameters_are_kept_in_the_camera_frame(tmp_path, release):
                                    people[(r, p)]["smpl"]["j3d"][0], atol=1e-5)
 
 
+def test_smplx_from_the_store_reproduces_the_dataframe_joints(tmp_path, release):
+    """The extra_smplx_* columns through the SMPL-X model (the mannequin) land on the SMPL-X
+    dataframe's camera-frame joints: root and translation were moved into the camera right."""
+    root, people = release
+    _, store = convert("agora", root, tmp_path / "o", "validation")
+    cols = store.columns()
+    names = ("global_orient", "body_pose", "betas", "left_hand_pose", "right_hand_pose", "jaw_pose",
+             "leye_pose", "reye_pose", "expression", "transl")
+    for (r, p), i in _by_key(cols).items():
+        model = fx.smplx_model(GENDERS[cols["extra_smplx_gender"][i]])
+        with torch.no_grad():
+            out = model(**{k: torch.as_tensor(cols[f"extra_smplx_{k}"][i][None], dtype=torch.float32) for k in names})
+        np.testing.assert_allclose(out.joints[0].numpy(), people[(r, p)]["smplx"]["j3d"], atol=3e-4)
+
+
 def test_smplx_only_leaves_smpl_empty(tmp_path, model):
     root = tmp_path / "agora"
     people = fx.write_agora(root, model=model, fits=("smplx",))
