@@ -137,8 +137,8 @@ class TransferStoreOptions:
     device: str = "cpu"
     body_model: str | None = None  # SMPL folder (default: $HMR_BODY_MODEL or the mannequin)
     smplx_model: str | None = None  # SMPL-X folder (default: $HMR_SMPLX_MODEL or the SMPL-X mannequin)
-    smplx_kid_template: str | None = None  # AGORA's smplx_kid_template.npy: rows with an 11th beta
-    flat_hand_mean: bool = False  # the stored hand poses are absolute (not relative to the mean)
+    smplx_kid_template: str | None = None  # AGORA's smplx_kid_template.npy: rows with a kid shape value
+    flat_hand_mean: bool = False  # for stores without extra_smplx_flat_hand_mean: hand poses are absolute
     out: str | None = None  # default: rewrite the input store in place (atomically)
     overwrite: bool = False
     config: TransferConfig | None = None
@@ -154,59 +154,94 @@ class TransferStoreReport:
     max_joint_error_mm: float
 
 
-def _smplx_rows(cols: dict[str, np.ndarray]) -> np.ndarray:
+def _rows(cols: dict, name: str, n: int) -> np.ndarray | None:
+    """Column ``extra_smplx_<name>`` as (n, width) (scalars: (n, 1)), or None when absent."""
+    values = cols.get(f"extra_smplx_{name}")
+    return None if values is None else np.asarray(values).reshape(n, -1)
+
+
+def _smplx_rows(cols: dict) -> np.ndarray:
     """Rows that carry SMPL-X: ``extra_has_smplx`` where the store has it, else any non-zero
     pose, shape or translation value."""
-    if "extra_has_smplx" in cols:
-        return cols["extra_has_smplx"].astype(bool)
     n = len(cols["image_path"])
+    if "extra_has_smplx" in cols:
+        return np.asarray(cols["extra_has_smplx"]).astype(bool).reshape(n)
     have = np.zeros(n, bool)
     for name in ("global_orient", "body_pose", "betas", "transl"):
-        col = cols.get(f"extra_smplx_{name}")
+        col = _rows(cols, name, n)
         if col is not None:
-            have |= np.asarray(col).reshape(n, -1).any(axis=1)
+            have |= col.any(axis=1)
     return have
 
 
-def _hand_pose(cols: dict, side: str, idx: np.ndarray, model, dtype, device) -> torch.Tensor | None:
-    """(b, 45) axis-angle; PCA coefficients (``extra_smplx_hand_pca`` = their count per row,
-    0 for axis-angle rows) are expanded with the model's components."""
-    col = cols.get(f"extra_smplx_{side}_hand_pose")
+def _pca_counts(cols: dict, n: int) -> np.ndarray:
+    """(n,) PCA components of each row's hand poses, 0 for axis-angle: ``extra_smplx_hand_pca``
+    or ``extra_smplx_num_pca_comps`` (zeroed where ``extra_smplx_use_pca`` is false)."""
+    for name in ("hand_pca", "num_pca_comps"):
+        col = _rows(cols, name, n)
+        if col is not None:
+            counts = col[:, 0].astype(int)
+            use = _rows(cols, "use_pca", n)
+            return counts * use[:, 0].astype(bool) if use is not None else counts
+    return np.zeros(n, int)
+
+
+def _kid_shape(cols: dict, n: int) -> np.ndarray:
+    """(n,) the kid-template weight (AGORA's 11th shape value, ``extra_smplx_kid_beta``); zeros
+    for adults or without the column."""
+    kid = _rows(cols, "kid_beta", n)
+    return np.zeros(n, np.float32) if kid is None else kid[:, 0].astype(np.float32)
+
+
+def _hand_pose(cols: dict, side: str, idx: np.ndarray, model, flat: np.ndarray, dtype, device) -> torch.Tensor | None:
+    """(b, 45) absolute axis-angle hand pose: PCA coefficients expanded with the model's
+    components, the model's mean hand added where the row's pose is relative to it (smplx's
+    ``flat_hand_mean`` false); the model itself runs with a flat mean."""
+    col = _rows(cols, f"{side}_hand_pose", len(cols["image_path"]))
     if col is None:
         return None
-    values = torch.as_tensor(np.asarray(col[idx], dtype=np.float32).reshape(len(idx), -1), dtype=dtype, device=device)
-    pca = cols.get("extra_smplx_hand_pca")
-    counts = np.zeros(len(idx), int) if pca is None else np.asarray(pca[idx]).astype(int).reshape(len(idx))
+    values = torch.as_tensor(col[idx].astype(np.float32), dtype=dtype, device=device)
+    counts = _pca_counts(cols, len(cols["image_path"]))[idx]
     out = torch.zeros(len(idx), 45, dtype=dtype, device=device)
     full = counts == 0
     if full.any():
         if values.shape[1] != 45:
-            raise SchemaError(f"extra_smplx_{side}_hand_pose has {values.shape[1]} values per row and no "
-                              "extra_smplx_hand_pca count: expected 45 (15 joints, axis-angle)")
-        out[full] = values[full]
-    for n in np.unique(counts[~full]):
-        rows = counts == n
-        out[rows] = model.hand_pca_to_axis_angle(values[rows, :n], side)
-    return out
+            raise SchemaError(f"extra_smplx_{side}_hand_pose has {values.shape[1]} values per row and no PCA count "
+                              "(extra_smplx_hand_pca / extra_smplx_num_pca_comps): expected 45 (axis-angle)")
+        out[torch.from_numpy(full)] = values[torch.from_numpy(full)]
+    for count in np.unique(counts[~full]):
+        rows = torch.from_numpy(counts == count)
+        out[rows] = model.hand_pca_to_axis_angle(values[rows, :count], side)
+    relative = torch.from_numpy(~flat[idx]).to(device)
+    return out + relative[:, None].to(dtype) * model.hand_mean(side)
 
 
-def _smplx_params(cols: dict, idx: np.ndarray, model, dtype, device) -> dict[str, torch.Tensor]:
+def _smplx_params(cols: dict, idx: np.ndarray, model, dtype, device, flat_hand_mean: bool = False
+                  ) -> dict[str, torch.Tensor]:
+    """SMPL-X parameters of rows ``idx`` as ``model.forward`` takes them (``model`` loaded with
+    ``flat_hand_mean=True``; hand poses made absolute here)."""
+    n = len(cols["image_path"])
+
     def col(name: str) -> torch.Tensor | None:
-        values = cols.get(f"extra_smplx_{name}")
-        if values is None:
-            return None
-        return torch.as_tensor(np.asarray(values[idx], dtype=np.float32).reshape(len(idx), -1), dtype=dtype,
-                               device=device)
+        values = _rows(cols, name, n)
+        return None if values is None else torch.as_tensor(values[idx].astype(np.float32), dtype=dtype, device=device)
 
     params: dict[str, torch.Tensor | None] = {name: col(name) for name in SMPLX_PARAM_WIDTHS
                                               if name not in ("left_hand_pose", "right_hand_pose")}
+    flat_col = _rows(cols, "flat_hand_mean", n)
+    flat = np.full(n, flat_hand_mean) if flat_col is None else flat_col[:, 0].astype(bool)
     for side in ("left", "right"):
-        params[f"{side}_hand_pose"] = _hand_pose(cols, side, idx, model, dtype, device)
-    for name in ("betas", "expression"):
-        width = model.num_betas if name == "betas" else model.num_expression_coeffs
-        if params[name] is not None:
-            value = params[name][:, :width]
-            params[name] = torch.nn.functional.pad(value, (0, width - value.shape[1]))
+        params[f"{side}_hand_pose"] = _hand_pose(cols, side, idx, model, flat, dtype, device)
+    if params["betas"] is not None:
+        width = model.num_betas - int(model.kid)
+        adult = params["betas"][:, :width]
+        params["betas"] = torch.nn.functional.pad(adult, (0, width - adult.shape[1]))
+        if model.kid:  # loaded with the kid template: its weight is the last value
+            kid = torch.as_tensor(_kid_shape(cols, n)[idx], dtype=dtype, device=device)
+            params["betas"] = torch.cat([params["betas"], kid[:, None]], dim=1)
+    if params["expression"] is not None:
+        expr = params["expression"][:, :model.num_expression_coeffs]
+        params["expression"] = torch.nn.functional.pad(expr, (0, model.num_expression_coeffs - expr.shape[1]))
     for name, width in SMPLX_PARAM_WIDTHS.items():
         if width is not None and params[name] is not None and params[name].shape[1] != width:
             raise SchemaError(f"extra_smplx_{name} has {params[name].shape[1]} values per row, expected {width}")
@@ -215,37 +250,52 @@ def _smplx_params(cols: dict, idx: np.ndarray, model, dtype, device) -> dict[str
     return {k: v for k, v in params.items() if v is not None}
 
 
+def _skip(todo: np.ndarray, mask: np.ndarray, reason: str, skipped: dict) -> np.ndarray:
+    hit = todo & mask
+    if hit.any():
+        skipped[reason] = skipped.get(reason, 0) + int(hit.sum())
+    return todo & ~mask
+
+
+def _model_gender(cols: dict, n: int) -> np.ndarray:
+    """(n,) GENDERS code of each row's SMPL-X model: ``extra_smplx_gender``, else ``gender``."""
+    col = _rows(cols, "gender", n)
+    return (col[:, 0] if col is not None else np.asarray(cols["gender"])).astype(int)
+
+
 def _transfer_block(cols: dict, models: dict, opts: TransferStoreOptions, skipped: dict) -> dict:
     n = len(cols["image_path"])
     out = dict(cols)
     for name in ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl", "has_smpl",
-                 "smpl_source", "has_smpl_transl"):
+                 "smpl_source", "has_smpl_transl", "gender"):
         out[name] = cols[name].copy()
     error = np.full(n, -1.0, np.float32)
     todo = _smplx_rows(cols) & ~cols["has_smpl"].astype(bool)
-    betas = cols.get("extra_smplx_betas")
-    if betas is not None and np.asarray(betas).reshape(n, -1).shape[1] > 10 and opts.smplx_kid_template is None:
-        kid = np.asarray(betas).reshape(n, -1)[:, 10:].any(axis=1) & todo
-        if kid.any():  # AGORA's children: the 11th value weighs the kid template in
-            skipped["kid shape without --smplx-kid-template"] = skipped.get(
-                "kid shape without --smplx-kid-template", 0) + int(kid.sum())
-            todo &= ~kid
-    has_transl = "extra_smplx_transl" in cols
-    for gender_code in np.unique(cols["gender"][todo]):
-        rows = np.flatnonzero(todo & (cols["gender"] == gender_code))
-        smpl_model, smplx_model = models[GENDERS[int(gender_code)]]
+    frame = _rows(cols, "in_camera_frame", n)
+    if frame is not None:  # PROX's MoSh++ fits: Vicon frame, the camera is not applied to them
+        todo = _skip(todo, ~frame[:, 0].astype(bool), "SMPL-X not in the camera frame", skipped)
+    if opts.smplx_kid_template is None:
+        todo = _skip(todo, _kid_shape(cols, n) != 0, "kid shape without --smplx-kid-template", skipped)
+    has_transl_col = _rows(cols, "has_transl", n)
+    has_transl = (np.full(n, "extra_smplx_transl" in cols) if has_transl_col is None
+                  else has_transl_col[:, 0].astype(bool))
+    genders = _model_gender(cols, n)
+    for code in np.unique(genders[todo]):
+        rows = np.flatnonzero(todo & (genders == code))
+        smpl_model, smplx_model = models[GENDERS[int(code)]]
         for s in range(0, len(rows), opts.batch_size):
             idx = rows[s:s + opts.batch_size]
-            params = _smplx_params(cols, idx, smplx_model, torch.float32, opts.device)
+            params = _smplx_params(cols, idx, smplx_model, torch.float32, opts.device, opts.flat_hand_mean)
             res = transfer_smplx_to_smpl(smpl_model, smplx_model, params, opts.config)
             p = res.params
             out["smpl_global_orient"][idx] = p.global_orient.cpu().numpy()
             out["smpl_body_pose"][idx] = p.body_pose.cpu().numpy()
             out["smpl_betas"][idx] = p.betas.cpu().numpy()
-            out["smpl_transl"][idx] = p.transl.cpu().numpy() if has_transl else 0.0
-            out["has_smpl_transl"][idx] = has_transl
+            out["smpl_transl"][idx] = np.where(has_transl[idx, None], p.transl.cpu().numpy(), 0.0)
+            out["has_smpl_transl"][idx] = has_transl[idx]
             out["has_smpl"][idx] = True
             out["smpl_source"][idx] = SMPL_SOURCES.index(TRANSFER_SOURCE)
+            out["gender"][idx] = code  # the SMPL model fitted: the SMPL-X model's gender
             error[idx] = 1000.0 * res.joint_error_m.cpu().numpy()
     out["extra_smplx_transfer_error_mm"] = error
     return out
@@ -257,10 +307,11 @@ def transfer_store(store_path: str | os.PathLike, options: TransferStoreOptions 
 
     Writes ``options.out`` or rewrites the store in place (a new store under a temporary name,
     renamed over the old one when complete); a store with a converter's output manifest
-    (``<store>.manifest.json``, which records its digest) is never rewritten in place. Transferred rows get ``has_smpl``,
-    ``smpl_source = "smplx-transfer"``, ``smpl_*`` (gender: the row's), ``smpl_transl`` where
-    the store has ``extra_smplx_transl``, and ``extra_smplx_transfer_error_mm`` (mean body-joint
-    residual; -1 elsewhere). Other rows are copied unchanged."""
+    (``<store>.manifest.json``, which records its digest) is never rewritten in place.
+    Transferred rows get ``has_smpl``, ``smpl_source = "smplx-transfer"``, ``smpl_*``,
+    ``gender`` (the SMPL-X model's, whose SMPL counterpart was fitted), ``smpl_transl`` where the
+    SMPL-X translation is known, and ``extra_smplx_transfer_error_mm`` (mean body-joint
+    residual; -1 elsewhere). Other rows are copied unchanged. Columns read: see docs (SMPL-X)."""
     opts = options or TransferStoreOptions()
     store = open_store(store_path)
     out_path = Path(opts.out) if opts.out else Path(store_path)
@@ -273,13 +324,15 @@ def transfer_store(store_path: str | os.PathLike, options: TransferStoreOptions 
                           "place would make it fail verification; write a new store (--out)", path=store_path)
     if not any(f.startswith("extra_smplx_") for f in store.fields):
         raise SchemaError("the store has no extra_smplx_* columns (nothing to transfer)", path=store_path)
-    genders = sorted({GENDERS[int(g)] for g in np.unique(store.read("gender"))})
-    models = {}
-    for g in genders:
-        kid = {} if opts.smplx_kid_template is None else {"kid_template": opts.smplx_kid_template}
-        models[g] = (load_body_model(opts.body_model, gender=g, device=opts.device),
-                     load_body_model(opts.smplx_model, gender=g, device=opts.device, model_type="smplx",
-                                     flat_hand_mean=opts.flat_hand_mean, **kid))
+    gender_field = "extra_smplx_gender" if "extra_smplx_gender" in store.fields else "gender"
+    genders = sorted({GENDERS[int(g)] for g in np.unique(store.read(gender_field))})
+    kid = {} if opts.smplx_kid_template is None else {"kid_template": opts.smplx_kid_template}
+    # As many shape values as the store keeps (SMPL-X files hold up to 300): none is dropped.
+    betas_width = 10 if "extra_smplx_betas" not in store.fields else max(
+        10, int(np.prod(store.read("extra_smplx_betas", 0, 1).shape[1:])))
+    models = {g: (load_body_model(opts.body_model, gender=g, device=opts.device),
+                  load_body_model(opts.smplx_model, gender=g, device=opts.device, model_type="smplx",
+                                  flat_hand_mean=True, num_betas=betas_width, **kid)) for g in genders}
     attrs = {k: v for k, v in store.attrs.items()
              if k not in ("complete", "num_samples", "num_keypoints", "schema_version", "created", "smpl_sources",
                           "genders")}
@@ -287,7 +340,8 @@ def transfer_store(store_path: str | os.PathLike, options: TransferStoreOptions 
                                       "converter", "converter_version")}
     attrs["smplx_transfer"] = {"config": asdict(opts.config or TransferConfig()),
                                "body_models": {g: [m[0].source, m[1].source] for g, m in models.items()},
-                               "flat_hand_mean": opts.flat_hand_mean}
+                               "flat_hand_mean_default": opts.flat_hand_mean,
+                               "kid_template": opts.smplx_kid_template}
     skipped: dict[str, int] = {}
     errors = []
     with StoreWriter(out_path, overwrite=True, chunk_rows=store.block_rows(), attrs=attrs, **core) as writer:

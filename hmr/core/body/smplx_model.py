@@ -189,7 +189,7 @@ class SMPLXBodyModel(torch.nn.Module):
         super().__init__()
         import smplx
 
-        self.gender, self.source = gender, source
+        self.gender, self.source, self.kid = gender, source, kid_template is not None
         # AGORA's children: smplx appends (kid template - template) as one more shape direction.
         kid = {} if kid_template is None else {"age": "kid", "kid_template_path": str(kid_template)}
         with contextlib.redirect_stdout(io.StringIO()):  # smplx prints notices about the layout
@@ -202,6 +202,7 @@ class SMPLXBodyModel(torch.nn.Module):
         for side in ("l", "r"):
             self.register_buffer(f"hand_components_{side}",
                                  torch.as_tensor(arrays[f"hands_components{side}"], dtype=dtype))
+            self.register_buffer(f"hand_mean_{side}", torch.as_tensor(arrays[f"hands_mean{side}"], dtype=dtype))
 
     @property
     def faces(self) -> np.ndarray:
@@ -213,6 +214,7 @@ class SMPLXBodyModel(torch.nn.Module):
 
     @property
     def num_betas(self) -> int:
+        """Shape values the model takes (with a kid template: one more, the kid weight, last)."""
         return self.smplx.num_betas
 
     @property
@@ -224,6 +226,10 @@ class SMPLXBodyModel(torch.nn.Module):
         (smplx's ``use_pca`` rule; the hand mean is added in forward, as smplx does)."""
         comps = self.hand_components_l if side == "left" else self.hand_components_r
         return coeffs @ comps[:coeffs.shape[-1]]
+
+    def hand_mean(self, side: str) -> torch.Tensor:
+        """(45,) the model's mean hand pose (what smplx adds unless ``flat_hand_mean``)."""
+        return self.hand_mean_l if side == "left" else self.hand_mean_r
 
     def forward(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor | None = None,
                 left_hand_pose: torch.Tensor | None = None, right_hand_pose: torch.Tensor | None = None,

@@ -72,25 +72,37 @@ def test_deterministic(body_model, smplx_model, fitted):
         assert torch.equal(a, b)
 
 
-def test_columns_pca_hands_and_shape_widths(smplx_model):
+def test_columns_pca_hands_mean_and_shape_widths(smplx_model):
     rng = np.random.default_rng(0)
     n = 3
     coeffs = rng.standard_normal((n, 12)).astype(np.float32)
     cols = {
+        "image_path": np.array(["a", "b", "c"]),
         "extra_smplx_global_orient": rng.standard_normal((n, 3)).astype(np.float32),
         "extra_smplx_body_pose": rng.standard_normal((n, 63)).astype(np.float32),
-        "extra_smplx_betas": np.concatenate([rng.standard_normal((n, 10)), np.zeros((n, 1))], 1).astype(np.float32),
+        "extra_smplx_betas": rng.standard_normal((n, 16)).astype(np.float32),
         "extra_smplx_left_hand_pose": coeffs, "extra_smplx_right_hand_pose": coeffs,
         "extra_smplx_hand_pca": np.full(n, 12, np.int32),
     }
-    p = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
+    p = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu", flat_hand_mean=True)
     assert p["betas"].shape == (n, 10) and "jaw_pose" not in p and "transl" not in p
     comps = smplx_model.hand_components_l.numpy()
     np.testing.assert_allclose(p["left_hand_pose"].numpy(), coeffs @ comps[:12], atol=1e-5)
     assert not np.allclose(p["right_hand_pose"].numpy(), p["left_hand_pose"].numpy())  # mirrored basis
-    cols["extra_smplx_hand_pca"] = np.array([12, 6, 0], np.int32)  # per-row counts; 0: axis-angle
+    # Per-row PCA counts (0: axis-angle), and poses relative to the mean hand where the row says so.
+    cols["extra_smplx_hand_pca"] = np.array([12, 6, 0], np.int32)
+    cols["extra_smplx_flat_hand_mean"] = np.array([1, 0, 1], np.uint8)
     cols["extra_smplx_left_hand_pose"] = np.pad(coeffs, ((0, 0), (0, 33)))
     cols["extra_smplx_right_hand_pose"] = cols["extra_smplx_left_hand_pose"]
     p = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
-    np.testing.assert_allclose(p["left_hand_pose"][1].numpy(), coeffs[1, :6] @ comps[:6], atol=1e-5)
+    mean = smplx_model.hand_mean("left").numpy()
+    assert np.abs(mean).max() > 0.05
+    np.testing.assert_allclose(p["left_hand_pose"][0].numpy(), coeffs[0] @ comps[:12], atol=1e-5)
+    np.testing.assert_allclose(p["left_hand_pose"][1].numpy(), coeffs[1, :6] @ comps[:6] + mean, atol=1e-5)
     np.testing.assert_allclose(p["left_hand_pose"][2].numpy(), cols["extra_smplx_left_hand_pose"][2])
+    # AGORA/MTP's spelling of the PCA count: extra_smplx_use_pca + extra_smplx_num_pca_comps.
+    del cols["extra_smplx_hand_pca"]
+    cols["extra_smplx_num_pca_comps"] = np.array([12, 6, 6], np.int32)
+    cols["extra_smplx_use_pca"] = np.array([True, True, False])
+    q = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
+    np.testing.assert_allclose(q["left_hand_pose"].numpy(), p["left_hand_pose"].numpy(), atol=1e-6)
