@@ -101,6 +101,14 @@ def test_kid_rows_need_the_template_and_out_keeps_the_input(tmp_path, capsys):
     after = open_store(store_path).columns()
     assert all(np.array_equal(before[k], after[k]) for k in before)  # the input is untouched
     assert main(["smplx-to-smpl", str(store_path), "--out", str(out)]) != 0  # exists: refused
+    # With a kid template (AGORA's smplx_kid_template.npy: a (10475, 3) template) the kid is fitted.
+    template = load_body_model(model_type="smplx").smplx.v_template.numpy() * 0.7
+    np.save(tmp_path / "kid.npy", template)
+    assert main(["smplx-to-smpl", str(store_path), "--out", str(out), "--overwrite", "--steps", "6",
+                 "--smplx-kid-template", str(tmp_path / "kid.npy")]) == 0
+    cols = open_store(out).columns()
+    assert cols["has_smpl"][0] and cols["extra_smplx_transfer_error_mm"][0] < 2 * MAX_BOUND_MM
+    assert cols["smpl_betas"][0, 0] < -1.0  # beta 0 is overall size on the mannequin: a smaller body
 
 
 def test_store_without_smplx_columns_is_refused(tmp_path, capsys):
