@@ -13,7 +13,8 @@ EXAMPLE = ("hmr smplx-to-smpl stores/agora-train.zarr --body-model ~/models/smpl
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="schema store (.zarr or .npz) with extra_smplx_* columns")
-    p.add_argument("--out", default=None, help="write a new store here (default: rewrite STORE in place, atomically)")
+    p.add_argument("--out", default=None, help="write a new store here (default: rewrite STORE in place, atomically; refused "
+                                           "when STORE has a converter's output manifest)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--body-model", default=None, metavar="DIR",
                    help="SMPL folder (default: $HMR_BODY_MODEL, else the mannequin)")
@@ -21,9 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="SMPL-X folder with SMPLX_{NEUTRAL,MALE,FEMALE}.npz/.pkl (default: $HMR_SMPLX_MODEL, "
                         "else the SMPL-X mannequin)")
     p.add_argument("--smplx-kid-template", default=None, metavar="NPY",
-                   help="AGORA's smplx_kid_template.npy, for rows with an 11th shape value (else skipped)")
+                   help="AGORA's smplx_kid_template.npy, for rows with a kid shape value (extra_smplx_kid_beta; "
+                        "else skipped)")
     p.add_argument("--flat-hand-mean", action="store_true",
-                   help="the stored hand poses are absolute, not relative to the model's mean hand")
+                   help="stores without extra_smplx_flat_hand_mean: the hand poses are absolute, not "
+                        "relative to the model's mean hand")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--steps", type=int, default=12, help="L-BFGS steps per batch")
