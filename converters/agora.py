@@ -24,11 +24,12 @@ What is read
 Nothing is unpickled freely. The DataFrame pickles name pandas' classes; we never import
 pandas: a restricted unpickler maps exactly those names (``DataFrame``, ``BlockManager``,
 ``_unpickle_block``, ``_new_Index`` and the index classes) to inert stand-ins and rebuilds
-the columns from the block arrays (meshes, ``gt_verts``, are dropped as they are read: see :data:`MESH_MIN_ROWS`; the
-pickle is streamed, so memory holds one dataframe without its meshes): pandas >= 1.3 reduce a manager to ``BlockManager(blocks,
+the columns from the block arrays. pandas >= 1.3 reduce a manager to ``BlockManager(blocks,
 axes)`` (checked on pickles written by pandas 1.5.3 and 3.1); older pandas pickle its
 ``__getstate__`` tuple with the ``"0.14.1"`` block dicts (read per pandas' own
-``__setstate__``; no such real pickle was at hand to check). The SMPL fits'
+``__setstate__``; no such real pickle was at hand to check). The pickle is streamed and its
+meshes (``gt_verts``) are dropped as they are read (:data:`MESH_MIN_ROWS`), so memory holds
+one dataframe without them, one file (or SMPL + SMPL-X pair) at a time. The SMPL fits'
 tensors go through torch's own rebuild functions with each storage read by
 ``torch.load(weights_only=True, map_location="cpu")`` (a pickled tensor's storage is a
 nested ``torch.save`` blob); any other global is refused.
@@ -59,7 +60,8 @@ Conventions applied
 - keypoints3d = ``gt_joints_3d`` (camera metres, confidence 1): SMPL's 45 (``smpl_45``), and
   with SMPL-X the 127 (``smplx``) filling the slots SMPL lacks (hands, face). keypoints2d =
   ``gt_joints_2d`` scaled by W/3840 (the publisher's ``* 720/2160``), confidence 1 also off
-  the image (they are exact projections). bbox: all 2D joints x1.2.
+  the image (they are exact projections). bbox: all 2D joints x1.2. ``cam_extrinsics``:
+  AGORA's scene (OpenCV axes, metres, after the ground offset) -> camera.
 - SMPL: from the SMPL fits, ``smpl_source = "ground-truth"`` (AGORA's own SMPL fits to its
   scans), ``gender`` neutral (AGORA fitted SMPL with the neutral model); ``betas[:10]``.
   Kids: ``extra_agora_kid`` true and the 11th beta (the SMIL template weight) in
