@@ -94,7 +94,7 @@ import numpy as np
 
 from converters.driver import BadRecord
 from converters.images import ImageProber
-from converters.labels import merge_keypoints, to_superset
+from converters.labels import merge_keypoints, rotmat_to_axis_angle, to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import require_file
 from hmr.core.boxes import bbox_from_keypoints
@@ -459,9 +459,16 @@ _SIZES = {"smpl": {"global_orient": 3, "body_pose": 69, "transl": 3},
 
 
 def check_fit(params: dict[str, np.ndarray], fit: str) -> str | None:
+    """Why a fit cannot be used, or None; rotation matrices (a pose stored with pose2rot off)
+    are turned into axis-angle in place."""
     for key, size in _SIZES[fit].items():
         if key not in params:
             return f"fit lacks '{key}'"
+        if key != "transl" and key != "expression" and params[key].size == size * 3:
+            try:
+                params[key] = rotmat_to_axis_angle(params[key].reshape(-1, 3, 3)).reshape(-1)
+            except ValueError as exc:
+                return f"fit '{key}': {exc}"
         if params[key].size != size:
             return f"fit '{key}' holds {params[key].size} values, expected {size}"
     if params.get("betas", np.zeros(0)).size not in (10, 11):

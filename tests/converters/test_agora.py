@@ -111,6 +111,13 @@ def test_torch_tensor_fits_load_as_arrays(tmp_path):
     params = agora.read_fit(tmp_path / "f.pkl", "smpl")
     np.testing.assert_allclose(params["global_orient"], [0.1, 0.2, 0.3], atol=1e-7)
     assert params["betas"].size == 11 and params["body_pose"].size == 69
+    # a fit saved as rotation matrices (pose2rot off) is read as axis-angle
+    params = {"global_orient": Rotation.from_rotvec([0.1, 0.2, 0.3]).as_matrix().reshape(-1),
+              "body_pose": np.tile(np.eye(3).reshape(-1), 23), "betas": np.zeros(10), "transl": np.zeros(3)}
+    assert agora.check_fit(params, "smpl") is None
+    np.testing.assert_allclose(params["global_orient"], [0.1, 0.2, 0.3], atol=1e-7)
+    params["global_orient"] = -np.eye(3).reshape(-1)  # a reflection is no rotation
+    assert "not rotations" in agora.check_fit(params, "smpl")
 
 
 # ------------------------------------------------------------------------------- values
