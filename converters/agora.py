@@ -215,7 +215,8 @@ def _torch_globals() -> dict[tuple[str, str], Any]:
     import torch._utils
 
     def rebuild_from_type(func: Any, new_type: Any, args: Any, state: Any) -> Any:
-        if func not in (torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter) or \
+        if func not in (torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter,
+                        torch._utils._rebuild_parameter_with_state) or \
                 new_type not in (torch.Tensor, torch.nn.Parameter):
             raise UnsafePickleError(f"refusing torch rebuild {func!r} of {new_type!r}")
         return func(*args)
@@ -224,6 +225,7 @@ def _torch_globals() -> dict[tuple[str, str], Any]:
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): torch._utils._rebuild_parameter_with_state,
         ("torch._utils", "_rebuild_from_type_v2"): rebuild_from_type,
         ("torch.storage", "_load_from_bytes"): _load_storage,
         ("torch", "Tensor"): torch.Tensor, ("torch._tensor", "Tensor"): torch.Tensor,
