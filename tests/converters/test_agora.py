@@ -120,6 +120,27 @@ def test_torch_tensor_fits_load_as_arrays(tmp_path):
     assert "not rotations" in agora.check_fit(params, "smpl")
 
 
+def test_fits_saved_from_a_gpu_load_on_the_cpu(tmp_path):
+    """A tensor pickled on a GPU records its storage's location as 'cuda:0' (the nested
+    torch.save blob); plain pickle.load then fails without CUDA. The bytes are made here with
+    torch's own legacy writer, the CPU storage tagged as CUDA's tagger would tag it."""
+    import torch.serialization as ser
+
+    registry = list(ser._package_registry)
+    ser.register_package(1, lambda obj: "cuda:0" if getattr(obj, "device", None) is not None else None,
+                         lambda obj, location: None)
+    try:
+        data = pickle.dumps({"betas": torch.arange(3.0)[None]}, protocol=2)
+    finally:
+        ser._package_registry[:] = registry
+    assert b"cuda:0" in data
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            pickle.loads(data)
+    (tmp_path / "gpu.pkl").write_bytes(data)
+    np.testing.assert_array_equal(agora.read_torch_pickle(tmp_path / "gpu.pkl")["betas"], [[0.0, 1.0, 2.0]])
+
+
 # ------------------------------------------------------------------------------- values
 def test_smpl_reproduces_the_dataframe_joints_in_the_camera_frame(tmp_path, release, model):
     root, people = release
