@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -98,13 +99,16 @@ class StreamConfig:
 # --------------------------------------------------------------------------------------
 def iter_shard(url: str, expected: int | None = None) -> Iterator[dict]:
     """Samples (dicts of raw bytes, ``__key__``, ``__url__``) of one tar; logs truncation."""
-    from webdataset.tariterators import group_by_keys, tar_file_iterator
-
     count = 0
     try:
         with open(url, "rb") as fh:
-            members = ({**m, "__url__": url} for m in tar_file_iterator(fh))
-            for sample in group_by_keys(members):
+            members = read_tar_members(fh)
+            if members is None:  # not a plain tar (compressed?): webdataset's reader copes
+                from webdataset.tariterators import tar_file_iterator
+
+                fh.seek(0)
+                members = ((m["fname"], m["data"]) for m in tar_file_iterator(fh))
+            for sample in group_members(members, url):
                 count += 1
                 yield sample
     except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
@@ -115,6 +119,131 @@ def iter_shard(url: str, expected: int | None = None) -> Iterator[dict]:
     if expected is not None and count != expected:
         STATS.bad_shards += 1
         log.warning("shard %s holds %d samples, its index says %d (truncated?)", url, count, expected)
+
+
+_BLOCK = 512
+_META = re.compile(r"__[^/]*__($|/)")           # webdataset's metadata members, skipped
+_KEY_EXT = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # webdataset's key / extension split
+
+
+def _tar_number(field: bytes) -> int:
+    """A numeric header field: octal text, or base-256 when the first byte has its top bit."""
+    if field[0] & 0x80:
+        value = int.from_bytes(field[1:], "big")
+        return value - (1 << (8 * len(field) - 8)) if field[0] == 0xFF else value
+    text = field.split(b"\0", 1)[0].strip(b" ")
+    return int(text, 8) if text else 0
+
+
+def _tar_header(block: bytes, first: bool) -> tuple[str, int, bytes] | None:
+    """(name, size, type) of a 512-byte header block; None at the end of the archive.
+
+    Checked as tarfile checks it: the header checksum (unsigned or signed sum). A bad header
+    first in the file raises tarfile.ReadError; later, like tarfile's stream mode, it ends the
+    archive (the caller's sample count then tells the shard was cut)."""
+    if len(block) < _BLOCK or block == bytes(_BLOCK):
+        if first and not block:
+            raise tarfile.ReadError("empty file")
+        return None
+    try:
+        stored = _tar_number(block[148:156])
+    except ValueError:
+        stored = -1
+    if stored != sum(block) - sum(block[148:156]) + 256 and stored != _signed_checksum(block):
+        if first:
+            raise tarfile.ReadError("bad checksum")
+        return None
+    name = block[0:100].split(b"\0", 1)[0]
+    if block[257:262] == b"ustar":
+        prefix = block[345:500].split(b"\0", 1)[0]
+        if prefix:
+            name = prefix + b"/" + name
+    return name.decode("utf-8", "surrogateescape"), _tar_number(block[124:136]), block[156:157]
+
+
+def _signed_checksum(block: bytes) -> int:
+    return sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 256
+
+
+def read_tar_members(fh) -> Iterator[tuple[str, bytes]] | None:
+    """(name, data) of the regular files of an uncompressed tar, in order; None when the
+    file does not start with a tar header (then a general reader must take it).
+
+    A lean replacement for ``tarfile`` in stream mode (what webdataset uses), which spends
+    most of a small member's time in generic header parsing: this reads ustar / GNU headers,
+    POSIX ``path`` / ``size`` extended records and GNU long names, and skips what is not a
+    regular file and webdataset's ``__meta__`` members, as webdataset does. Data cut short
+    raises tarfile.ReadError."""
+    block = fh.read(_BLOCK)
+    if block and block != bytes(_BLOCK):
+        try:
+            if len(block) < _BLOCK or _tar_header(block, True) is None:
+                return None
+        except (tarfile.ReadError, ValueError):
+            return None
+    return _tar_members(fh, block)
+
+
+def _tar_members(fh, block: bytes) -> Iterator[tuple[str, bytes]]:
+    first, pending = True, {}
+    while True:
+        header = _tar_header(block, first)
+        if header is None:
+            return
+        first = False
+        name, size, kind = header
+        size = int(pending.get("size", size))
+        data = fh.read(size)
+        if len(data) < size:
+            raise tarfile.ReadError(f"unexpected end of data in member {name!r}")
+        pad = -size % _BLOCK
+        if pad:
+            fh.read(pad)
+        if kind in (b"x", b"L"):  # describes the next member
+            if kind == b"L":
+                pending["path"] = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            else:
+                pending.update(_pax_records(data))
+        else:
+            name = pending.get("path", name)
+            pending = {}
+            if kind in (b"0", b"\0", b"7") and not _META.match(name):
+                yield name, data
+        block = fh.read(_BLOCK)
+
+
+def _pax_records(data: bytes) -> dict[str, str]:
+    """``path`` and ``size`` of a POSIX extended header (records ``<len> key=value\\n``)."""
+    out, pos = {}, 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        length = int(data[pos:space])
+        key, _, value = data[space + 1:pos + length - 1].partition(b"=")
+        if key in (b"path", b"size"):
+            out[key.decode()] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+def group_members(members: Iterator[tuple[str, bytes]], url: str) -> Iterator[dict]:
+    """Consecutive members with the same key → one sample dict, as webdataset groups them
+    (key and extension split at the first dot of the file name, extension lower-cased; a
+    duplicate extension within a sample is an error)."""
+    sample: dict | None = None
+    for name, data in members:
+        m = _KEY_EXT.match(name)
+        if m is None:
+            continue
+        key, ext = m.group(1), m.group(2).lower()
+        if sample is None or key != sample["__key__"]:
+            if sample is not None:
+                yield sample
+            sample = {"__key__": key, "__url__": url}
+        if ext in sample:
+            raise ValueError(f"{name}: duplicate file name in tar file {url}")
+        sample[ext] = data
+    if sample is not None:
+        yield sample
 
 
 def shuffle_buffer(samples: Iterator[dict], size: int, rng: np.random.Generator) -> Iterator[dict]:
