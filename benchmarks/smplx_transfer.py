@@ -59,13 +59,14 @@ def main() -> None:
         a.samples, a.batch, a.steps = 3, 3, 2
     torch.set_num_threads(a.threads)
 
-    from hmr.core.body import load_body_model
+    from hmr.core.body import ensure_mannequin, ensure_smplx_mannequin, load_body_model
     from hmr.core.utils.machine import machine_line
     from hmr.fitting.smplx_transfer import TransferConfig, transfer_smplx_to_smpl
 
     genders = ("neutral", "male", "female")
-    models = {g: (load_body_model(gender=g, device=a.device),
-                  load_body_model(gender=g, device=a.device, model_type="smplx")) for g in genders}
+    smpl_dir, smplx_dir = ensure_mannequin(), ensure_smplx_mannequin()  # the mannequins, whatever $HMR_* say
+    models = {g: (load_body_model(smpl_dir, gender=g, device=a.device),
+                  load_body_model(smplx_dir, gender=g, device=a.device, model_type="smplx")) for g in genders}
     shared = shared_vertices(*models["neutral"])
     off_hands = np.abs(models["neutral"][0].v_template.cpu().numpy()[:, 0]) < 0.66
     config = TransferConfig(steps=a.steps)

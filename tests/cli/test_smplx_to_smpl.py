@@ -16,6 +16,11 @@ from tests.hmr.fitting.test_smplx_transfer import MAX_BOUND_MM, random_smplx
 # SMPL, 4 no body model, 5 SMPL-X in another frame (PROX's MoSh++). Hands: 12 PCA values
 # relative to the mean hand, the columns a converter writes (extra_smplx_use_pca, _num_pca_comps).
 N = 6
+@pytest.fixture(autouse=True)
+def _no_user_smplx(monkeypatch):
+    monkeypatch.delenv("HMR_SMPLX_MODEL", raising=False)  # the mannequin, whatever the user has
+
+
 COMMON = {"image_hw": np.array([480, 640], np.int32), "bbox_xywh": np.array([10, 10, 50, 100], np.float32)}
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hmr.core.body import SMPLX55_JOINT_NAMES, load_body_model
+from hmr.core.body import SMPLX55_JOINT_NAMES, ensure_smplx_mannequin, load_body_model
 from hmr.fitting.smplx_transfer import _smplx_params, transfer_smplx_to_smpl
 
 # Measured on the mannequins (4 random poses, seed 0, default config): mean ~4 mm, max ~7 mm.
@@ -16,7 +16,8 @@ MEAN_BOUND_MM, MAX_BOUND_MM = 12.0, 25.0
 
 @pytest.fixture(scope="module")
 def smplx_model():
-    return load_body_model(model_type="smplx")
+    # The mannequin by path: a user's $HMR_SMPLX_MODEL must not change what the tests check.
+    return load_body_model(ensure_smplx_mannequin(), model_type="smplx")
 
 
 def random_smplx(batch: int, seed: int = 0) -> dict[str, torch.Tensor]:
