@@ -208,9 +208,10 @@ def _hand_pose(cols: dict, side: str, idx: np.ndarray, model, flat: np.ndarray, 
         if values.shape[1] != 45:
             raise SchemaError(f"extra_smplx_{side}_hand_pose has {values.shape[1]} values per row and no PCA count "
                               "(extra_smplx_hand_pca / extra_smplx_num_pca_comps): expected 45 (axis-angle)")
-        out[torch.from_numpy(full)] = values[torch.from_numpy(full)]
+        mask = torch.from_numpy(full).to(device)
+        out[mask] = values[mask]
     for count in np.unique(counts[~full]):
-        rows = torch.from_numpy(counts == count)
+        rows = torch.from_numpy(counts == count).to(device)
         out[rows] = model.hand_pca_to_axis_angle(values[rows, :count], side)
     relative = torch.from_numpy(~flat[idx]).to(device)
     return out + relative[:, None].to(dtype) * model.hand_mean(side)
