@@ -180,7 +180,7 @@ _CONVERTED = (
          aliases=("3dpeople",), benchmark=True,
          description="3DPeople skeleton/<subject>/<action>/camera0N/*.txt (67 Mixamo joints, "
                      "2-D and world 3-D; camera fitted per sequence) with the rgb frames"),
-    _src("prox", "PROX", "dataset", ("train", "test"), convention="openpose_25", benchmark=True,
+    _src("prox", "PROX", "dataset", ("train", "test"), convention="openpose_135", benchmark=True,
          description="PROX recordings: OpenPose keypoints with PROXD SMPL-X fits (train, "
                      "qualitative set) or MoSh++ fits (test, quantitative set); colour frames "
                      "written un-mirrored"),
@@ -209,7 +209,7 @@ _CONVERTED = (
          aliases=("up-3d",), benchmark=True,
          description="UP-3D (flat folder: images, 14 LSP joints, SMPLify fits with their crop camera "
                      "mapped to the full image)"),
-    _src("mtp", "Mimic-The-Pose (MTP)", "dataset", ("train", "val"), convention="mtp",
+    _src("mtp", "Mimic-The-Pose (MTP)", "dataset", ("train", "val"), convention="openpose_135",
          benchmark=True,
          description="MTP images, OpenPose keypoints, SMPLify-XMC SMPL and SMPL-X fits, "
                      "subject metadata, train/val split"),

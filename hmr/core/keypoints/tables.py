@@ -207,15 +207,12 @@ CONVENTION_SPECS: tuple[ConventionSpec, ...] = (
         "https://github.com/jin-s13/COCO-WholeBody/blob/master/data_format.md"),
     ConventionSpec("openpose_25", OPENPOSE25_NATIVE, _OPENPOSE_SLOTS,
                    "OpenPose BODY_25 detections (neck = mid-shoulders, mid_hip = mid-hips).", _OP),
-    ConventionSpec("mtp", OPENPOSE25_NATIVE + WHOLEBODY_HANDS + FACE68, _OPENPOSE_SLOTS,
-                   "MTP's OpenPose detections (135): BODY_25, left hand 21, right hand 21 (the "
-                   "COCO-WholeBody hand order), face 68 (iBUG; OpenPose's two pupils, face "
-                   "68-69, have no slot and stay in the converter's extra column).", _OP),
     ConventionSpec("openpose_18", OPENPOSE18_NATIVE, _OPENPOSE_SLOTS,
                    "OpenPose COCO-18 detections; 3DPW 'poses2d' use this order.", _OP),
     ConventionSpec("openpose_135", OPENPOSE25_NATIVE + WHOLEBODY_HANDS + FACE68, _OPENPOSE_SLOTS,
                    "OpenPose BODY_25 + left and right hand (21 each) + face (its first 68 "
-                   "points, iBUG order; the 2 pupils have no slot): PROX's keypoints.", _OP),
+                   "points, iBUG order; the 2 pupils have no slot): PROX's and MTP's "
+                   "keypoints.", _OP),
     ConventionSpec("mpii", MPII16, {}, "MPII Human Pose (16).",
                    "http://human-pose.mpi-inf.mpg.de/#download (README of mpii_human_pose_v1_u12)"),
     ConventionSpec("lsp", LSP14, {}, "Leeds Sports Pose / LSP-Extended / UP-3D (14).",
@@ -334,5 +331,5 @@ CONVENTION_ALIASES: dict[str, str] = {
     "mpii_16": "mpii", "h36m_17": "h36m", "h36m_mmpose": "h36m_vp3d", "lspet": "lsp",
     "mpi_inf_3dhp_28": "mpi_inf_3dhp", "mupots3d": "mupots_3d", "muco3dhp": "muco_3dhp",
     "ai_challenger": "aic", "posetrack18": "posetrack", "smpl_kinematic": "smpl",
-    "3dpeople": "people3d",
+    "3dpeople": "people3d", "mtp": "openpose_135", "prox": "openpose_135",
 }
