@@ -60,6 +60,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,9 @@ PVE_CONVENTIONS = {
     "neutral": "predicted mesh from the neutral model (SPIN eval.py)",
     "gendered": "predicted mesh from the ground-truth gender's model (MMHuman3D human_image_dataset.py)",
 }
+#: 2D benchmarks: scored joints and PCK thresholds (fractions of the box's longer side)
+KEYPOINTS2D_CONVENTION = "lsp14"
+PCK2D_ALPHAS = (0.05, 0.2)
 #: GT meshes kept in memory between evaluations up to this many bytes (joints always are)
 VERTEX_CACHE_BYTES = 1 << 30
 GT_CACHE_ENTRIES = 4
@@ -92,7 +96,8 @@ class Benchmark:
     title: str
     #: the sources (hmr.core.sources names) whose stores this benchmark scores (empty: any)
     sources: tuple[str, ...]
-    #: "smpl" (GT mesh from the store's SMPL parameters) or "keypoints3d" (mocap joints)
+    #: "smpl" (GT mesh from the store's SMPL parameters), "keypoints3d" (mocap joints) or
+    #: "keypoints2d" (2D PCK of the projected prediction)
     gt_source: str
     #: "store" (gendered GT body model from the gender field) or "neutral"
     gt_gender: str = "neutral"
@@ -101,7 +106,7 @@ class Benchmark:
     notes: str = ""
     #: store ``split`` attributes accepted (empty: any); our converters' split names
     splits: tuple[str, ...] = ()
-    #: scored joints (keypoint convention): spin_eval_j14 or spin_eval_j17
+    #: scored joints (keypoint convention): spin_eval_j14 or spin_eval_j17; lsp14 for 2D
     joints: str = EVAL_CONVENTION
     #: default PVE convention, a key of PVE_CONVENTIONS
     pve_convention: str = "neutral"
@@ -118,6 +123,7 @@ class Benchmark:
 
 
 _SPIN_MMH = "SPIN eval.py; MMHuman3D human_image_dataset.py"
+_PCK2D = "PCK: MMPose PCKAccuracy (norm_item='bbox': the box's longer side; error < alpha x side)"
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("3dpw", "3DPW test", ("pw3d",), "smpl", "store", splits=("test",), pve_convention="gendered",
               notes="gendered GT mesh, neutral prediction, 14 joints from J_regressor_h36m", follows=_SPIN_MMH),
@@ -138,6 +144,12 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
               notes="EFT fits as GT, neutral model", follows="ours (the 3DPW path, neutral GT)"),
     Benchmark("smpl", "SMPL test set", (), "smpl", "store", pve_convention="gendered",
               notes="any store with SMPL ground truth (e.g. hmr synth), scored like 3DPW", follows=_SPIN_MMH),
+    Benchmark("lsp-test-2d", "LSP test (2D)", ("lsp",), "keypoints2d", splits=("test",), joints=KEYPOINTS2D_CONVENTION,
+              notes="14 LSP joints projected with the predicted camera, 2D PCK@0.05/0.2 of the box's longer side",
+              follows=_PCK2D),
+    Benchmark("2d", "2D keypoints", (), "keypoints2d", joints=KEYPOINTS2D_CONVENTION,
+              notes="any store with 2D keypoints (MPII, COCO, LSP...): the LSP joints it labels, scored like "
+                    "lsp-test-2d", follows=_PCK2D),
 )}
 
 
@@ -336,8 +348,21 @@ def clear_ground_truth_cache() -> None:
     _GT_CACHE.clear()
 
 
+@contextmanager
+def _one_thread():
+    """Run small-tensor work on one intra-op thread: ``RegressedJoints`` and the metrics are
+    hundreds of element-wise ops on ~1 MB tensors, where thread hand-offs cost more than they
+    save (measured on 2 busy cores: 150k samples/s on one thread, 4-10k/s on two)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def predicted_joints(neutral: torch.nn.Module, pose_rotmat: torch.Tensor, betas: torch.Tensor, *,
-                     batch_size: int = 4096, device: torch.device = torch.device("cpu")) -> torch.Tensor:
+                     batch_size: int = 1024, device: torch.device = torch.device("cpu")) -> torch.Tensor:
     """H36M-17 joints ``(N, 17, 3)`` (m, float64) of the predictions on the neutral model,
     without posing meshes when the body model allows it (:mod:`hmr.evaluation.regressed_joints`)."""
     fast = regressed_joints_for(neutral)
@@ -368,24 +393,24 @@ def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat:
     gt = ground_truth(bench, store, indices, body_model_for, mean_vertices=mean_vertices,
                       batch_size=batch_size, device=device, cache=cache)
     neutral = body_model_for("neutral")
-    pred_mm = _root_relative(predicted_joints(neutral, pose_rotmat, betas, device=device), bench.joints)
-    mask = gt.mask
-    err = joint_errors(pred_mm, gt.joints_mm)  # (N, J) mm
-    pa_err = pa_joint_errors(pred_mm, gt.joints_mm, mask)
-    m = mask.double()
-    valid = m.sum(-1)
-
-    def per_sample(e: torch.Tensor) -> np.ndarray:
-        return ((e * m).sum(-1) / valid.clamp_min(1.0)).cpu().numpy()
+    with _one_thread() if device.type == "cpu" else nullcontext():
+        pred_mm = _root_relative(predicted_joints(neutral, pose_rotmat, betas, device=device), bench.joints)
+        mask = gt.mask
+        err = joint_errors(pred_mm, gt.joints_mm)  # (N, J) mm
+        pa_err = pa_joint_errors(pred_mm, gt.joints_mm, mask)
+        m = mask.double()
+        valid = m.sum(-1)
+        joint_metrics = {"mpjpe_mm": ((err * m).sum(-1) / valid.clamp_min(1.0)).cpu().numpy(),
+                         "pa_mpjpe_mm": ((pa_err * m).sum(-1) / valid.clamp_min(1.0)).cpu().numpy(),
+                         "pck": pck(err, mask).cpu().numpy(), "pa_pck": pck(pa_err, mask).cpu().numpy(),
+                         "auc": auc(err, mask).cpu().numpy(), "pa_auc": auc(pa_err, mask).cpu().numpy()}
 
     pve_mm = None
     if gt.has_mesh and with_pve:
         pve_mm = _pve(gt, bench, store, indices, pose_rotmat, betas, body_model_for, convention, batch_size, device)
-    return SampleErrors(index=np.asarray(indices), mpjpe_mm=per_sample(err), pa_mpjpe_mm=per_sample(pa_err),
-                        valid_joints=valid.cpu().numpy().astype(np.int64), pve_mm=pve_mm,
-                        rarity_mm=gt.rarity_mm, pck=pck(err, mask).cpu().numpy(), pa_pck=pck(pa_err, mask).cpu().numpy(),
-                        auc=auc(err, mask).cpu().numpy(), pa_auc=auc(pa_err, mask).cpu().numpy(),
-                        pve_convention=convention if pve_mm is not None else None)
+    return SampleErrors(index=np.asarray(indices), valid_joints=valid.cpu().numpy().astype(np.int64), pve_mm=pve_mm,
+                        rarity_mm=gt.rarity_mm, pve_convention=convention if pve_mm is not None else None,
+                        **joint_metrics)
 
 
 def _pve(gt: GroundTruth, bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor,
@@ -408,6 +433,53 @@ def _pve(gt: GroundTruth, bench: Benchmark, store, indices: np.ndarray, pose_rot
             gt_verts, _ = _meshes(body_model_for, gt.gender[part], rot_gt[part], betas_gt[part], device)
         out.append((pve(pred_verts, gt_verts) * 1000.0).double().cpu().numpy())
     return np.concatenate(out)
+
+
+@dataclass
+class KeypointErrors2d:
+    """Per-sample results of a 2D benchmark."""
+
+    index: np.ndarray  # (N,) store rows
+    error_px: np.ndarray  # (N,) mean distance over valid joints
+    pck: dict[float, np.ndarray]  # alpha -> (N,) percent
+    valid_joints: np.ndarray  # (N,)
+
+
+def predicted_keypoints2d(joints_m: np.ndarray, cam_t: np.ndarray, boxes_xywh: np.ndarray, crop_px: int,
+                          crop_scale: float, focal_length_px: float) -> np.ndarray:
+    """Image pixels ``(N, J, 2)`` of predicted joints ``(N, J, 3)`` (m): translated by the
+    crop camera's ``cam_t (N, 3)``, projected with focal ``focal_length_px`` at the crop
+    centre, and mapped from the crop back to the image (the inverse of
+    :func:`hmr.core.crop.person_affine` for each box ``(N, 4)``)."""
+    from hmr.core.geometry import project_points
+
+    c = (crop_px - 1) / 2.0
+    k = np.array([[focal_length_px, 0.0, c], [0.0, focal_length_px, c], [0.0, 0.0, 1.0]])
+    crop = project_points(np.asarray(joints_m, np.float64) + np.asarray(cam_t, np.float64)[:, None], k)
+    boxes = np.asarray(boxes_xywh, np.float64)
+    centre = boxes[:, :2] + boxes[:, 2:] / 2.0  # (N, 2)
+    side = np.maximum(boxes[:, 2:].max(1), 1.0) * float(crop_scale)  # (N,)
+    return centre[:, None] + (crop - c) * (side / crop_px)[:, None, None]
+
+
+def score_keypoints2d(bench: Benchmark, store, indices: np.ndarray, pred_px: np.ndarray,
+                      pred_convention: str) -> KeypointErrors2d:
+    """2D PCK of predictions ``pred_px (N, K, 2)`` (``pred_convention`` order) against the
+    store's ``keypoints2d`` on the benchmark's joints; the norm is each stored box's longer side."""
+    indices = np.asarray(indices, dtype=np.int64)
+    cols = _read_rows(store, indices, ["keypoints2d", "bbox_xywh"])
+    gt, _ = convert_keypoints(cols["keypoints2d"], store.attrs["keypoint_convention"], bench.joints)
+    ones = np.ones((*pred_px.shape[:2], 1))
+    pred, has = convert_keypoints(np.concatenate([pred_px, ones], -1), pred_convention, bench.joints)
+    gt, pred = torch.as_tensor(np.asarray(gt, np.float64)), torch.as_tensor(np.asarray(pred, np.float64))
+    mask = (gt[..., 2] > 0) & torch.as_tensor(np.asarray(has, bool))[None]
+    norm = torch.as_tensor(np.maximum(cols["bbox_xywh"][:, 2:].max(1), 1.0).astype(np.float64))
+    err = joint_errors(pred[..., :2], gt[..., :2])  # (N, J) px
+    m = mask.double()
+    valid = m.sum(-1)
+    return KeypointErrors2d(index=indices, error_px=((err * m).sum(-1) / valid.clamp_min(1.0)).numpy(),
+                            pck={a: pck(err / norm[:, None], mask, a).numpy() for a in PCK2D_ALPHAS},
+                            valid_joints=valid.numpy().astype(np.int64))
 
 
 def _read_rows(store, rows: np.ndarray, fields: list[str]) -> dict[str, np.ndarray]:

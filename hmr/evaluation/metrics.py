@@ -95,8 +95,12 @@ def pck(errors: torch.Tensor, mask: torch.Tensor | None = None, threshold: float
 
 def auc(errors: torch.Tensor, mask: torch.Tensor | None = None,
         thresholds: tuple[float, ...] = AUC_THRESHOLDS_MM) -> torch.Tensor:
-    """Per-sample area under the PCK curve ``(N,)``: mean of :func:`pck` over ``thresholds``."""
-    return torch.stack([pck(errors, mask, t) for t in thresholds]).mean(0)
+    """Per-sample area under the PCK curve ``(N,)``: mean of :func:`pck` over ``thresholds``
+    (sorted ascending). Counted per joint in one pass: a joint passes every threshold above
+    its error, ``len(thresholds) - #(thresholds <= error)`` of them."""
+    t = torch.as_tensor(thresholds, dtype=errors.dtype, device=errors.device)
+    passed = len(thresholds) - torch.searchsorted(t, errors.contiguous(), right=True)  # (N, J)
+    return 100.0 * _masked_mean(passed.to(errors.dtype) / len(thresholds), mask)
 
 
 def pck_2d(pred_px: torch.Tensor, gt_px: torch.Tensor, mask: torch.Tensor, norm_px: torch.Tensor,

@@ -27,9 +27,10 @@ __all__ = ["RegressedJoints", "regressed_joints_for"]
 
 class RegressedJoints(torch.nn.Module):
     """``forward(pose_rotmat (B, 24, 3, 3), betas (B, n)) -> (B, 17, 3)`` H36M-regressed joints
-    (metres, no translation), float64 inside."""
+    (metres, no translation). The sums over vertices are folded in float64 and the per-sample
+    work runs in ``dtype`` (float32: the precision of the body model's own forward pass)."""
 
-    def __init__(self, body_model):
+    def __init__(self, body_model, dtype: torch.dtype = torch.float32):
         super().__init__()
         smpl = body_model.smpl
         reg = body_model.j_regressor_h36m  # (17, V)
@@ -62,6 +63,7 @@ class RegressedJoints(torch.nn.Module):
                        for d in range(1, max(depth) + 1)]  # (joints, their parents) per tree depth
         self.register_buffer("parent", torch.tensor(parents[1:], device=dev))  # (23,)
         self.num_joints = reg.shape[0]
+        self.to(dtype)
 
     @property
     def num_pairs(self) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hmr.core.utils.atomic import atomic_path, atomic_write_text
-from hmr.evaluation.benchmarks import BENCHMARKS, Benchmark, SampleErrors
+from hmr.evaluation.benchmarks import BENCHMARKS, Benchmark, KeypointErrors2d, SampleErrors
 from hmr.evaluation.metrics import BALANCED_BINS, balanced_summary, pooled_mean
 
 BALANCED_NAMES = {"bMPVPE": "pve_mm", "bMPJPE": "mpjpe_mm", "bPA-MPJPE": "pa_mpjpe_mm"}
@@ -70,6 +70,17 @@ def summarise(bench: Benchmark, errors: SampleErrors, *, num_bins: int = BALANCE
     return result
 
 
+def summarise_2d(bench: Benchmark, errors: KeypointErrors2d, *, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """2D benchmark numbers: mean joint error (px) and PCK per threshold (%), pooled over valid joints."""
+    result: dict[str, Any] = {"benchmark": bench.name, "title": bench.title, "protocol": bench.notes,
+                              "num_samples": int(len(errors.index)),
+                              "2D error (px)": _r(pooled_mean(errors.error_px, errors.valid_joints))}
+    for alpha, values in errors.pck.items():
+        result[f"2D-PCK@{alpha:g}"] = _r(pooled_mean(values, errors.valid_joints))
+    result.update(meta or {})
+    return result
+
+
 def _fmt(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
@@ -82,7 +93,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     lines += ["| Metric | Value |", "|:--|--:|"]
     for key in ("MPJPE", "PA-MPJPE", "PVE"):
-        lines.append(f"| {key} (mm) | {_fmt(result.get(key))} |")
+        if key in result:
+            lines.append(f"| {key} (mm) | {_fmt(result.get(key))} |")
+    for key in [k for k in result if k.startswith("2D")]:
+        lines.append(f"| {key}{'' if '(px)' in key else ' (%)'} | {_fmt(result[key])} |")
     for key in PCK_NAMES:
         if result.get(key) is not None:
             lines.append(f"| {key} (%) | {_fmt(result.get(key))} |")
@@ -102,7 +116,7 @@ def benchmarks_table(rows: dict[str, list[dict[str, Any]]], metric: str = "PA-MP
     order = [b for b in BENCHMARKS.values()
              if any(r["benchmark"] == b.name for results in rows.values() for r in results)]
     head = "| Config | " + " | ".join(b.title for b in order) + " |"
-    unit = "%" if metric in PCK_NAMES else "mm"
+    unit = "%" if metric in PCK_NAMES or metric.startswith("2D-PCK") else "px" if metric.startswith("2D") else "mm"
     lines = [f"{metric} ({unit})", ""]
     for b in order:  # the conventions behind each column, as the results files state them
         seen = {json.dumps(r.get("conventions", {}), sort_keys=True) for results in rows.values() for r in results
@@ -137,9 +151,16 @@ def table_from_files(paths: list[str | os.PathLike], metric: str = "PA-MPJPE") -
     return benchmarks_table(rows, metric)
 
 
-def per_sample_csv(errors: SampleErrors, source_keys: np.ndarray | None = None) -> str:
+def per_sample_csv(errors: SampleErrors | KeypointErrors2d, source_keys: np.ndarray | None = None) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
+    if isinstance(errors, KeypointErrors2d):
+        writer.writerow(["store_row", "source_key", "error_px", *(f"pck@{a:g}" for a in errors.pck), "valid_joints"])
+        for i, row in enumerate(errors.index):
+            key = "" if source_keys is None else str(source_keys[i])
+            writer.writerow([int(row), key, f"{errors.error_px[i]:.3f}", *(f"{v[i]:.3f}" for v in errors.pck.values()),
+                             int(errors.valid_joints[i])])
+        return buf.getvalue()
     cols = ["store_row", "source_key", "mpjpe_mm", "pa_mpjpe_mm", "pve_mm", "rarity_mm", "pck", "pa_pck", "auc",
             "pa_auc", "valid_joints"]
     writer.writerow(cols)
@@ -197,7 +218,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def write_report(out_dir: str | os.PathLike, result: dict[str, Any], errors: SampleErrors,
+def write_report(out_dir: str | os.PathLike, result: dict[str, Any], errors: SampleErrors | KeypointErrors2d,
                  source_keys: np.ndarray | None = None) -> list[Path]:
     """Write the files listed in the module docstring; returns their paths."""
     out = Path(out_dir)
@@ -206,6 +227,6 @@ def write_report(out_dir: str | os.PathLike, result: dict[str, Any], errors: Sam
     atomic_write_text(files[0], json.dumps(result, indent=2) + "\n")
     atomic_write_text(files[1], markdown(result))
     atomic_write_text(files[2], per_sample_csv(errors, source_keys))
-    if errors.rarity_mm is not None and result.get("balanced_bins"):
+    if getattr(errors, "rarity_mm", None) is not None and result.get("balanced_bins"):
         files += plot_rarity(result, errors, out)
     return files

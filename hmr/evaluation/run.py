@@ -10,7 +10,7 @@ on the stored box, the geometry and normalisation the training shards use. ``cro
 in order: the option; the scale the checkpoint was trained with (its input config: the shard
 sets' ``bbox_scale``), so the test crops frame a person as the training crops did; for
 checkpoints without that record, SPIN's evaluation crops — 1.0 for the keypoint-derived boxes
-of 3DPW/EFT-style converters (already 1.2× the joints' extent) and 0.9× the foreground-mask
+of 3DPW/EFT-style converters (already 1.2× the joints' extent) and 0.9× the ``ground_truth_bb``
 box of Human3.6M (SPIN's ``scale = 0.9 · max side / 200``).
 
 Conventions written into every results file (``conventions``): the PVE convention (the
@@ -188,6 +188,8 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     loader = torch.utils.data.DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                          pin_memory=device.type == "cuda")
     preds = predict(model, loader, device)
+    if bench.gt_source == "keypoints2d":
+        return _evaluate_2d(bench, store, rows, preds, dataset, body_models, model, ckpt, checkpoint, out_dir, opts)
     pve_convention = check_pve_convention(opts.pve_convention or bench.pve_convention)
     reference, reference_text = reference_mesh(body_models, opts.mean_params)
     errors = score_predictions(bench, store, rows, preds["pose_rotmat"], preds["betas"], body_models,
@@ -201,6 +203,36 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     write_report(out_dir, result, errors, keys)
     if opts.worst:
         write_worst_overlays(Path(out_dir) / "worst", dataset, preds, errors, body_models, model, opts.worst)
+    return result
+
+
+def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, torch.Tensor], dataset: CropDataset,
+                 body_models: BodyModels, model, ckpt: dict, checkpoint, out_dir, opts: EvalOptions) -> dict[str, Any]:
+    """2D benchmarks: SPIN's 49 joints of the predicted neutral body, projected with the
+    predicted crop camera and mapped back to the image, scored by 2D PCK."""
+    from hmr.evaluation.benchmarks import predicted_keypoints2d, score_keypoints2d
+
+    neutral, joints = body_models("neutral"), []
+    with torch.no_grad():
+        for start in range(0, len(rows), 1024):
+            part = slice(start, start + 1024)
+            out = smpl_output(neutral, preds["pose_rotmat"][part].to(body_models.device),
+                              preds["betas"][part].to(body_models.device))
+            joints.append(out.joints_spin49.cpu().numpy())
+    joints_m = np.concatenate(joints) if joints else np.zeros((0, 49, 3))
+    size = dataset.input.size_px
+    pred_px = predicted_keypoints2d(joints_m, preds["cam_t"].numpy(), dataset.boxes, size,
+                                    float(dataset.input.crop_scale), model.config.focal_length_px * size
+                                    / model.config.img_size)
+    errors = score_keypoints2d(bench, store, rows, pred_px, "spin_49")
+    meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)), "store": str(store.path),
+            "crop_scale": float(dataset.input.crop_scale), "body_model": opts.body_model or "default",
+            "conventions": {"joints": "LSP 14 (lsp14) of SPIN's 49 joints (J_regressor_extra + SMPL), projected "
+                                      "with the predicted crop camera", "pck": bench.follows}}
+    from hmr.evaluation.report import summarise_2d
+
+    result = summarise_2d(bench, errors, meta=meta)
+    write_report(out_dir, result, errors, store.read("source_key")[rows])
     return result
 
 

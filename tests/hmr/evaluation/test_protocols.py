@@ -172,3 +172,64 @@ def test_mpi_inf_3dhp_benchmark_selects_in_image_frames_and_scores_17_joints(tmp
     result = summarise(bench, errs)
     assert result["3DPCK"] == pytest.approx(errs.pck.mean(), abs=1e-3)
     assert {"3DPCK", "PA-3DPCK", "AUC", "PA-AUC"} <= set(result) and "| AUC (%) |" in markdown(result)
+
+
+# -- 4b. 2D PCK on the 2-D sets ----------------------------------------------------------------
+def test_predicted_keypoints_map_back_through_the_crop():
+    from hmr.core.crop import apply_points, invert, person_affine
+    from hmr.evaluation.benchmarks import predicted_keypoints2d
+
+    rng = np.random.default_rng(0)
+    joints = rng.normal(0, 0.3, (3, 5, 3))
+    cam_t = np.array([[0.1, -0.2, 20.0], [0.0, 0.0, 30.0], [-0.3, 0.1, 25.0]])
+    boxes = np.array([[100, 50, 80, 200], [10, 20, 300, 120], [0, 0, 0.5, 0.5]])
+    out = predicted_keypoints2d(joints, cam_t, boxes, 64, 1.2, 5000.0 * 64 / 224)
+    k = np.array([[5000.0 * 64 / 224, 0, 31.5], [0, 5000.0 * 64 / 224, 31.5], [0, 0, 1]])
+    for i in range(3):
+        crop = project_points(joints[i] + cam_t[i], k)
+        np.testing.assert_allclose(out[i], apply_points(invert(person_affine(boxes[i], 64, 1.2)), crop), atol=1e-6)
+
+
+def _write_2d_store(path, n=4):
+    rng = np.random.default_rng(2)
+    lsp = rng.uniform(50, 200, (n, 14, 2))
+    conf = np.ones((n, 14, 1))
+    conf[0, 13] = 0  # an unlabelled head top
+    kp2d, _ = convert_keypoints(np.concatenate([lsp, conf], -1), "lsp", "superset")
+    boxes = np.tile(np.array([40.0, 40.0, 100.0, 200.0], np.float32), (n, 1))  # longer side 200 px
+    cols = {"image_path": np.array([f"img_{i:04d}.jpg" for i in range(n)], dtype=object),
+            "image_hw": np.tile(np.array([256, 256], np.int32), (n, 1)), "bbox_xywh": boxes,
+            "keypoints2d": kp2d.astype(np.float32), "source_key": np.array([f"k{i}" for i in range(n)], dtype=object)}
+    with StoreWriter(path, dataset="lsp", split="test", converter="tests", converter_version="1",
+                     image_root=str(path.parent / "images")) as w:
+        w.add_columns(cols)
+    return path, lsp
+
+
+def test_2d_pck_against_the_stored_keypoints(tmp_path):
+    from hmr.evaluation.benchmarks import score_keypoints2d
+
+    path, lsp = _write_2d_store(tmp_path / "lsp.zarr")
+    bench = get_benchmark("lsp-test-2d")
+    pred = lsp.copy()
+    pred[:, :7, 0] += 15.0  # 15 px = 0.075 of the 200 px side: fails @0.05, passes @0.2
+    pred[:, 7:10, 1] -= 50.0  # 0.25: fails both
+    errs = score_keypoints2d(bench, open_store(path), np.arange(4), pred, "lsp14")
+    assert errs.valid_joints.tolist() == [13, 14, 14, 14]
+    np.testing.assert_allclose(errs.pck[0.05], [100 * 3 / 13, 100 * 4 / 14, 100 * 4 / 14, 100 * 4 / 14])
+    np.testing.assert_allclose(errs.pck[0.2], [100 * 10 / 13, 100 * 11 / 14, 100 * 11 / 14, 100 * 11 / 14])
+    np.testing.assert_allclose(errs.error_px[1], (7 * 15 + 3 * 50) / 14)
+
+
+def test_evaluate_runs_a_2d_benchmark(tmp_path):
+    import cv2
+
+    path, _ = _write_2d_store(tmp_path / "lsp.zarr")
+    (tmp_path / "images").mkdir()
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / "images" / f"img_{i:04d}.jpg"), np.full((256, 256, 3), 90, np.uint8))
+    result = evaluate(_checkpoint(tmp_path, "a", 0.0), "lsp-test-2d", path, tmp_path / "e2d",
+                      EvalOptions(batch_size=4, num_workers=0, worst=0, device="cpu"))
+    assert result["num_samples"] == 4 and 0 <= result["2D-PCK@0.2"] <= 100 and result["2D error (px)"] > 0
+    assert "| 2D-PCK@0.05 (%) |" in (tmp_path / "e2d" / "results.md").read_text()
+    assert (tmp_path / "e2d" / "per_sample.csv").read_text().startswith("store_row,source_key,error_px,pck@0.05")

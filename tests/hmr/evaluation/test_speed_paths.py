@@ -44,7 +44,7 @@ def test_regressed_joints_equal_the_mesh_joints(models, gender):
     with torch.no_grad():
         mesh = model(global_orient=rot[:, :1], body_pose=rot[:, 1:], betas=betas, pose2rot=False).joints_h36m17
         fast = RegressedJoints(model)(rot, betas)
-    assert fast.shape == (64, 17, 3) and fast.dtype == torch.float64
+    assert fast.shape == (64, 17, 3) and fast.dtype == torch.float32
     np.testing.assert_allclose(fast.numpy(), mesh.double().numpy(), atol=2e-6)  # metres: float32 rounding
     assert regressed_joints_for(model) is regressed_joints_for(model)
 
