@@ -106,9 +106,58 @@ class HashRun:
         return self.bytes_hashed / 1e6 / self.seconds if self.seconds > 0 else 0.0
 
 
+_NEW = {"sha256": hashlib.sha256, "md5": hashlib.md5}
+#: files up to this size are read whole and hashed in batches, one pool task per batch
+SMALL_FILE_BYTES = 1024 * 1024
+BATCH_FILES = 256
+BATCH_BYTES = 16 * 1024 * 1024
+
+
+def hash_small_file(path: str | os.PathLike, algorithms: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """:func:`hash_file` for a small file: one read of the whole file (a file that turns out
+    larger than :data:`SMALL_FILE_BYTES` is streamed on through a bounded buffer)."""
+    if any(a not in _NEW for a in algorithms):
+        raise ValueError(f"unsupported hash algorithm(s) {list(algorithms)}; use {SUPPORTED_ALGORITHMS}")
+    fd = os.open(path, os.O_RDONLY)  # the bare descriptor: a file object costs more than the hash
+    try:
+        data = os.read(fd, SMALL_FILE_BYTES + 1)
+        while 0 < len(data) <= SMALL_FILE_BYTES and (more := os.read(fd, SMALL_FILE_BYTES + 1 - len(data))):
+            data += more  # a short read (a pipe, a network file system)
+        hashers = [_NEW[a](data) for a in algorithms]
+        total = len(data)
+        if total > SMALL_FILE_BYTES:
+            while more := os.read(fd, BUFFER_BYTES):
+                for h in hashers:
+                    h.update(more)
+                total += len(more)
+    finally:
+        os.close(fd)
+    return total, {a: h.hexdigest() for a, h in zip(algorithms, hashers)}
+
+
+def _batches(jobs: list[HashJob]) -> list[list[HashJob]]:
+    """Large files one per task (largest first, so one huge file starts early); small files
+    in batches of up to :data:`BATCH_FILES` files / :data:`BATCH_BYTES` bytes, since a task
+    per 5 kB file costs the pool more than hashing it does."""
+    large = [[j] for j in jobs if j.size_hint > SMALL_FILE_BYTES]
+    small: list[list[HashJob]] = []
+    count = size = 0
+    for j in jobs:
+        if j.size_hint > SMALL_FILE_BYTES:
+            continue
+        if not small or count >= BATCH_FILES or size + j.size_hint > BATCH_BYTES:
+            small.append([])
+            count = size = 0
+        small[-1].append(j)
+        count += 1
+        size += j.size_hint
+    return large + small
+
+
 def hash_many(jobs: Iterable[HashJob], *, workers: int | None = None,
               progress: bool | None = None, desc: str = "hashing") -> HashRun:
-    """Hash many files on a thread pool, largest first (so one huge file starts early).
+    """Hash many files on a thread pool: large files one task each, largest first; small
+    files in batches (:func:`_batches`).
 
     Jobs sharing a key (a file listed on its own and inside a folder entry) are hashed
     once with the union of their algorithms. Unreadable files do not abort the run: their
@@ -121,25 +170,35 @@ def hash_many(jobs: Iterable[HashJob], *, workers: int | None = None,
             j = HashJob(j.key, j.path, algos, j.size_hint)
         merged[j.key] = j
     job_list = sorted(merged.values(), key=lambda j: j.size_hint, reverse=True)
+    batches = _batches(job_list)
     workers = workers or default_workers()
     lock = threading.Lock()
     bar = make_progress(sum(j.size_hint for j in job_list), desc, progress)
     start = time.perf_counter()
 
-    def run(job: HashJob) -> HashResult:
-        try:
-            size, digests = hash_file(job.path, job.algorithms, progress=bar, lock=lock)
-            return HashResult(job.key, job.path, size, digests)
-        except OSError as exc:
-            why = f"{type(exc).__name__}: {exc.strerror or exc}"
-            return HashResult(job.key, job.path, error=why)
+    def run(batch: list[HashJob]) -> list[HashResult]:
+        out = []
+        for job in batch:
+            try:
+                if job.size_hint > SMALL_FILE_BYTES:
+                    size, digests = hash_file(job.path, job.algorithms, progress=bar, lock=lock)
+                else:
+                    size, digests = hash_small_file(job.path, job.algorithms)
+                out.append(HashResult(job.key, job.path, size, digests))
+            except OSError as exc:
+                why = f"{type(exc).__name__}: {exc.strerror or exc}"
+                out.append(HashResult(job.key, job.path, error=why))
+        if len(batch) > 1 or batch[0].size_hint <= SMALL_FILE_BYTES:
+            with lock:  # one bar update per batch of small files
+                bar.update(sum(r.size for r in out))
+        return out
 
     try:
-        if workers == 1 or len(job_list) <= 1:
-            results = [run(j) for j in job_list]
+        if workers == 1 or len(batches) <= 1:
+            results = [r for b in batches for r in run(b)]
         else:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hmr-hash") as pool:
-                results = list(pool.map(run, job_list))
+                results = [r for rs in pool.map(run, batches) for r in rs]
     finally:
         bar.close()
     seconds = time.perf_counter() - start
