@@ -9,7 +9,7 @@ import pytest
 def _isolated_environment(monkeypatch, tmp_path_factory):
     # A researcher's real SMPL files or data root must not change what the tests check:
     # everything runs on the licence-free mannequin and generated fixtures.
-    for var in ("HMR_BODY_MODEL", "HMR_DATA"):
+    for var in ("HMR_BODY_MODEL", "HMR_SMPLX_MODEL", "HMR_DATA"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("WDS_SECURE", "1")
     # Manifests a user locked on this machine must not change what verify tests see.
