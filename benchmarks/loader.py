@@ -140,9 +140,9 @@ def _baseline_item(crop: np.ndarray, kp: np.ndarray) -> dict:
             "dataset": "", "aug_rotation": np.float32(0.0), "aug_flip": False}
 
 
-def ours(set_dir: Path, n_batches: int, batch: int) -> tuple[int, float]:
+def ours(set_dir: Path, n_batches: int, batch: int, device_norm: bool = True) -> tuple[int, float]:
     sset = load_shard_set(set_dir)
-    cfg = StreamConfig(out_size=OUT, batch_size=batch, shuffle_buffer=64, seed=0)
+    cfg = StreamConfig(out_size=OUT, batch_size=batch, shuffle_buffer=64, seed=0, normalise_on_device=device_norm)
     loader = EpochLoader(ShardStream([(sset, 1.0)], cfg), n_batches + 1)
     it = iter(loader)
     next(it)  # fill the shuffle buffer outside the timing
@@ -162,6 +162,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=96, help="samples per source for each measurement")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
+    ap.add_argument("--normalise", choices=("device", "loader"), default="device",
+                    help="where ours normalises the image: on the training device from a uint8 batch, as "
+                         "training does (default; not timed here), or in the loader process (float32 batch)")
     ap.add_argument("--smoke", action="store_true",
                     help="seconds: 8 samples per source, batch 4, one run (checks the script runs; figures meaningless)")
     args = ap.parse_args()
@@ -176,7 +179,8 @@ def main() -> None:
     rows = fixture_rows()
     n, b = args.samples, args.batch
     print(f"loader benchmark: samples per CPU-second (one core), {OUT}² output, batch {b}, "
-          f"{n} samples per source, best of {args.repeats}; {machine_line(1)}")
+          f"{n} samples per source, best of {args.repeats}, ours normalised on the {args.normalise}; "
+          f"{machine_line(1)}")
     print(f"{'source':14s} {'image':>11s} {'shard write':>12s} {'MMHuman3D':>10s} {'lean base':>10s} "
           f"{'ours':>7s} {'vs MMH3D':>9s} {'vs lean':>8s}")
     tot = {k: [0.0, 0] for k in ("write", "mmh", "lean", "ours")}
@@ -192,7 +196,8 @@ def main() -> None:
                     return baseline_batches(group_rows, n, b, perm, faithful), time.process_time() - t
 
                 res[name] = best_rate(base_run, args.repeats)
-            res["ours"] = best_rate(lambda: ours(set_dir, max(1, n // b), b), args.repeats)
+            res["ours"] = best_rate(lambda: ours(set_dir, max(1, n // b), b, args.normalise == "device"),
+                                    args.repeats)
             rate = {k: c / t for k, (c, t) in res.items()}
             for k, (c, t) in res.items():
                 tot[k][0] += t

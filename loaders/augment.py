@@ -113,15 +113,19 @@ def draw_geometry(cfg: AugmentConfig, rng: np.random.Generator) -> GeometricDraw
     flip = bool(rng.random() < cfg.flip_prob)
     rot = 0.0
     if cfg.rotation_std_deg > 0 and rng.random() < cfg.rotation_prob:
-        rot = float(np.clip(rng.normal() * cfg.rotation_std_deg, -2 * cfg.rotation_std_deg,
-                            2 * cfg.rotation_std_deg))
-    scale = float(np.clip(1.0 + rng.normal() * cfg.scale_std, 1.0 - cfg.scale_std, 1.0 + cfg.scale_std))
+        rot = _clip(rng.normal() * cfg.rotation_std_deg, -2 * cfg.rotation_std_deg, 2 * cfg.rotation_std_deg)
+    scale = _clip(1.0 + rng.normal() * cfg.scale_std, 1.0 - cfg.scale_std, 1.0 + cfg.scale_std)
     shift = tuple(float(v) for v in rng.uniform(-cfg.translate_frac, cfg.translate_frac, 2))
     keep, offset = 1.0, 0.0
     if cfg.random_crop_prob > 0 and rng.random() < cfg.random_crop_prob:
         keep = 1.0 - cfg.random_crop_factor
         offset = float((rng.random() - 0.5) * (1.0 - keep))  # axis='y': slide vertically
     return GeometricDraw(flip, rot, scale, shift, keep, offset)
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    """``float(np.clip(value, low, high))`` for one number, without numpy's per-call cost."""
+    return float(min(max(value, low), high))
 
 
 def identity_geometry() -> GeometricDraw:
@@ -143,7 +147,7 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
     image = geo.warp(sample.image, geo.compose((affine, geo.flip_affine(out_size))) if flip else affine, out_size)
     kp2 = sample.keypoints2d_px.astype(np.float64).copy()
     kp2[:, :2] = geo.apply_points(affine, kp2[:, :2])
-    _, rot2, _ = geo.similarity_parts(affine)
+    scale, rot2, _ = geo.similarity_parts(affine)
     rz = np.eye(3)
     rz[:2, :2] = rot2
     kp3 = sample.keypoints3d_m.astype(np.float64).copy()
@@ -153,7 +157,10 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
         k_new, _ = geo.transform_intrinsics(affine, sample.cam_intrinsics)
     orient = _rotate_aa(rz, sample.smpl_global_orient)
     pose = np.asarray(sample.smpl_body_pose, dtype=np.float64)
-    rotated = not np.allclose(rz, np.eye(3))
+    # np.allclose(rz, I) (rtol 1e-5, atol 1e-8) on the four entries that can differ, as scalars
+    (c00, c01), (c10, c11) = rot2.tolist()
+    rotated = not (abs(c00 - 1.0) <= 1e-8 + 1e-5 and abs(c01) <= 1e-8 and abs(c10) <= 1e-8
+                   and abs(c11 - 1.0) <= 1e-8 + 1e-5)
     transl, has_transl = _move_transl(sample, rz, root, rotated)
     to_image = geo.compose((geo.invert(affine), sample.crop_to_image))
     if flip:
@@ -168,7 +175,6 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
         transl = _mirror_transl(transl, sample.smpl_betas, root)
         to_image = geo.compose((geo.flip_affine(out_size), to_image))
     centre = np.array([out_size / 2.0 - 0.5] * 2)
-    scale, _, _ = geo.similarity_parts(affine)
     aug_rotation, aug_flip = compose_frame_change(sample.aug_rotation, sample.aug_flip, rz, flip)
     return sample.replace(
         aug_rotation=aug_rotation, aug_flip=aug_flip,

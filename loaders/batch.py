@@ -137,7 +137,8 @@ TENSOR_DTYPES = {"keypoints2d": torch.float32, "keypoints3d": torch.float32,
                  "aug_flip": torch.bool}
 
 
-def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> dict:
+def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+            normalise: bool = True) -> dict:
     """List of :func:`training_arrays` → the batch dict of tensors.
 
     Each item's ``img`` is (S, S, 3) uint8 RGB and ``gains`` (3,) its colour-noise gains;
@@ -145,17 +146,43 @@ def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_ME
     :class:`hmr.core.crop.InputConfig`) are one table lookup per channel (cv2.LUT) written
     straight into the batch. ``img`` is (B, 3, S, S) float32; with ``channels_last`` it keeps
     NHWC memory (what cuDNN prefers for ResNets under AMP).
+
+    ``normalise=False`` leaves the lookup to the device (:func:`normalise_batch`): ``img`` is
+    then (B, 3, S, S) uint8 over NHWC memory (a quarter of the bytes to copy and move) and
+    ``img_lut`` (B, 3, 256) float32 holds each sample's table; the float values are the same.
     """
     b, s = len(items), items[0]["img"].shape[0]
-    buf = np.empty((b, s, s, 3) if channels_last else (b, 3, s, s), np.float32)
-    for i, it in enumerate(items):
-        normalise_into(it["img"], normalise_lut(it["gains"], mean, std), buf[i], channels_last)
-    img = torch.from_numpy(buf)
-    if channels_last:
-        img = img.permute(0, 3, 1, 2)
-    batch = {"img": img}
+    if normalise:
+        buf = np.empty((b, s, s, 3) if channels_last else (b, 3, s, s), np.float32)
+        for i, it in enumerate(items):
+            normalise_into(it["img"], normalise_lut(it["gains"], mean, std), buf[i], channels_last)
+        img = torch.from_numpy(buf)
+        if channels_last:
+            img = img.permute(0, 3, 1, 2)
+        batch = {"img": img}
+    else:
+        pixels = np.empty((b, s, s, 3), np.uint8)
+        luts = np.empty((b, 3, 256), np.float32)
+        for i, it in enumerate(items):
+            pixels[i] = it["img"]
+            luts[i] = normalise_lut(it["gains"], mean, std)[:, 0, :].T
+        batch = {"img": torch.from_numpy(pixels).permute(0, 3, 1, 2), "img_lut": torch.from_numpy(luts)}
     for name, dtype in TENSOR_DTYPES.items():
         batch[name] = torch.as_tensor(np.stack([np.asarray(it[name]) for it in items]), dtype=dtype)
     batch["key"] = [it["key"] for it in items]
     batch["dataset"] = [it["dataset"] for it in items]
     return batch
+
+
+def normalise_batch(batch: dict) -> dict:
+    """A batch collated with ``normalise=False`` → the same batch with ``img`` (B, 3, S, S)
+    float32, looked up in its ``img_lut`` where the tensors are (the GPU): the very values
+    ``collate`` would have written. Other batches are returned as they are."""
+    img = batch["img"]
+    if img.dtype != torch.uint8:
+        return batch
+    out = {k: v for k, v in batch.items() if k != "img_lut"}
+    b, c, h, w = img.shape
+    index = img.reshape(b, c, h * w).long()  # (B, 3, S·S) values 0..255
+    out["img"] = torch.gather(batch["img_lut"], 2, index).reshape(b, c, h, w)
+    return out

@@ -85,6 +85,9 @@ class StreamConfig:
     convention: str | None = None        # output keypoint convention (None: the shards')
     drop_last: bool = True
     channels_last: bool = False          # img in NHWC memory layout (same shape), saves a copy
+    #: img stays uint8 with a per-sample lookup table (``img_lut``) for the device to normalise
+    #: (loaders.batch.normalise_batch; the trainer's move_batch does it): the same float values
+    normalise_on_device: bool = False
     #: input normalisation of ``img``: the model's (hmr.core.crop.InputConfig mean / std)
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -401,10 +404,10 @@ class ShardStream(IterableDataset):
                 continue
             batch.append(item)
             if len(batch) == cfg.batch_size:
-                yield collate(batch, cfg.channels_last, cfg.mean, cfg.std)
+                yield collate(batch, cfg.channels_last, cfg.mean, cfg.std, not cfg.normalise_on_device)
                 batch = []
         if batch and not cfg.drop_last:
-            yield collate(batch, cfg.channels_last, cfg.mean, cfg.std)
+            yield collate(batch, cfg.channels_last, cfg.mean, cfg.std, not cfg.normalise_on_device)
 
     def _skip_samples(self, where: Placement) -> int:
         """Raw samples this worker already turned into batches before ``resume_batches``.

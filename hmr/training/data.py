@@ -91,7 +91,8 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
     stream_cfg = StreamConfig(out_size=net_input.size_px, mean=net_input.mean, std=net_input.std,
                               batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=True,
                               seed=t.seed, train=data.augment, convention=data.convention, occlusion=occlusion,
-                              augment=augment, cache_mb=data.cache_mb)
+                              augment=augment, cache_mb=data.cache_mb,
+                              normalise_on_device=True)  # the trainer's move_batch normalises
     loader = build_loader(sources, stream_cfg, num_workers=data.num_workers, pin_memory=t.device != "cpu",
                           rank=rank, world_size=world_size)
 

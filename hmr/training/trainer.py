@@ -49,6 +49,7 @@ from hmr.training.data import input_config
 from hmr.training.logs import RunLogger
 from hmr.training.objective import Objective
 from hmr.training.run_folder import LAST, latest_checkpoint, prune_checkpoints, rng_state, set_rng_state
+from loaders.batch import normalise_batch
 
 Batches = Iterable[dict] | Callable[[int], Iterable[dict]]
 
@@ -102,13 +103,13 @@ def lr_factor(cfg: OptimConfig, total_steps: int) -> Callable[[int], float]:
 
 
 def move_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
-    out = {}
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            value = value.to(device, non_blocking=True)
-            if key == "img" and channels_last:
-                value = value.contiguous(memory_format=torch.channels_last)
-        out[key] = value
+    """Tensors to ``device``; a uint8 image batch (``StreamConfig.normalise_on_device``) is
+    normalised there, after the move (a quarter of the bytes to copy), to the same floats."""
+    out = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+           for key, value in batch.items()}
+    out = normalise_batch(out)
+    if channels_last:
+        out["img"] = out["img"].contiguous(memory_format=torch.channels_last)
     return out
 
 

@@ -64,13 +64,14 @@ def batch_digest(batch: dict) -> dict[str, str]:
     return out
 
 
-def golden_batches(shard_root: Path, normalise=None) -> dict:
+def golden_batches(shard_root: Path, normalise=None, **extra) -> dict:
     """``{variant: [batch digests]}`` for three batches of 8 per variant. ``normalise``: a
-    function applied to each batch before hashing (a device normalisation under test)."""
+    function applied to each batch before hashing (a device normalisation under test);
+    ``extra``: more :class:`StreamConfig` fields for every variant."""
     sets = [(load_shard_set(shard_root / "gold-a-train"), 2.0), (load_shard_set(shard_root / "gold-b-train"), 1.0)]
     result = {}
     for name, kw in VARIANTS.items():
-        cfg = StreamConfig(out_size=OUT, batch_size=8, shuffle_buffer=6, seed=5, **kw)
+        cfg = StreamConfig(out_size=OUT, batch_size=8, shuffle_buffer=6, seed=5, **kw, **extra)
         batches = list(EpochLoader(ShardStream(sets, cfg), 3))
         result[name] = [batch_digest(normalise(b) if normalise else b) for b in batches]
     return result

@@ -11,7 +11,9 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from loaders.batch import normalise_batch
 from tests.loaders.golden_stream import golden_batches, make_shards, shard_digests
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_stream.json").read_text())
@@ -36,3 +38,22 @@ def compare(got: dict, want: dict) -> None:
 
 def test_batches_are_unchanged(golden_root):
     compare(golden_batches(golden_root), GOLDEN["batches"])
+
+
+def on(device: str):
+    def normalise(batch: dict) -> dict:
+        assert batch["img"].dtype == torch.uint8 and batch["img_lut"].shape[1:] == (3, 256)
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        out = normalise_batch(moved)
+        assert "img_lut" not in out and out["img"].dtype == torch.float32
+        return {k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in out.items()}
+    return normalise
+
+
+def test_uint8_batches_normalised_on_the_device_give_the_same_floats(golden_root):
+    compare(golden_batches(golden_root, on("cpu"), normalise_on_device=True), GOLDEN["batches"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_uint8_batches_normalised_on_cuda_give_the_same_floats(golden_root):
+    compare(golden_batches(golden_root, on("cuda"), normalise_on_device=True), GOLDEN["batches"])
