@@ -237,29 +237,44 @@ def _check_h5_shapes(f, n: int, path: Path) -> None:
                                      "value(s) per person", path=path, record=key)
 
 
+#: what h5py raises on a corrupt file part-way (its low-level layer has no one error type)
+H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError, AttributeError)
+
+
 def persons_from_h5(path: Path, block: int = 4096) -> Iterator[MpiiPerson | BadRecord]:
     with open_h5(path) as f:
-        missing = [k for k in ("center", "scale", "part", "imgname") if k not in f]
-        if missing:
-            raise DatasetFormatError(f"missing datasets {missing}", path=path)
-        n = len(f["imgname"])
-        has = {k: k in f for k in ("visible", "normalize", "person")}
-        _check_h5_shapes(f, n, path)
+        try:
+            missing = [k for k in ("center", "scale", "part", "imgname") if k not in f]
+            if missing:
+                raise DatasetFormatError(f"missing datasets {missing}", path=path)
+            n = len(f["imgname"])
+            has = {k: k in f for k in ("visible", "normalize", "person")}
+            _check_h5_shapes(f, n, path)
+        except H5_ERRORS as exc:
+            raise DatasetFormatError(f"corrupt HDF5 file ({type(exc).__name__}: {exc})", path=path) from None
         for start in range(0, n, block):  # block reads: memory independent of N
             stop = min(start + block, n)
-            center, scale = f["center"][start:stop], f["scale"][start:stop]
-            part, names = f["part"][start:stop], f["imgname"][start:stop]
-            visible = f["visible"][start:stop] if has["visible"] else np.ones((stop - start, 16))
-            norm = f["normalize"][start:stop] if has["normalize"] else None
-            person = f["person"][start:stop] if has["person"] else np.full(stop - start, -1)
+            try:
+                center, scale = f["center"][start:stop], f["scale"][start:stop]
+                part, names = f["part"][start:stop], f["imgname"][start:stop]
+                visible = f["visible"][start:stop] if has["visible"] else np.ones((stop - start, 16))
+                norm = f["normalize"][start:stop] if has["normalize"] else None
+                person = f["person"][start:stop] if has["person"] else np.full(stop - start, -1)
+            except H5_ERRORS as exc:
+                raise DatasetFormatError(f"corrupt HDF5 file, rows {start}-{stop - 1} ({type(exc).__name__}: "
+                                         f"{exc})", path=path) from None
             for k in range(stop - start):
-                xy = np.asarray(part[k], dtype=np.float64).reshape(NUM_JOINTS, 2)
-                labelled = ((xy != 0).any(axis=1)).astype(np.float64)
-                yield MpiiPerson(_decode(names[k]), np.concatenate([xy, labelled[:, None]], axis=1),
-                                 np.asarray(visible[k]).astype(np.uint8).reshape(NUM_JOINTS),
-                                 np.asarray(center[k], dtype=np.float64), float(scale[k]),
-                                 None if norm is None else float(norm[k]),
-                                 f"{path.name}[{start + k}]", int(person[k]), str(path))
+                record = f"{path.name}[{start + k}]"
+                try:
+                    xy = np.asarray(part[k], dtype=np.float64).reshape(NUM_JOINTS, 2)
+                    labelled = ((xy != 0).any(axis=1)).astype(np.float64)
+                    found = MpiiPerson(_decode(names[k]), np.concatenate([xy, labelled[:, None]], axis=1),
+                                       np.asarray(visible[k]).astype(np.uint8).reshape(NUM_JOINTS),
+                                       np.asarray(center[k], dtype=np.float64), float(scale[k]),
+                                       None if norm is None else float(norm[k]), record, int(person[k]), str(path))
+                except (ValueError, TypeError) as exc:  # e.g. an image name that is not UTF-8
+                    found = BadRecord(str(path), record, f"malformed row: {exc}")
+                yield found
 
 
 def persons_from_json(path: Path) -> Iterator[MpiiPerson | BadRecord]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -56,6 +59,35 @@ def test_a_truncated_joints_mat_names_the_file(tmp_path, capsys):
     code, err = _cli(capsys, "convert", "lsp", "--root", str(tmp_path / "lsp"), "--out", str(tmp_path / "out"),
                      "--split", "train")
     assert code == 2 and "joints.mat" in err and "truncated" in err
+
+
+def _break_joints_mat(data: bytes, how: str) -> bytes:
+    """LSP's joints.mat (scipy writes it uncompressed: header, one miMATRIX) broken in a way
+    that made scipy's reader crash the process (segmentation fault) instead of raising."""
+    out = bytearray(data)
+    name = data.find(b"joints")  # the name sub-element's data; its tag is the 8 bytes before
+    if how == "name_length":
+        out[name - 4:name] = struct.pack("<I", 124)  # 'joints' claims 124 bytes
+    elif how == "unknown_type":
+        out[name + 8:name + 12] = struct.pack("<I", 0x1F09)  # the real part's tag: type 7945
+    else:  # "complex_without_imaginary": the array-flags word of the one miMATRIX
+        out[145] |= 0x08
+    return bytes(out)
+
+
+@pytest.mark.parametrize("how", ["name_length", "unknown_type", "complex_without_imaginary"])
+def test_a_mat_file_that_crashed_scipy_is_an_error_naming_it(tmp_path, how):
+    write_lsp(tmp_path / "lsp", n=2)
+    mat = tmp_path / "lsp" / "joints.mat"
+    assert mat.read_bytes()[140:148] == struct.pack("<II", 8, 6)  # the flags sub-element: 8 bytes, class 6
+    mat.write_bytes(_break_joints_mat(mat.read_bytes(), how))
+    code = ("import sys\nfrom pathlib import Path\nfrom converters.readers import read_mat\n"
+            "from hmr.core.errors import DatasetFormatError\n"
+            f"try:\n    read_mat(Path({str(mat)!r}))\nexcept DatasetFormatError as exc:\n    print(exc)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, f"crashed with {run.returncode}: {run.stderr[-300:]}"
+    assert str(mat) in run.stdout and "corrupt .mat file" in run.stdout
 
 
 def test_joints_that_are_not_numbers_name_the_file_and_variable(tmp_path):
