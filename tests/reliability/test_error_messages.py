@@ -204,6 +204,24 @@ def test_mpii_h5_arrays_of_unequal_length_name_the_dataset(tmp_path, capsys):
     assert code == 2 and str(h5) in err and "record center" in err and "3 rows" in err
 
 
+def test_mpii_h5_odd_objects_and_names_are_named(tmp_path):
+    """A committed datatype where a dataset belongs, and an image name that is not UTF-8."""
+    write_mpii_h5(tmp_path / "mpii")
+    h5 = tmp_path / "mpii" / "annot" / "train.h5"
+    with h5py.File(h5, "a") as f:
+        names = f["imgname"][()]
+        names[1] = b"\x99bad.jpg"
+        f["imgname"][...] = names
+    result, store = convert("mpii", tmp_path / "mpii", tmp_path / "out", "train", skip_bad=True)
+    assert [(s.path, s.record) for s in result.skipped] == [(str(h5), "train.h5[1]")] and len(store) == 3
+    with h5py.File(h5, "a") as f:
+        del f["visible"]
+        f["visible"] = np.dtype("f8")  # a named datatype, not a dataset
+    with pytest.raises(DatasetFormatError, match="corrupt HDF5") as err:
+        convert("mpii", tmp_path / "mpii", tmp_path / "out2", "train")
+    assert err.value.path == str(h5)
+
+
 def test_mpii_json_nesting_bomb_names_the_file(tmp_path, capsys):
     (tmp_path / "mpii" / "annotations").mkdir(parents=True)
     bomb = tmp_path / "mpii" / "annotations" / "mpii_train.json"
