@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from converters import synth as synth_converter
 from converters.driver import run_conversion
+from converters.options import ConvertOptions
+from converters.synth import JsonArrayStream
 from hmr.core.errors import DatasetFormatError
 from hmr.core.keypoints import get_convention
 from hmr.core.schema import open_store
@@ -71,3 +74,62 @@ def test_truncated_annotation_names_the_file(raw, tmp_path):
     ann.write_bytes(ann.read_bytes()[:500])
     with pytest.raises(DatasetFormatError, match="train.json: invalid or truncated JSON"):
         run_conversion("synth", copy, tmp_path / "out", split="train", progress=False)
+
+
+# -- the annotation file is streamed ---------------------------------------------------------
+
+DOC = {"info": {"note": "ünïcode \"quoted\" \\ and \u2603", "n": [1, 2.5e-3, None, True]},
+       "annotations": [{"id": i, "v": -1234567.125 * i, "s": "x" * (i * 7), "nested": {"a": [[i, false]]}}
+                       for i, false in zip(range(40), [False] * 40)],
+       "images": [], "tail": 123456789}
+
+
+@pytest.mark.parametrize("indent", [None, 1, "\t"])
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_streamed_arrays_equal_json_load(tmp_path, indent, chunk):
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(DOC, indent=indent, ensure_ascii=indent is None), encoding="utf-8")
+    for key in ("annotations", "images", "missing", "tail"):  # a non-array value yields nothing
+        want = DOC.get(key) if isinstance(DOC.get(key), list) else []
+        assert list(JsonArrayStream(path, key, chunk_chars=chunk)) == want
+
+
+@pytest.mark.parametrize("text", ['{"annotations": [{"id": 1}, {"id": 2', '{"annotations": [1 2]}',
+                                  '[1, 2]', '', '{"annotations": [1,]}'])
+def test_broken_annotation_files_name_the_file(tmp_path, text):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(DatasetFormatError, match="bad.json"):
+        list(JsonArrayStream(path, "annotations", chunk_chars=8))
+
+
+def test_old_files_in_any_order_convert_the_same(raw, tmp_path):
+    """The file the generator wrote, rewritten with images reversed, annotations first and two
+    annotations of one image far apart, converts to the same rows (a record is its annotation)."""
+    data = json.loads((raw / "annotations/train.json").read_text())
+    direct = list(synth_converter.iter_samples(raw, "train", ConvertOptions()))
+    copy = tmp_path / "raw"
+    (copy / "annotations").mkdir(parents=True)
+    (copy / "images").symlink_to(raw / "images")
+    anns = data["annotations"] + [dict(data["annotations"][0], id=99)]  # image 0 again, last
+    (copy / "annotations/train.json").write_text(json.dumps(
+        {"annotations": anns, "info": data["info"], "images": data["images"][::-1]}, indent=2))
+    moved = list(synth_converter.iter_samples(copy, "train", ConvertOptions()))
+    assert len(moved) == len(direct) + 1
+    for a, b in zip(direct, moved):
+        assert a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+    assert moved[-1]["image_path"] == direct[0]["image_path"]
+
+
+def test_an_annotation_without_its_image_is_a_bad_record(raw, tmp_path):
+    data = json.loads((raw / "annotations/train.json").read_text())
+    data["images"] = data["images"][1:]
+    copy = tmp_path / "raw"
+    (copy / "annotations").mkdir(parents=True)
+    (copy / "images").symlink_to(raw / "images")
+    (copy / "annotations/train.json").write_text(json.dumps(data))
+    out = list(synth_converter.iter_samples(copy, "train", ConvertOptions()))
+    bad = [r for r in out if not isinstance(r, dict)]
+    assert len(out) == 8 and len(bad) == 1 and "image_id 0 not in images" in bad[0].message
