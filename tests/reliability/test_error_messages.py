@@ -7,6 +7,7 @@ the way the outside tester broke it."""
 from __future__ import annotations
 
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -259,6 +260,39 @@ def test_an_npz_member_with_a_bad_crc_names_the_file_and_member(tmp_path):
         with pytest.raises(DatasetFormatError, match="CRC") as err:
             convert(name, root, tmp_path / f"out-{name}", split, **options)
         assert (err.value.path, err.value.record) == (str(npz), "center")
+
+
+def _rewrite_member(archive, member: str, data: bytes, method: int = zipfile.ZIP_STORED) -> None:
+    """Replace ``member`` of a stored (uncompressed) npz, then mark it with compression ``method``."""
+    with zipfile.ZipFile(archive) as src:
+        items = [(info.filename, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(archive, "w") as dst:
+        for name, body in items:
+            dst.writestr(name, data if name == member else body)
+    if method != zipfile.ZIP_STORED:  # the method field of the local header and the directory entry
+        raw = bytearray(archive.read_bytes())
+        with zipfile.ZipFile(archive) as zf:
+            info = zf.getinfo(member)
+        raw[info.header_offset + 8:info.header_offset + 10] = struct.pack("<H", method)
+        central = next(m.start() for m in re.finditer(b"PK\x01\x02", raw)
+                       if struct.unpack_from("<I", raw, m.start() + 42)[0] == info.header_offset)
+        raw[central + 10:central + 12] = struct.pack("<H", method)
+        archive.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("broken", ["compression_method", "npy_header"])
+def test_an_npz_member_zipfile_or_numpy_cannot_read_names_the_member(tmp_path, broken):
+    root, npz = _spin(tmp_path)
+    with zipfile.ZipFile(npz) as zf:
+        body = zf.read("center.npy")
+    if broken == "compression_method":
+        _rewrite_member(npz, "center.npy", body, method=99)
+    else:  # the header dict cut short, its length field kept consistent
+        header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (5, 2" + b" " * 10 + b"\n"
+        _rewrite_member(npz, "center.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header)
+    with pytest.raises(DatasetFormatError) as err:
+        convert("spin_npz", root, tmp_path / "out", "coco_2014_train", file=str(npz))
+    assert (err.value.path, err.value.record) == (str(npz), "center")
 
 
 def test_an_object_array_where_numbers_belong_names_the_file_and_member(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -44,7 +45,7 @@ class SafeNpz:
             raise DatasetFormatError("expected npz file is missing", path=self.path)
         try:
             self._zip = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:  # NotImplemented: zip version
             raise DatasetFormatError(f"not a readable npz (zip) file: {exc}", path=self.path) from None
         self._members = {n[:-4]: n for n in self._zip.namelist() if n.endswith(".npy")}
 
@@ -101,7 +102,8 @@ class SafeNpz:
                                      path=self.path)
         try:
             yield
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error, NotImplementedError,
+                SyntaxError, tokenize.TokenError) as exc:  # the last three: compression method, .npy header
             raise DatasetFormatError(f"key '{key}' is unreadable or truncated ({type(exc).__name__}: "
                                      f"{exc})", path=self.path, record=key) from None
 
