@@ -61,6 +61,7 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,10 +219,16 @@ class SampleErrors:
 BodyModelFor = Callable[[str], torch.nn.Module]  # gender name → body model
 
 
-def _eval_indices(joints: str, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
+@lru_cache(maxsize=None)
+def _h36m_rows(joints: str) -> tuple[tuple[int, ...], int]:
+    """Rows of the scored joints and of the root in the H36M-17 set (name lookups are slow: once)."""
     h36m = get_convention("h36m")
-    sel = torch.as_tensor(h36m.indices(list(get_convention(joints).joint_names)), device=device)
-    return sel, h36m.index(ROOT_JOINT)
+    return tuple(h36m.indices(list(get_convention(joints).joint_names))), h36m.index(ROOT_JOINT)
+
+
+def _eval_indices(joints: str, device: torch.device | None = None) -> tuple[torch.Tensor, int]:
+    rows, root = _h36m_rows(joints)
+    return torch.as_tensor(rows, device=device), root
 
 
 @dataclass
