@@ -86,7 +86,7 @@ PVE_CONVENTIONS = {
 #: 2D benchmarks: scored joints and PCK thresholds (fractions of the box's longer side)
 KEYPOINTS2D_CONVENTION = "lsp14"
 PCK2D_ALPHAS = (0.05, 0.2)
-#: GT meshes kept in memory between evaluations up to this many bytes (joints always are)
+#: GT meshes kept in memory between evaluations up to this many bytes in all (joints always are)
 VERTEX_CACHE_BYTES = 1 << 30
 GT_CACHE_ENTRIES = 4
 
@@ -346,9 +346,13 @@ def ground_truth(bench: Benchmark, store, indices: np.ndarray, body_model_for: B
                      rarity_mm=np.concatenate(rarity) if rarity else None)
     if key is not None:
         _GT_CACHE[key] = gt
-        while len(_GT_CACHE) > GT_CACHE_ENTRIES:
-            _GT_CACHE.popitem(last=False)
+        while len(_GT_CACHE) > GT_CACHE_ENTRIES or (len(_GT_CACHE) > 1 and _cached_vertex_bytes() > VERTEX_CACHE_BYTES):
+            _GT_CACHE.popitem(last=False)  # oldest first: memory stays under one budget in all
     return gt
+
+
+def _cached_vertex_bytes() -> int:
+    return sum(g.vertices.numel() * g.vertices.element_size() for g in _GT_CACHE.values() if g.vertices is not None)
 
 
 def clear_ground_truth_cache() -> None:
