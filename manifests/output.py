@@ -70,10 +70,30 @@ def store_files(store: Path) -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def _store_sizes(store: Path) -> dict[str, tuple[Path, int]]:
+    """``{relative path: (absolute path, size)}`` of a store, as :func:`store_files` orders it:
+    one ``scandir`` walk whose entries carry their sizes (no ``Path.relative_to`` per file)."""
+    if not store.is_dir():
+        return {rel: (p, p.stat().st_size) for rel, p in store_files(store).items()}
+    out: dict[str, tuple[Path, int]] = {}
+    stack = [(str(store), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for e in entries:
+                if e.is_dir():  # followed like os.walk's listing (symlinked folders not entered)
+                    if not e.is_symlink():
+                        stack.append((e.path, prefix + e.name + "/"))
+                else:
+                    out[prefix + e.name] = (Path(e.path), e.stat().st_size)
+    return dict(sorted(out.items()))
+
+
 def hash_store(store: Path, *, workers: int | None = None,
                progress: bool | None = None) -> list[dict[str, Any]]:
-    files = store_files(store)
-    jobs = [HashJob(rel, p, ("sha256",), p.stat().st_size) for rel, p in files.items()]
+    sized = _store_sizes(store)
+    files = {rel: p for rel, (p, _) in sized.items()}
+    jobs = [HashJob(rel, p, ("sha256",), size) for rel, (p, size) in sized.items()]
     run = hash_many(jobs, workers=workers, progress=progress, desc=f"hash {store.name}")
     out = []
     for rel in files:

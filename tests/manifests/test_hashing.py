@@ -53,3 +53,20 @@ def test_small_files_share_tasks(monkeypatch, tmp_path):
     batches = hashing._batches(jobs)
     assert [len(b) for b in batches] == [1] + [10] * 9 + [5]
     assert batches[0][0].key == "big"
+
+
+def test_store_walk_lists_what_store_files_lists(tmp_path):
+    from manifests.output import _store_sizes, store_files
+
+    store = tmp_path / "s.zarr"
+    for rel in ["zarr.json", "kp/c/0/0", "kp/c/1/0", "img/zarr.json", "deep/a/b/c/d"]:
+        (store / rel).parent.mkdir(parents=True, exist_ok=True)
+        (store / rel).write_text(rel * 3)
+    (store / "linked").symlink_to(store / "kp")  # a symlinked folder: listed by neither
+    (store / "linked_file").symlink_to(store / "zarr.json")
+    sized = _store_sizes(store)
+    assert {k: p for k, (p, _) in sized.items()} == store_files(store) and list(sized) == list(store_files(store))
+    assert all(size == len(rel) * 3 or rel == "linked_file" for rel, (_, size) in sized.items())
+    single = tmp_path / "one.npz"
+    single.write_bytes(b"12345")
+    assert _store_sizes(single) == {"one.npz": (single, 5)}
