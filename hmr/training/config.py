@@ -29,6 +29,8 @@ from hmr.core.errors import ConfigError
 from hmr.fitting.smplify import SMPLifyConfig
 from hmr.models.backbone import check_backbone
 from hmr.models.hmr import ModelConfig
+from loaders.augment import AugmentConfig
+from loaders.occlusion import OcclusionConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 LOSS_KINDS = ("mse", "l1", "bmc", "bni", "gai")
@@ -287,6 +289,8 @@ def check_values(config: Config) -> None:
                 raise ConfigError(f"{key} must be {RANGES[key][1]}, got {value!r}")
             if key in CHOICES and value not in CHOICES[key]:
                 raise ConfigError(f"{key} = {value!r}: choose one of {', '.join(map(repr, CHOICES[key]))}")
+    for key, cls in (("augmentation", AugmentConfig), ("occlusion", OcclusionConfig)):
+        _check_table(getattr(config.data, key), cls, f"data.{key}")
     milestones = config.optim.step_milestones
     if any(m < 1 for m in milestones) or milestones != sorted(set(milestones)):
         raise ConfigError(f"optim.step_milestones = {milestones}: must be increasing steps >= 1")
@@ -295,6 +299,22 @@ def check_values(config: Config) -> None:
         raise ConfigError(f"train.device = {device!r}: choose '' (cuda if present, else cpu), cpu, cuda, "
                           "cuda:N or mps")
     check_backbone(config.model.backbone, config.model.backbone_args)
+
+
+def _check_table(values: dict, cls: type, where: str) -> None:
+    """A ``{name = value}`` table read into ``cls`` (the loaders' augmentation settings): known
+    names, their types, numbers at least 0, probabilities at most 1."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}.{key}: unknown (known: {', '.join(sorted(hints))})")
+        problem = _type_problem(value, hints[key])
+        if problem:
+            raise ConfigError(f"{where}.{key} must be {problem}, got {value!r}")
+        high = 1 if cls is OcclusionConfig or key.endswith("_prob") else math.inf
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not 0 <= value <= high:
+            raise ConfigError(f"{where}.{key} must be " + ("in [0, 1]" if high == 1 else "at least 0")
+                              + f", got {value!r}")
 
 
 def check_device(config: Config) -> None:
