@@ -55,6 +55,8 @@ from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path, atomic_write_text, output_lock, write_error
 
 INDEX_NAME = "index.json"
+#: what :func:`load_shard_set` needs from an index (besides ``format``)
+INDEX_KEYS = ("name", "dataset", "split", "num_samples", "num_keypoints", "keypoint_convention", "shards")
 INDEX_FORMAT = "hmrkit-shards"
 INDEX_VERSION = 1
 SMPL_FIELDS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl")
@@ -464,14 +466,22 @@ def load_shard_set(path: str | os.PathLike) -> ShardSet:
         raise HmrError("no shard index here (run 'hmr shard' first)", path=index_path)
     try:
         index = json.loads(index_path.read_text())
-    except ValueError as exc:
-        raise HmrError(f"shard index is not JSON ({exc})", path=index_path) from None
-    if index.get("format") != INDEX_FORMAT:
+    except (ValueError, RecursionError) as exc:  # RecursionError: a JSON nesting bomb
+        raise HmrError(f"shard index is not JSON ({type(exc).__name__})", path=index_path) from None
+    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
         raise HmrError(f"not a {INDEX_FORMAT} index", path=index_path)
-    _check_shard_names(index.get("shards"), index_path)
-    return ShardSet(index_path.parent, index["name"], index["dataset"], index["split"],
-                    int(index["num_samples"]), int(index["num_keypoints"]), index["keypoint_convention"],
-                    tuple(index["shards"]), index)
+    missing = [k for k in INDEX_KEYS if k not in index]
+    if missing:
+        raise HmrError(f"shard index lacks {', '.join(map(repr, missing))}", path=index_path, record=missing[0])
+    if not isinstance(index["shards"], list):
+        raise HmrError("'shards' is not a list", path=index_path, record="shards")
+    _check_shard_names(index["shards"], index_path)
+    try:
+        counts = int(index["num_samples"]), int(index["num_keypoints"])
+    except (TypeError, ValueError) as exc:
+        raise HmrError(f"num_samples / num_keypoints are not integers ({exc})", path=index_path) from None
+    return ShardSet(index_path.parent, str(index["name"]), str(index["dataset"]), str(index["split"]),
+                    *counts, str(index["keypoint_convention"]), tuple(index["shards"]), index)
 
 
 def _check_shard_names(shards: Any, index_path: Path) -> None:
