@@ -48,6 +48,7 @@ from converters import get_converter
 from converters.options import ConvertOptions, check_options
 from hmr.core.errors import DatasetFormatError, HmrError
 from hmr.core.schema import FIELD_BY_NAME, SCHEMA_VERSION, StoreWriter, open_store
+from hmr.core.schema.merge import DEFAULT_BLOCK_ITEMS, finish_part, part_blocks, part_of_block, part_path
 from hmr.core.utils.atomic import atomic_write_text, output_lock, write_error
 
 
@@ -101,8 +102,13 @@ def _sample_problem(sample: Mapping[str, Any]) -> str | None:
 def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *, split: str,
                    fmt: str | None = None, skip_bad: bool = False, overwrite: bool = False,
                    options: ConvertOptions | None = None, argv: list[str] | None = None,
-                   progress: bool = True) -> ConversionResult:
-    """Convert one split of one dataset into a schema store (+ output manifest)."""
+                   progress: bool = True, part: tuple[int, int] | None = None,
+                   part_block_items: int = DEFAULT_BLOCK_ITEMS) -> ConversionResult:
+    """Convert one split of one dataset into a schema store (+ output manifest).
+
+    ``part=(I, N)`` keeps only part I of N of the records (blocks of ``part_block_items``
+    records, round-robin; :mod:`hmr.core.schema.merge`) in ``NAME_SPLIT.part-I-of-N.zarr``,
+    for ``hmr store merge``."""
     module = get_converter(name)
     root = Path(root).resolve()
     if not root.is_dir():
@@ -114,6 +120,8 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
     check_options(getattr(module, "OPTIONS", ()), options.extra, module.SOURCE.name)
     _check_manifest_exists(module)
     store_path = output_path(out, module.SOURCE.name, split, fmt)
+    if part is not None:
+        store_path = part_path(store_path, *part)
     report_path = store_path.with_name(store_path.name + ".skipped.json")
     # One writer per output: a second run to the same --out refuses (naming the lock) instead
     # of deleting this one's partial folder; the lock covers the manifest written after.
@@ -124,9 +132,14 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
                          converter_version=str(module.VERSION), image_root=str(root),
                          overwrite=overwrite, on_bad_row=_bad_row_handler(root, skip_bad, skipped)) as writer:
             items = _progress(module.iter_samples(root, split, options), progress, module.SOURCE.name, split)
+            if part is not None:
+                kept = _PartItems(items, writer, *part, part_block_items)
+                items = kept
             _write_samples(writer, items, skip_bad, skipped, root)
+            if part is not None:
+                kept.record(options, skip_bad)
             writer.finish()  # the last rows are validated here: still under the partial name
-            if writer.num_samples == 0:
+            if writer.num_samples == 0 and not (part is not None and kept.num_items):
                 if skipped:
                     _write_report(report_path, skipped)
                 raise DatasetFormatError(f"no samples found for split '{split}'"
@@ -257,3 +270,96 @@ def _relative_to_root(path: Path, root: Path) -> Path:
     if ".." not in path.parts and path.is_relative_to(root):
         return path.relative_to(root)
     return path.resolve().relative_to(root)
+
+
+class _PartItems:
+    """The records of one part (``hmr convert --part I/N``): every record is read, those of
+    the part's blocks are passed on. At each block's end the writer is flushed, so the rows
+    it kept from the block (after the schema's refusals) are counted exactly."""
+
+    def __init__(self, items: Iterable[Any], writer: StoreWriter, index: int, count: int, block_items: int):
+        self.items, self.writer = items, writer
+        self.index, self.count, self.block_items = index, count, int(block_items)
+        self.num_items = 0
+        self.block_rows: dict[int, int] = {}
+
+    def __iter__(self):
+        current, start = None, 0
+        for i, item in enumerate(self.items):
+            self.num_items = i + 1
+            block = i // self.block_items
+            if block != current and current is not None:
+                self._close(current, start)
+            if block != current and part_of_block(block, self.count) == self.index:
+                current, start = block, self.writer.num_samples
+            elif block != current:
+                current = None
+            if current is not None:
+                yield item
+        if current is not None:
+            self._close(current, start)
+
+    def _close(self, block: int, start: int) -> None:
+        self.writer.flush()
+        self.block_rows[block] = self.writer.num_samples - start
+
+    def record(self, options: ConvertOptions, skip_bad: bool) -> None:
+        """Describe the part in the store's attributes (before ``finish`` marks it complete)."""
+        blocks = part_blocks(self.index, self.count, self.num_items, self.block_items)
+        info = {"index": self.index, "count": self.count, "block_items": self.block_items,
+                "num_items": self.num_items, "block_rows": [self.block_rows.get(b, 0) for b in blocks],
+                "options": {"extra": {str(k): str(v) for k, v in sorted(options.extra.items())},
+                            "check_images": bool(options.check_images),
+                            "body_model": options.body_model, "skip_bad": bool(skip_bad)}}
+        finish_part(self.writer, info)
+
+
+def merge_parts(parts: list[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False,
+                argv: list[str] | None = None) -> tuple[Path, Path | None]:
+    """``hmr store merge``: join the part stores of one conversion into ``out`` (the store a
+    single process would have written) and give it one output manifest, made from the parts'
+    (same converter, source manifest and raw files; counts summed). A part without its output
+    manifest is refused: its run was interrupted before finishing."""
+    from hmr.core.schema.merge import check_parts, merge_stores
+
+    stores = check_parts(parts)
+    try:
+        from manifests import check_store_files
+        from manifests.output import hash_store, output_manifest_path, read_output_manifest
+        from manifests.hashing import tree_digest
+    except ImportError:  # manifests package not installed: the merged store is still complete
+        return merge_stores(parts, out, overwrite=overwrite), None
+    docs = []
+    for store in stores:
+        path = output_manifest_path(store.path)
+        if not path.exists():
+            raise HmrError(f"{store.path}: part has no output manifest (its conversion was interrupted "
+                           "before finishing): convert this part again")
+        docs.append(read_output_manifest(path))
+        check_store_files(store.path)  # a chunk changed since the part was written
+
+    def origin(doc: dict) -> dict:
+        return {"converter": doc.get("converter"), "schema version": doc.get("schema_version"),
+                "source manifest": (doc.get("source_manifest") or {}).get("sha256"),
+                "raw files": (doc.get("raw") or {}).get("digest")}
+
+    for store, doc in zip(stores[1:], docs[1:]):
+        differ = [k for k, v in origin(doc).items() if v != origin(docs[0])[k]]
+        if differ:
+            raise HmrError(f"{store.path}: its output manifest records other {', '.join(differ)} than "
+                           f"{stores[0].path.name}'s: parts of different conversions")
+    out = Path(out)
+    with output_lock(out):
+        _output_manifest_of(out).unlink(missing_ok=True)
+        merge_stores(parts, out, overwrite=overwrite)
+        files = hash_store(out)
+        split = stores[0].split
+        doc = {**docs[0], "store": out.name, "store_kind": "file" if out.is_file() else "dir",
+               "files": files, "store_sha256": tree_digest((f["path"], f["size"], f["sha256"]) for f in files),
+               "counts": {split: sum(int(d.get("counts", {}).get(split, 0)) for d in docs)},
+               "argv": list(sys.argv if argv is None else argv),
+               "parts": [{"store": s.path.name, "store_sha256": d.get("store_sha256"), "argv": d.get("argv")}
+                         for s, d in zip(stores, docs)]}
+        manifest = _output_manifest_of(out)
+        atomic_write_text(manifest, json.dumps(doc, indent=1) + "\n")
+    return out, manifest

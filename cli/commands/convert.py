@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-check-images", action="store_true", help="do not check that image files exist")
     p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="converter-specific option ('hmr convert NAME --help' lists them)")
+    p.add_argument("--part", default=None, metavar="I/N",
+                   help="convert only part I of N (0 <= I < N) into NAME_SPLIT.part-I-of-N.zarr; "
+                        "join the N parts with 'hmr store merge' (docs/scale-out.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from converters.options import ConvertOptions
     from hmr.core.errors import HmrError
 
+    from hmr.core.schema.merge import parse_part
+
     module = get_converter(args.name)
+    part = parse_part(args.part) if args.part is not None else None
     extra = {}
     for item in args.option:
         key, sep, value = item.partition("=")
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     for split in splits:
         result = run_conversion(args.name, args.root, args.out, split=split, fmt=args.format,
                                 skip_bad=args.skip_bad, overwrite=args.overwrite, options=options,
-                                argv=["hmr", *sys.argv[1:]])
+                                argv=["hmr", *sys.argv[1:]], part=part)
         line = f"{args.name}/{split}: {result.num_samples} samples -> {result.store}"
         if result.skipped:
             line += f" ({len(result.skipped)} skipped, see {result.skipped_report})"
