@@ -36,6 +36,7 @@ RANKS: list[tuple[str, tuple[str, ...]]] = [
     ("application", ("hmr.evaluation",)),
     ("application", ("hmr.training",)),
     ("application", ("hmr.demo",)),
+    ("application", ("hmr.review",)),
     # the interface: argument parsing only
     ("interface", ("cli",)),
 ]

@@ -1,0 +1,126 @@
+"""Pictures of one sample for ``hmr review``: a thumbnail cropped by the person box, and the
+sample view (image, SMPL mesh projected with the sample's camera, box, 2-D keypoints).
+
+The keypoints and skeleton follow :func:`hmr.core.schema.inspect.draw_samples` (the store's
+convention, its ``skeleton`` edges, only labelled joints), drawn with OpenCV at exact pixels:
+joints named ``left_*`` in :data:`LEFT`, ``right_*`` in :data:`RIGHT`, the rest in
+:data:`CENTRE`. The mesh is rendered by the project's rasteriser (:func:`hmr.core.render.render_mesh`)
+in the camera frame: SMPL posed by the sample's parameters, moved by ``smpl_transl`` and
+projected with ``cam_intrinsics``; a sample without SMPL, translation or intrinsics gets none.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+
+from hmr.core.keypoints import get_convention
+from hmr.core.render import render_mesh
+from hmr.core.schema.inspect import _load_image
+
+LEFT = (40, 120, 255)    # RGB: blue
+RIGHT = (255, 60, 40)    # red
+CENTRE = (60, 220, 60)   # green
+BOX = (255, 220, 0)      # yellow
+THUMB_PX = 160
+_models: dict[str, object] = {}
+_models_lock = threading.Lock()
+
+
+def sample_image(store, sample: dict, image_root: str | None = None) -> tuple[np.ndarray, bool]:
+    """The sample's image (RGB), or a grey canvas of its ``image_hw`` when it cannot be read."""
+    img = _load_image(store, sample, image_root)
+    if img is not None:
+        return img, True
+    h, w = (max(int(v), 1) for v in sample["image_hw"])
+    return np.full((h, w, 3), 200, np.uint8), False
+
+
+def thumbnail(store, sample: dict, size: int = THUMB_PX) -> np.ndarray:
+    """A square crop around the person box (10 % margin), ``size`` pixels a side, RGB."""
+    img, _ = sample_image(store, sample)
+    x, y, w, h = (float(v) for v in sample["bbox_xywh"])
+    if w <= 1 or h <= 1:  # no box: the whole image
+        x, y, h, w = 0.0, 0.0, *img.shape[:2]
+    side = max(w, h) * 1.1
+    cx, cy = x + w / 2, y + h / 2
+    scale = size / side
+    m = np.array([[scale, 0, size / 2 - scale * cx], [0, scale, size / 2 - scale * cy]])
+    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_AREA, borderValue=(30, 30, 30))
+
+
+def _body_model(gender: str):
+    from hmr.core.body.smpl import load_body_model
+
+    with _models_lock:
+        if gender not in _models:
+            _models[gender] = load_body_model(None, gender=gender)
+        return _models[gender]
+
+
+def sample_mesh(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices in the camera frame (V, 3) m, faces) or None when it cannot be placed."""
+    if not (sample["has_smpl"] and sample["has_smpl_transl"] and sample["has_intrinsics"]):
+        return None
+    import torch
+
+    from hmr.core.schema.fields import GENDERS
+
+    gender = GENDERS[int(sample["gender"])] if int(sample["gender"]) < len(GENDERS) else "neutral"
+    model = _body_model(gender if gender in ("male", "female") else "neutral")
+    with torch.no_grad():
+        out = model(global_orient=torch.from_numpy(np.asarray(sample["smpl_global_orient"])[None]),
+                    body_pose=torch.from_numpy(np.asarray(sample["smpl_body_pose"])[None]),
+                    betas=torch.from_numpy(np.asarray(sample["smpl_betas"])[None]),
+                    transl=torch.from_numpy(np.asarray(sample["smpl_transl"])[None]))
+    return out.vertices[0].numpy().astype(np.float64), np.asarray(model.faces)
+
+
+def side_colour(name: str) -> tuple[int, int, int]:
+    return LEFT if name.startswith("left_") else RIGHT if name.startswith("right_") else CENTRE
+
+
+def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4) -> tuple[np.ndarray, dict]:
+    """The sample view (RGB) and what was drawn: ``{"image": bool, "mesh": bool, "keypoints": n}``."""
+    img, found = sample_image(store, sample)
+    drawn = {"image": found, "mesh": False, "keypoints": 0}
+    h, w = img.shape[:2]
+    if mesh:
+        placed = sample_mesh(sample)
+        if placed is not None and (placed[0][:, 2] > 0).all():
+            k = np.asarray(sample["cam_intrinsics"], dtype=np.float64)
+            rgb, coverage, _ = render_mesh(placed[0], placed[1], k, h, w, background=img, supersample=1)
+            alpha = 0.6 * coverage[..., None]  # see the image through the mesh
+            img = (img * (1 - alpha) + rgb * alpha).astype(np.uint8)
+            drawn["mesh"] = bool(coverage.any())
+    img = np.ascontiguousarray(img)
+    x, y, bw, bh = (float(v) for v in sample["bbox_xywh"])
+    thick = max(1, round(max(h, w) / 400))
+    if bw > 0 and bh > 0:
+        cv2.rectangle(img, (round(x), round(y)), (round(x + bw), round(y + bh)), BOX, thick)
+    conv = get_convention(store.attrs["keypoint_convention"])
+    kp = np.asarray(sample["keypoints2d"], dtype=np.float64)
+    vis = kp[:, 2] > 0
+    names = conv.joint_names
+    for a, b in conv.skeleton_indices:
+        if vis[a] and vis[b]:
+            colour = side_colour(names[a]) if side_colour(names[a]) == side_colour(names[b]) else CENTRE
+            cv2.line(img, (round(kp[a, 0]), round(kp[a, 1])), (round(kp[b, 0]), round(kp[b, 1])), colour,
+                     thick, cv2.LINE_AA)
+    for j in np.flatnonzero(vis):  # joints last, over the lines: their centre pixel is exact
+        cv2.circle(img, (round(kp[j, 0]), round(kp[j, 1])), radius, side_colour(names[j]), -1)
+        drawn["keypoints"] += 1
+    return img, drawn
+
+
+def encode(rgb: np.ndarray, ext: str = ".png", quality: int = 90) -> bytes:
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else []
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:  # pragma: no cover - OpenCV encodes any uint8 RGB image
+        raise ValueError("cannot encode the picture")
+    return buf.tobytes()
+
+
+__all__ = ["LEFT", "RIGHT", "CENTRE", "BOX", "thumbnail", "sample_view", "sample_mesh", "encode"]

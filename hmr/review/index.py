@@ -1,0 +1,250 @@
+"""The columns ``hmr review`` filters and sorts on, read once per store, block by block.
+
+Only small per-sample columns are kept (a few bytes a sample), never images; each is computed
+on first use, so opening a store and showing its first page reads nothing but its attributes.
+Pose rarity (mean vertex distance, mm, of the sample's SMPL mesh to the balanced metrics'
+fixed reference mesh, :func:`hmr.evaluation.run.reference_mesh`) poses every SMPL sample once
+and is therefore computed only when a filter or sort asks for it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hmr.core.errors import HmrError
+from hmr.core.schema.fields import SMPL_SOURCES
+from hmr.core.schema.store import SampleStore, open_store
+
+#: the columns a query may filter (min_/max_ or equality) and sort on
+NUMERIC = ("row", "joints2d", "joints3d", "fit_error", "rarity_mm", "eval_error")
+FLAGS = ("has_smpl", "has3d", "marked")
+CHOICES = ("dataset", "split", "smpl_source")
+
+
+@dataclass
+class StoreEntry:
+    """One store of the review and its cached columns."""
+
+    path: Path
+    store: SampleStore
+    eval_errors: dict[int, float] = field(default_factory=dict)
+    eval_metric: str = ""
+    cache: dict[str, np.ndarray] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def image_root(self) -> Path:
+        return Path(self.store.attrs.get("image_root", ""))
+
+    def column(self, name: str) -> np.ndarray:
+        with self.lock:
+            if name not in self.cache:
+                self.cache[name] = self._compute(name)
+            return self.cache[name]
+
+    def _compute(self, name: str) -> np.ndarray:
+        s, n = self.store, len(self.store)
+        if name == "row":
+            return np.arange(n, dtype=np.int64)
+        if name in ("has_smpl", "smpl_source"):
+            return s.read(name)
+        if name in ("joints2d", "joints3d", "has3d"):
+            j2, j3 = np.zeros(n, np.int16), np.zeros(n, np.int16)
+            for off, cols in s.blocks(fields=["keypoints2d", "keypoints3d"]):
+                j2[off:off + len(cols["keypoints2d"])] = (cols["keypoints2d"][..., 2] > 0).sum(axis=1)
+                j3[off:off + len(cols["keypoints3d"])] = (cols["keypoints3d"][..., 3] > 0).sum(axis=1)
+            self.cache["joints2d"], self.cache["joints3d"], self.cache["has3d"] = j2, j3, j3 > 0
+            return self.cache[name]
+        if name == "fit_error":
+            return (s.read("extra_fit_error").astype(np.float64) if "extra_fit_error" in s.fields
+                    else np.full(n, np.nan))
+        if name == "eval_error":
+            out = np.full(n, np.nan)
+            for row, err in self.eval_errors.items():
+                if 0 <= row < n:
+                    out[row] = err
+            return out
+        if name == "rarity_mm":
+            return pose_rarity(s)
+        raise HmrError(f"no review column {name!r}")
+
+    def value_for(self, name: str) -> np.ndarray:
+        """A column as the query sees it: choices as strings, the rest numbers."""
+        n = len(self.store)
+        if name == "dataset":
+            return np.full(n, self.store.dataset, dtype=object)
+        if name == "split":
+            return np.full(n, self.store.split, dtype=object)
+        if name == "smpl_source":
+            return np.asarray(SMPL_SOURCES, dtype=object)[np.minimum(self.column("smpl_source"),
+                                                                      len(SMPL_SOURCES) - 1)]
+        return self.column(name)
+
+
+def pose_rarity(store: SampleStore, batch: int = 1024) -> np.ndarray:
+    """Mean vertex distance (mm) of each SMPL sample's mesh (neutral model, zero translation)
+    to the balanced metrics' reference mesh; NaN for samples without SMPL."""
+    import torch
+
+    from hmr.evaluation.metrics import mesh_rarity
+    from hmr.evaluation.run import BodyModels, reference_mesh
+
+    models = BodyModels(None, torch.device("cpu"))
+    ref, _ = reference_mesh(models)
+    neutral = models("neutral")
+    n = len(store)
+    out = np.full(n, np.nan)
+    has = store.read("has_smpl")
+    for off, cols in store.blocks(fields=["has_smpl", "smpl_global_orient", "smpl_body_pose", "smpl_betas"]):
+        sel = np.flatnonzero(cols["has_smpl"])
+        for a in range(0, len(sel), batch):
+            idx = sel[a:a + batch]
+            with torch.no_grad():
+                body = neutral(global_orient=torch.from_numpy(cols["smpl_global_orient"][idx]),
+                               body_pose=torch.from_numpy(cols["smpl_body_pose"][idx]),
+                               betas=torch.from_numpy(cols["smpl_betas"][idx]))
+                out[off + idx] = mesh_rarity(body.vertices, ref).numpy() * 1000.0
+    assert out[~has.astype(bool)].size == 0 or np.isnan(out[~has.astype(bool)]).all()
+    return out
+
+
+def read_eval_results(results_dir: str | os.PathLike) -> tuple[str, dict[int, float], str]:
+    """(store path, {store row: error}, metric name) from an ``hmr evaluate`` output folder
+    (``results.json`` names the store; ``per_sample.csv`` has one row per scored sample)."""
+    d = Path(results_dir)
+    try:
+        result = json.loads((d / "results.json").read_text(encoding="utf-8"))
+        store = str(result["store"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HmrError(f"not an 'hmr evaluate' results folder ({type(exc).__name__}: {exc})", path=d) from None
+    errors: dict[int, float] = {}
+    metric = ""
+    with open(d / "per_sample.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        fields = reader.fieldnames or []
+        metric = next((m for m in ("pa_mpjpe_mm", "error_px", "mpjpe_mm") if m in fields), "")
+        if not metric or "store_row" not in fields:
+            raise HmrError("per_sample.csv has no store_row / error column", path=d / "per_sample.csv")
+        for line, rec in enumerate(reader, start=2):
+            try:
+                errors[int(rec["store_row"])] = float(rec[metric]) if rec[metric] else float("nan")
+            except ValueError:
+                raise HmrError(f"bad number in {metric}", path=d / "per_sample.csv", record=line) from None
+    return store, errors, metric
+
+
+class ReviewIndex:
+    """Several stores as one list of samples ``(store number, row)``, queried by the server."""
+
+    def __init__(self, store_paths: list[str | os.PathLike], eval_dirs: list[str | os.PathLike] = ()):
+        self.entries = [StoreEntry(Path(p), open_store(p)) for p in store_paths]
+        for d in eval_dirs:
+            store, errors, metric = read_eval_results(d)
+            target = Path(store).resolve()
+            match = [e for e in self.entries if e.path.resolve() == target]
+            if not match:
+                raise HmrError(f"evaluation results are for {store}, which is not among the reviewed stores",
+                               path=d)
+            match[0].eval_errors.update(errors)
+            match[0].eval_metric = metric
+
+    def total(self) -> int:
+        return sum(len(e.store) for e in self.entries)
+
+    def query(self, params: dict[str, str], marked: list[set[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """(store numbers, rows) of every sample passing the filters of ``params``, sorted.
+
+        ``params``: ``store``, ``dataset``, ``split``, ``smpl_source`` (equality), ``has_smpl``,
+        ``has3d``, ``marked`` (0/1), ``min_<col>`` / ``max_<col>`` for :data:`NUMERIC`, and
+        ``sort`` = a numeric column, ``-`` in front for descending (NaN always last).
+        """
+        stores, rows, keys = [], [], []
+        sort = params.get("sort", "")
+        desc = sort.startswith("-")
+        sort = sort.lstrip("-")
+        if sort and sort not in NUMERIC:
+            raise HmrError(f"cannot sort by {sort!r} (one of {', '.join(NUMERIC)})")
+        for k, e in enumerate(self.entries):
+            if params.get("store", "") not in ("", str(k)):
+                continue
+            n = len(e.store)
+            keep = np.ones(n, dtype=bool)
+            for name in CHOICES:
+                want = params.get(name, "")
+                if want:
+                    if name in ("dataset", "split"):
+                        keep &= (e.value_for(name)[0] if n else "") == want
+                    else:
+                        keep &= e.value_for(name) == want
+            for name in FLAGS:
+                want = params.get(name, "")
+                if want in ("0", "1"):
+                    if name == "marked":
+                        flag = np.zeros(n, dtype=bool)
+                        flag[[r for r in marked[k] if r < n]] = True
+                    else:
+                        flag = e.column(name).astype(bool)
+                    keep &= flag == (want == "1")
+            for name in NUMERIC:
+                for bound, op in (("min_", np.greater_equal), ("max_", np.less_equal)):
+                    text = params.get(bound + name, "")
+                    if text != "":
+                        try:
+                            limit = float(text)
+                        except ValueError:
+                            raise HmrError(f"{bound}{name} is not a number: {text!r}") from None
+                        with np.errstate(invalid="ignore"):
+                            keep &= op(e.column(name), limit)
+            sel = np.flatnonzero(keep)
+            stores.append(np.full(len(sel), k, dtype=np.int32))
+            rows.append(sel)
+            if sort:
+                keys.append(np.asarray(e.column(sort), dtype=np.float64)[sel])
+        s = np.concatenate(stores) if stores else np.zeros(0, np.int32)
+        r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        if sort and len(r):
+            key = np.concatenate(keys)
+            key = -key if desc else key
+            key = np.where(np.isnan(key), np.inf, key)
+            order = np.lexsort((r, s, key))  # stable: ties keep the store order
+            s, r = s[order], r[order]
+        return s, r
+
+    def describe(self, k: int, row: int, marks: dict[str, Any]) -> dict[str, Any]:
+        """The grid's card of one sample: its place, labels and the cheap columns."""
+        e = self.entries[k]
+        st = e.store
+        item = {"store": k, "row": int(row), "image_path": str(st.read("image_path", row, row + 1)[0]),
+                "source_key": str(st.read("source_key", row, row + 1)[0])}
+        if "joints2d" in e.cache:
+            j2, j3 = e.cache["joints2d"][row], e.cache["joints3d"][row]
+        else:  # one row, not the whole column: the first page must not read every keypoint
+            j2 = (st.read("keypoints2d", row, row + 1)[0][:, 2] > 0).sum()
+            j3 = (st.read("keypoints3d", row, row + 1)[0][:, 3] > 0).sum()
+        item.update(joints2d=int(j2), joints3d=int(j3), has3d=bool(j3 > 0),
+                    has_smpl=bool(st.read("has_smpl", row, row + 1)[0]),
+                    fit_error=_json_number(st.read("extra_fit_error", row, row + 1)[0])
+                    if "extra_fit_error" in st.fields else None,
+                    eval_error=_json_number(e.eval_errors.get(int(row), np.nan)))
+        if "rarity_mm" in e.cache:
+            item["rarity_mm"] = _json_number(e.cache["rarity_mm"][row])
+        source = int(st.read("smpl_source", row, row + 1)[0])
+        item["smpl_source"] = SMPL_SOURCES[min(source, len(SMPL_SOURCES) - 1)]
+        mark = marks.get(str(int(row)))
+        item["mark"] = mark.get("reason", "") if mark else None
+        return item
+
+
+def _json_number(v: Any) -> Any:
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    v = float(v)
+    return None if not np.isfinite(v) else (int(v) if v.is_integer() else round(v, 3))

@@ -1,0 +1,189 @@
+"""The review server's JSON API on a free loopback port: paging, filters, sorting, pictures,
+path traversal, marks."""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from hmr.review.draw import LEFT
+from tests.review.conftest import KNOWN, KNOWN_PX, N, get, get_json, post_json
+
+
+def test_first_page_and_paging(server):
+    first = get_json(f"{server}/api/samples?limit=10")
+    assert first["total"] == N and [it["row"] for it in first["items"]] == list(range(10))
+    last = get_json(f"{server}/api/samples?limit=10&offset=20")
+    assert [it["row"] for it in last["items"]] == [20, 21, 22, 23]
+    item = first["items"][KNOWN]
+    assert item["source_key"] == f"ann:{1000 + KNOWN}" and item["image_path"] == f"sub/img_{KNOWN:03d}.jpg"
+    assert item["fit_error"] == KNOWN * 1.5 and item["joints2d"] == 3 + KNOWN % 10
+
+
+def test_filters(server):
+    smpl = get_json(f"{server}/api/samples?has_smpl=1&limit=500")
+    assert smpl["total"] == N // 2 and all(it["row"] % 2 == 0 and it["has_smpl"] for it in smpl["items"])
+    eft = get_json(f"{server}/api/samples?smpl_source=eft&limit=500")
+    assert [it["row"] for it in eft["items"]] == [it["row"] for it in smpl["items"]]
+    three_d = get_json(f"{server}/api/samples?has3d=1&limit=500")
+    assert [it["row"] for it in three_d["items"]] == list(range(0, N, 3))
+    joints = get_json(f"{server}/api/samples?min_joints2d=10&limit=500")
+    assert [it["row"] for it in joints["items"]] == [i for i in range(N) if 3 + i % 10 >= 10]
+    assert get_json(f"{server}/api/samples?dataset=other")["total"] == 0
+    assert get_json(f"{server}/api/samples?dataset=demo&split=val")["total"] == N
+    status, body = get(f"{server}/api/samples?min_fit_error=abc")
+    assert status == 400 and b"not a number" in body
+
+
+def test_sorting_by_fit_and_model_error(server):
+    fit = get_json(f"{server}/api/samples?sort=-fit_error&limit=3")
+    assert [it["row"] for it in fit["items"]] == [N - 1, N - 2, N - 3]
+    worst = get_json(f"{server}/api/samples?sort=-eval_error&limit=500")
+    rows = [it["row"] for it in worst["items"]]
+    assert rows[:3] == [22, 20, 18]  # pa_mpjpe = 7 * row + 1 for the even rows
+    assert worst["items"][0]["eval_error"] == 7 * 22 + 1
+    assert all(r % 2 == 1 for r in rows[N // 2:])  # unscored samples (NaN) last
+    scored = get_json(f"{server}/api/samples?min_eval_error=100&limit=500")
+    assert sorted(it["row"] for it in scored["items"]) == [r for r in range(0, N, 2) if 7 * r + 1 >= 100]
+    assert get(f"{server}/api/samples?sort=nonsense")[0] == 400
+
+
+def test_pose_rarity_sort(server):
+    rare = get_json(f"{server}/api/samples?sort=-rarity_mm&has_smpl=1&limit=500")
+    values = [it["rarity_mm"] for it in rare["items"]]
+    assert all(v is not None for v in values) and values == sorted(values, reverse=True)
+    # body pose noise grows with row % 4: the rarest are rows with row % 4 == 2
+    assert rare["items"][0]["row"] % 4 == 2 and values[0] > values[-1] > 0
+
+
+def test_sample_view_draws_the_keypoint_at_its_pixel(server):
+    status, png = get(f"{server}/view/0/{KNOWN}.png?mesh=0")
+    assert status == 200
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    x, y = KNOWN_PX
+    assert tuple(img[y, x]) == LEFT  # the left shoulder, in the left colour
+    assert tuple(img[5, 5]) == (90, 90, 90)  # the image itself elsewhere (grey JPEG)
+
+
+def test_sample_view_draws_the_mesh(server):
+    status, png = get(f"{server}/view/0/2.png")  # has SMPL, translation and intrinsics
+    assert status == 200
+    with_mesh = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    without = cv2.imdecode(np.frombuffer(get(f"{server}/view/0/2.png?mesh=0")[1], np.uint8),
+                           cv2.IMREAD_COLOR).astype(int)
+    changed = np.abs(with_mesh - without).sum(axis=2) > 20
+    assert changed.sum() > 200  # a body of several hundred pixels around the centre
+    ys, xs = np.nonzero(changed)
+    assert 40 < xs.mean() < 120 and 20 < ys.mean() < 100
+
+
+def test_thumbnail_and_fields(server):
+    status, jpg = get(f"{server}/thumb/0/3.jpg")
+    assert status == 200 and cv2.imdecode(np.frombuffer(jpg, np.uint8), cv2.IMREAD_COLOR).shape == (160, 160, 3)
+    s = get_json(f"{server}/api/sample/0/{KNOWN}")
+    assert s["provenance"]["source_key"] == f"ann:{1000 + KNOWN}" and s["provenance"]["converter"] == "test"
+    assert len(s["fields"]["keypoints2d"]) == 17 and s["extra"]["extra_fit_error"] == pytest.approx(KNOWN * 1.5)
+    assert get(f"{server}/api/sample/0/{N}")[0] == 404
+    assert get(f"{server}/api/sample/1/0")[0] == 404
+
+
+@pytest.mark.parametrize("path", ["/files/0/../demo_val.zarr/.zattrs", "/files/0/%2e%2e/demo_val.zarr/.zattrs",
+                                  "/files/0/%2Fetc%2Fpasswd", "/files/0//etc/passwd", "/files/0/sub/..%2F..%2Fx",
+                                  "/files/0/sub/missing.jpg", "/files/5/sub/img_000.jpg"])
+def test_files_outside_the_image_root_are_404(server, path):
+    assert get(server + path)[0] == 404
+
+
+def test_a_file_under_the_image_root_is_served(server):
+    status, data = get(f"{server}/files/0/sub/img_000.jpg")
+    assert status == 200 and data[:2] == b"\xff\xd8"
+
+
+def test_page_and_script_are_served_without_outside_urls(server):
+    status, html = get(server + "/")
+    assert status == 200 and b"/app.js" in html
+    status, js = get(server + "/app.js")
+    assert status == 200
+    for text in (html, js):
+        assert b"http://" not in text and b"https://" not in text  # nothing from a CDN
+
+
+def test_marks_round_trip_and_version_conflict(server, store_path):
+    from hmr.review.marks import marks_path
+
+    v0 = get_json(f"{server}/api/marks?store=0")["version"]
+    status, doc = post_json(f"{server}/api/marks", {"store": 0, "version": v0, "set": {"4": "flipped", "7": "cut box"}})
+    assert status == 200 and doc["version"] == v0 + 1 and doc["marks"]["4"]["source_key"] == "ann:1004"
+    # a second tab still holding v0 is refused, nothing lost
+    status, err = post_json(f"{server}/api/marks", {"store": 0, "version": v0, "clear": [4]})
+    assert status == 409 and "reload" in err["error"]
+    marked = get_json(f"{server}/api/samples?marked=1")
+    assert [(it["row"], it["mark"]) for it in marked["items"]] == [(4, "flipped"), (7, "cut box")]
+    status, doc = post_json(f"{server}/api/marks", {"store": 0, "version": v0 + 1, "clear": [4, 7]})
+    assert status == 200 and doc["marks"] == {}
+    assert marks_path(store_path).name == "demo_val.zarr.marks.json"
+    status, err = post_json(f"{server}/api/marks", {"store": 0, "set": {str(N): "x"}})
+    assert status == 400
+
+
+def test_mark_a_filtered_selection(server):
+    v = get_json(f"{server}/api/marks?store=0")["version"]
+    status, r = post_json(f"{server}/api/marks/selection",
+                          {"params": {"min_fit_error": "30"}, "reason": "bad fit", "versions": {"0": v}})
+    assert status == 200 and r["marked"] == sum(1 for i in range(N) if i * 1.5 >= 30)
+    marks = get_json(f"{server}/api/marks?store=0")["marks"]
+    assert sorted(map(int, marks)) == [i for i in range(N) if i * 1.5 >= 30]
+    post_json(f"{server}/api/marks", {"store": 0, "clear": list(map(int, marks))})
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    """Eight threads and two processes' worth of writes, no version check: every mark lands."""
+    from hmr.core.schema import open_store
+    from hmr.review.marks import read_marks, update_marks
+    from tests.review.conftest import make_store
+
+    path = make_store(tmp_path, n=40, name="conc")
+    store = open_store(path)
+
+    def writer(k: int) -> None:
+        for row in range(k, 40, 8):
+            update_marks(path, set_marks={row: f"w{k}"}, store=store)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    data = read_marks(path, store)
+    assert sorted(map(int, data["marks"])) == list(range(40)) and data["version"] == 40
+    assert data["marks"]["9"]["reason"] == "w1"
+
+
+def test_marks_of_another_store_are_refused(tmp_path):
+    from hmr.core.errors import HmrError
+    from hmr.core.schema import open_store
+    from hmr.review.marks import marks_path, update_marks
+    from loaders.shard import marked_excluded
+    from tests.review.conftest import make_store
+
+    path = make_store(tmp_path, n=6, name="small")
+    update_marks(path, set_marks={1: "x"}, store=open_store(path))
+    text = marks_path(path).read_text().replace('"num_samples": 6', '"num_samples": 7')
+    marks_path(path).write_text(text)
+    with pytest.raises(HmrError, match="store of 7 samples"):
+        marked_excluded(path, open_store(path))
+    marks_path(path).write_text("{not json")
+    with pytest.raises(HmrError, match="not JSON"):
+        marked_excluded(path)
+
+
+def test_binding_elsewhere_is_refused(store_path):
+    from hmr.core.errors import HmrError
+    from hmr.review.index import ReviewIndex
+    from hmr.review.server import make_server
+
+    with pytest.raises(HmrError, match="loopback"):
+        make_server(ReviewIndex([store_path]), 0, host="0.0.0.0")
