@@ -41,7 +41,7 @@ DEFAULT_BLOCK_ITEMS = 256
 SAME_ATTRS = ("schema_version", "dataset", "split", "converter", "converter_version", "image_root",
               "keypoint_convention", "num_keypoints", "superset_digest")
 #: keys of the ``part`` attribute every part must share
-SAME_PART_KEYS = ("count", "block_items", "num_items", "options")
+SAME_PART_KEYS = ("count", "block_items", "options", "num_items")
 
 
 def parse_part(text: str) -> tuple[int, int]:
