@@ -3,12 +3,13 @@
 Stages, each a generator over the previous one (webdataset style)::
 
     shard urls (per component, split over rank × worker, or resampled)
-      → tar members grouped by key (webdataset.tariterators)   raw bytes
+      → tar members grouped by key (read_tar_members: webdataset's grouping, a lean reader)
       → shuffle buffer (filled completely before the first yield)
       → mix of components by ratio                              raw bytes
       → decode (JPEG, npy with allow_pickle=False, JSON)        CropSample
       → geometric augmentation (one warp) → occlusion-style → channel noise
       → labels for training (normalised keypoints, conventions) → batch of tensors
+        (img float32, or uint8 + per-sample tables for the device to normalise)
 
 Seeding: every random choice comes from a generator seeded by ``(seed, epoch, rank,
 worker, …)`` — shard order, shuffle buffer, mix draws, and a per-sample generator keyed
@@ -28,6 +29,7 @@ shortened.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -345,9 +347,14 @@ def mix_samples(streams: Sequence[Iterator[dict]], ratios: Sequence[float],
     """(component, sample) drawn by ratio; stops when a component runs out (finite mode)."""
     p = np.asarray(ratios, dtype=np.float64)
     p = p / p.sum()
+    rng.choice(len(p), p=p, size=0)  # numpy's own checks of the ratios, once
+    # rng.choice(n, p=p) draws one rng.random() and finds it in p's normalised cumulative sum
+    # (numpy's Generator.choice); done here with that same sum, without re-checking p per sample.
+    cdf = p.cumsum()
+    cdf = (cdf / cdf[-1]).tolist()
     its = [iter(s) for s in streams]
     while True:
-        c = int(rng.choice(len(its), p=p)) if len(its) > 1 else 0
+        c = bisect.bisect_right(cdf, rng.random()) if len(its) > 1 else 0
         try:
             yield c, next(its[c])
         except StopIteration:
