@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mean-params", help="SPIN's smpl_mean_params.npz: its body is the balanced metrics' reference "
                    "(default: zero pose and shape)")
     p.add_argument("--no-pve", action="store_true", help="skip PVE / bMPVPE (the only metric posing full meshes)")
+    p.add_argument("--exclude-marked", action="store_true",
+                   help="leave out the samples marked excluded with 'hmr review' (<store>.marks.json); "
+                   "the count is reported in the results")
     p.add_argument("--list-benchmarks", action="store_true", help="list the benchmarks and exit")
     p.add_argument("--table", nargs="+", metavar="RESULTS_JSON",
                    help="print earlier results side by side (one row per run, one column per benchmark)")
@@ -63,11 +66,15 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(batch_size=args.batch_size, device=args.device, num_workers=args.workers,
                        crop_scale=args.crop_scale, image_root=args.image_root, max_samples=args.max_samples,
                        worst=args.worst, body_model=args.body_model, allow_other_dataset=args.allow_other_dataset,
-                       pve_convention=args.pve_convention, mean_params=args.mean_params, pve=not args.no_pve)
+                       pve_convention=args.pve_convention, mean_params=args.mean_params, pve=not args.no_pve,
+                       exclude_marked=args.exclude_marked)
     from manifests import check_store_files
 
     check_store_files(args.data)  # a chunk altered since conversion may still decode
     result = evaluate(args.checkpoint, args.bench, args.data, out, opts)
     print(markdown(result))
+    if "excluded_marked" in result:
+        ex = result["excluded_marked"]
+        print(f"left out {ex['count']} samples marked excluded in {ex['file']}")
     print(f"written to {out}")
     return 0

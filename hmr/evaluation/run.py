@@ -61,6 +61,7 @@ class EvalOptions:
     pve_convention: str | None = None  # None = the benchmark's (PVE_CONVENTIONS)
     mean_params: str | None = None  # SPIN's smpl_mean_params.npz for the rarity reference; None = zero pose/shape
     pve: bool = True  # False: skip PVE / bMPVPE (the only metric that poses full predicted meshes)
+    exclude_marked: bool = False  # leave out the rows marked excluded in <store>.marks.json (hmr review)
 
 
 def read_crop(path: Path, bbox_xywh: np.ndarray, out_px: int, scale: float, record: int) -> np.ndarray:
@@ -176,6 +177,9 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
             raise ConfigError(f"store holds split '{store.split}', benchmark {bench.name} expects one of "
                               f"{list(bench.splits)} (pass --allow-other-dataset to override)", path=store.path)
     rows = select_samples(bench, store)
+    excluded = _exclude_marked(store_path, store, rows) if opts.exclude_marked else None
+    if excluded is not None:
+        rows = rows[~np.isin(rows, excluded["rows"])]
     if opts.max_samples:
         rows = rows[:opts.max_samples]
     device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -189,7 +193,8 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
                                          pin_memory=device.type == "cuda")
     preds = predict(model, loader, device)
     if bench.gt_source == "keypoints2d":
-        return _evaluate_2d(bench, store, rows, preds, dataset, body_models, model, ckpt, checkpoint, out_dir, opts)
+        return _evaluate_2d(bench, store, rows, preds, dataset, body_models, model, ckpt, checkpoint, out_dir, opts,
+                            excluded)
     pve_convention = check_pve_convention(opts.pve_convention or bench.pve_convention)
     reference, reference_text = reference_mesh(body_models, opts.mean_params)
     errors = score_predictions(bench, store, rows, preds["pose_rotmat"], preds["betas"], body_models,
@@ -198,6 +203,8 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)),
             "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
             "conventions": conventions(bench, pve_convention, reference_text)}
+    if excluded is not None:
+        meta["excluded_marked"] = {"file": excluded["file"], "count": len(excluded["rows"])}
     result = summarise(bench, errors, meta=meta)
     keys = store.read("source_key")[rows]
     write_report(out_dir, result, errors, keys)
@@ -206,8 +213,17 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     return result
 
 
+def _exclude_marked(store_path, store, rows: np.ndarray) -> dict[str, Any]:
+    """The benchmark rows marked excluded by ``hmr review`` (``--exclude-marked``), and the file."""
+    from loaders.shard import marked_excluded, marks_path
+
+    marked = np.array(sorted(marked_excluded(store_path, store)), dtype=np.int64)
+    return {"file": str(marks_path(store_path)), "rows": marked[np.isin(marked, rows)]}
+
+
 def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, torch.Tensor], dataset: CropDataset,
-                 body_models: BodyModels, model, ckpt: dict, checkpoint, out_dir, opts: EvalOptions) -> dict[str, Any]:
+                 body_models: BodyModels, model, ckpt: dict, checkpoint, out_dir, opts: EvalOptions,
+                 excluded: dict[str, Any] | None = None) -> dict[str, Any]:
     """2D benchmarks: SPIN's 49 joints of the predicted neutral body, projected with the
     predicted crop camera and mapped back to the image, scored by 2D PCK."""
     from hmr.evaluation.benchmarks import predicted_keypoints2d, score_keypoints2d
@@ -229,6 +245,8 @@ def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, tor
             "crop_scale": float(dataset.input.crop_scale), "body_model": opts.body_model or "default",
             "conventions": {"joints": "LSP 14 (lsp14) of SPIN's 49 joints (J_regressor_extra + SMPL), projected "
                                       "with the predicted crop camera", "pck": bench.follows}}
+    if excluded is not None:
+        meta["excluded_marked"] = {"file": excluded["file"], "count": len(excluded["rows"])}
     from hmr.evaluation.report import summarise_2d
 
     result = summarise_2d(bench, errors, meta=meta)
