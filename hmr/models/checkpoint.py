@@ -37,7 +37,7 @@ from hmr.core.crop import InputConfig
 from hmr.core.errors import ConfigError
 from hmr.core.utils.atomic import atomic_path, remove_partials_in
 from hmr.models.backbone import check_backbone
-from hmr.models.hmr import HMR, ModelConfig
+from hmr.models.hmr import MODEL_TYPES, ModelConfig, create_model
 from hmr.models.regressor import MeanParams
 
 FORMAT = "hmrkit-checkpoint"
@@ -87,7 +87,7 @@ def checkpoint_input_config(ckpt: dict[str, Any], img_size: int) -> InputConfig:
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """Rebuild the trained :class:`hmr.models.HMR` of a checkpoint, in eval mode, with its
+    """Rebuild the trained network (:class:`hmr.models.HMR`, ``GraphCMR``, as ``model.type`` says) of a checkpoint, in eval mode, with its
     input config; returns ``(model, checkpoint dict)``.
 
     The mean parameters come from the checkpoint's own buffers and the backbone
@@ -102,13 +102,18 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     if bad is not None:  # a diverged run: every prediction would be NaN
         raise ConfigError(f"checkpoint weights '{bad}' hold NaN or inf (a diverged run?)", path=path, record=bad)
     try:
-        mean = MeanParams(state["regressor.init_pose6d"][0], state["regressor.init_betas"][0],
-                          state["regressor.init_cam"][0])
+        if config.type == "graphcmr":  # the coarse graph is in the checkpoint's own buffers
+            from hmr.models.graphcmr import GraphMesh
+
+            built = {"mesh": GraphMesh.from_state(state)}
+        else:
+            built = {"mean": MeanParams(state["regressor.init_pose6d"][0], state["regressor.init_betas"][0],
+                                        state["regressor.init_cam"][0])}
     except (KeyError, TypeError, IndexError) as exc:
         raise ConfigError(f"checkpoint model lacks {exc}", path=path) from None
     try:
         input_config = checkpoint_input_config(ckpt, config.img_size)
-        model = HMR(config, mean=mean, load_backbone_checkpoint=False, input_config=input_config)
+        model = create_model(config, **built, load_backbone_checkpoint=False, input_config=input_config)
         model.load_state_dict(state)
     except (ValueError, TypeError, RuntimeError, AssertionError) as exc:  # untrusted content
         raise ConfigError(f"checkpoint model cannot be rebuilt: {type(exc).__name__}: {exc}", path=path) from None
@@ -119,7 +124,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
 #: the checkpoint's own tensors, so these are never needed to load it)
 FILE_KEYS = ("backbone_checkpoint", "mean_params")
 #: ``[model]`` integer keys and their smallest sane value
-MIN_VALUES = {"img_size": 16, "num_iters": 1, "hidden": 1}
+MIN_VALUES = {"img_size": 16, "num_iters": 1, "hidden": 1, "graph_channels": 64, "graph_layers": 0, "mesh_level": 1}
 
 
 def checkpoint_model_config(ckpt: dict[str, Any], path: str | os.PathLike) -> ModelConfig:
@@ -144,6 +149,9 @@ def checkpoint_model_config(ckpt: dict[str, Any], path: str | os.PathLike) -> Mo
             raise ConfigError(f"config.model.{key} = {value!r} is not a valid {type(default).__name__}",
                               path=path, record=f"config.model.{key}")
         values[key] = value
+    if values.get("type", defaults.type) not in MODEL_TYPES:
+        raise ConfigError(f"config.model.type = {values['type']!r} is not one of {list(MODEL_TYPES)}",
+                          path=path, record="config.model.type")
     try:
         check_backbone(values.get("backbone", defaults.backbone), values.get("backbone_args", {}),
                        where="config.model")

@@ -36,6 +36,8 @@ from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_param
 class ModelConfig:
     """Network hyper-parameters (``[model]`` table of a training config)."""
 
+    #: the algorithm: "hmr" (HMR/SPIN, this module) or "graphcmr" (:mod:`hmr.models.graphcmr`)
+    type: str = "hmr"
     backbone: str = "resnet50"
     #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers),
     #: or "flatten": the unpooled feature map flattened, so the regressor sees where features
@@ -56,6 +58,11 @@ class ModelConfig:
     #: refuse a backbone checkpoint that fills less than this fraction of the backbone
     backbone_min_match: float = 0.5
     focal_length_px: float = 5000.0
+    #: GraphCMR: channels of the graph residual blocks, their number, the coarse mesh level
+    #: (1 = 4x fewer vertices than the body model: 1,723 for SMPL)
+    graph_channels: int = 256
+    graph_layers: int = 5
+    mesh_level: int = 1
 
 
 @dataclass
@@ -81,6 +88,8 @@ def default_mean_params_path(body_model_path: str | None = None) -> str:
 
 
 class HMR(nn.Module):
+    predicts = ("smpl",)  # what hmr.models.prediction reads from the output
+
     def __init__(self, config: ModelConfig, *, mean: MeanParams | None = None,
                  load_backbone_checkpoint: bool = True, input_config: InputConfig | None = None):
         """``mean`` overrides ``config.mean_params`` (used when rebuilding from a checkpoint,
@@ -132,5 +141,21 @@ def smpl_output(body_model: nn.Module, pose_rotmat: torch.Tensor, betas: torch.T
                       betas=betas, pose2rot=False)
 
 
-def build_model(config: ModelConfig) -> HMR:
-    return HMR(config)
+MODEL_TYPES = ("hmr", "graphcmr")
+
+
+def create_model(config: ModelConfig, **kwargs) -> nn.Module:
+    """The network ``config.type`` names (:data:`MODEL_TYPES`); ``kwargs`` go to its
+    constructor (``load_backbone_checkpoint``, ``input_config``, and ``mean`` for HMR)."""
+    if config.type == "graphcmr":
+        from hmr.models.graphcmr import GraphCMR
+
+        kwargs.pop("mean", None)
+        return GraphCMR(config, **kwargs)
+    if config.type != "hmr":
+        raise ConfigError(f"model.type = {config.type!r}: choose one of {list(MODEL_TYPES)}")
+    return HMR(config, **kwargs)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    return create_model(config)

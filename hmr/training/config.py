@@ -28,7 +28,7 @@ from typing import Any
 from hmr.core.errors import ConfigError
 from hmr.fitting.smplify import SMPLifyConfig
 from hmr.models.backbone import check_backbone
-from hmr.models.hmr import ModelConfig
+from hmr.models.hmr import MODEL_TYPES, ModelConfig
 from loaders.augment import AugmentConfig
 from loaders.occlusion import OcclusionConfig
 
@@ -52,6 +52,9 @@ class LossConfig:
     weight_cam: float = 1.0
     #: the whole sum is multiplied by this (SPIN: 60)
     scale: float = 60.0
+    #: mesh-regressing models (GraphCMR): weight of the per-vertex L1 terms (non-parametric and
+    #: SMPL-regressor mesh); their mesh keypoint terms use the keypoint weights above
+    weight_vertices: float = 1.0
     #: weight of OpenPose-detector joints (``*_openpose`` in spin_49) in the keypoint terms;
     #: SPIN trains with 0 (openpose_train_weight) and the annotated joints at 1
     openpose_weight: float = 0.0
@@ -193,6 +196,8 @@ class Config:
             raise ConfigError("train.eval_every needs train.eval_data (a test store)")
         if self.spin.enabled and self.data.source != "shards":
             raise ConfigError("spin.enabled needs data.source = 'shards' (fits are kept per shard sample)")
+        if self.spin.enabled and self.model.type != "hmr":
+            raise ConfigError(f"spin.enabled needs model.type = 'hmr' (SPIN refines HMR's SMPL), not {self.model.type!r}")
         return self
 
 
@@ -223,7 +228,9 @@ RANGES: dict[str, tuple] = {
     "model.dropout": _within(0, 1), "model.drop_path_rate": _within(0, 1),
     "model.backbone_min_match": _within(0, 1, high_inclusive=True), "model.focal_length_px": _above(0),
     **{f"loss.{k}": _at_least(0) for k in ("weight_keypoints2d", "weight_keypoints3d", "weight_pose",
-                                          "weight_betas", "weight_cam", "scale", "openpose_weight", "sigma_lr")},
+                                          "weight_betas", "weight_cam", "scale", "openpose_weight", "sigma_lr",
+                                          "weight_vertices")},
+    "model.graph_channels": _at_least(64), "model.graph_layers": _at_least(0), "model.mesh_level": _within(1, 4, high_inclusive=True),
     "loss.noise_sigma": _above(0),
     "optim.lr": _above(0), "optim.weight_decay": _at_least(0), "optim.momentum": _within(0, 1, high_inclusive=True),
     "optim.warmup_steps": _at_least(0), "optim.step_gamma": _above(0), "optim.grad_clip_norm": _at_least(0),
@@ -242,6 +249,7 @@ CHOICES: dict[str, tuple] = {
     **{f"loss.{term}": LOSS_KINDS for term in ("keypoints2d", "keypoints3d", "pose", "betas")},
     "optim.optimizer": ("adam", "adamw", "sgd"), "optim.scheduler": ("constant", "cosine", "step"),
     "train.precision": ("auto", "bf16", "fp32"), "data.source": ("shards", "random"), "model.pooling": POOLINGS,
+    "model.type": MODEL_TYPES,
 }
 DEVICES = ("", "cpu", "cuda", "mps")  # and "cuda:N"
 

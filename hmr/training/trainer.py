@@ -42,7 +42,9 @@ from hmr.core.body import JointsOnlyBody
 from hmr.core.errors import ConfigError
 from hmr.core.utils.atomic import atomic_path
 from hmr.evaluation.run import EvalOptions, evaluate
-from hmr.models import HMR, smpl_output
+from hmr.losses.mesh import vertex_l1
+from hmr.models import create_model, smpl_output
+from hmr.models.prediction import joints_from_vertices
 from hmr.models.checkpoint import load_checkpoint, save_checkpoint
 from hmr.training.config import Config, OptimConfig
 from hmr.training.data import input_config
@@ -153,8 +155,8 @@ class Trainer:
         self.channels_last = t.channels_last
         seed_everything(t.seed + self.rank)
         # Initial weights are read only for a fresh run: a resumed one overwrites them anyway.
-        self.model = HMR(config.model, load_backbone_checkpoint=resume_path is None and not t.init_from,
-                         input_config=input_config(config))
+        self.model = create_model(config.model, load_backbone_checkpoint=resume_path is None and not t.init_from,
+                                  input_config=input_config(config))
         if t.init_from and resume_path is None:  # fine-tuning: every network weight from an earlier run
             self.model.load_state_dict(load_checkpoint(t.init_from)["model"])
         self.model = self.model.to(self.device)
@@ -255,6 +257,10 @@ class Trainer:
                 batch, spin_terms = self.spin.supervise(batch, out)
             body_out = smpl_output(self.loss_body, out.pose_rotmat.float(), out.betas.float())
             loss, terms = self.objective(out, body_out, batch)
+            if getattr(out, "vertices", None) is not None:  # a mesh-regressing model (GraphCMR)
+                mesh_loss, mesh_terms = self.mesh_terms(out, batch)
+                loss = loss + mesh_loss
+                terms.update(mesh_terms, loss=loss)
         terms.update({k: v.to(loss.device) for k, v in spin_terms.items()})
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "
@@ -267,6 +273,32 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return {k: v.detach() for k, v in terms.items()}
+
+    def mesh_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """GraphCMR's mesh terms (``nkolot/GraphCMR`` ``train/trainer.py``): per-vertex L1 of the
+        regressed mesh and of the SMPL regressor's mesh against the ground-truth SMPL mesh, and
+        the keypoint terms of the joints regressed from the mesh, projected with the graph's own
+        (not detached) camera; the objective's SMPL-branch terms are added by the caller."""
+        from types import SimpleNamespace
+
+        from hmr.core.geometry import weak_perspective_to_translation
+
+        c, has_smpl = self.config.loss, batch["has_smpl"].float()
+        with torch.no_grad():
+            gt_vertices = self.body_model(global_orient=batch["smpl_global_orient"].float(),
+                                          body_pose=batch["smpl_body_pose"].float(),
+                                          betas=batch["smpl_betas"].float(), pose2rot=True).vertices
+        smpl_vertices = smpl_output(self.body_model, out.pose_rotmat.float(), out.betas.float()).vertices
+        cam_t = weak_perspective_to_translation(out.cam.float(), self.config.model.focal_length_px,
+                                                float(self.config.model.img_size))
+        mesh_out = SimpleNamespace(pose_rotmat=out.pose_rotmat, betas=out.betas, cam=out.cam, cam_t=cam_t)
+        _, kp = self.objective(mesh_out, joints_from_vertices(self.body_model, out.vertices.float()), batch)
+        shape, shape_smpl = vertex_l1(out.vertices.float(), gt_vertices, has_smpl), \
+            vertex_l1(smpl_vertices, gt_vertices, has_smpl)
+        total = c.scale * (c.weight_vertices * (shape + shape_smpl) + c.weight_keypoints2d * kp["loss_keypoints2d"]
+                           + c.weight_keypoints3d * kp["loss_keypoints3d"])
+        return total, {"loss_vertices": shape, "loss_vertices_smpl": shape_smpl,
+                       "loss_mesh_keypoints2d": kp["loss_keypoints2d"], "loss_mesh_keypoints3d": kp["loss_keypoints3d"]}
 
     def _mean_over_ranks(self, scalars: dict[str, float]) -> dict[str, float]:
         """Interval means averaged over the processes, so the log shows the global batch."""
