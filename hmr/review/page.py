@@ -15,7 +15,7 @@ body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh;color:#22
 .card img{width:160px;height:160px;display:block;background:#333}
 .card.marked{border-color:#d22;opacity:.75}.card.selected{outline:3px solid #27f}
 .card .meta{padding:2px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-#view{max-width:100%;border:1px solid #999}pre{font-size:11px;white-space:pre-wrap;word-break:break-all}
+#view{width:100%;image-rendering:auto;border:1px solid #999}pre{font-size:11px;white-space:pre-wrap;word-break:break-all}
 button{margin:4px 2px}.err{color:#c00}
 </style></head><body>
 <div id="side">

@@ -1,0 +1,137 @@
+"""The page in a real headless browser (Debian's Chromium + ChromeDriver, driven by Selenium):
+load a store, filter, open a sample, check keypoints and mesh are drawn (pixels), mark three
+samples, reload and see the marks, shard and find them excluded.
+
+Skips when Chromium, ChromeDriver or Selenium is absent (``apt-get install chromium
+chromium-driver``, ``pip install selenium``). ``HMR_REVIEW_SCREENSHOT=path.png`` saves a
+screenshot of the page (how docs/img/review.png was taken).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.review.conftest import KNOWN, KNOWN_PX, make_store
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+pytestmark = [pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                 reason="Chromium / ChromeDriver not installed (apt-get install chromium chromium-driver)"),
+              pytest.mark.slow]
+
+
+@pytest.fixture
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,900", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, predicate, timeout=60):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: predicate(d))
+
+
+def _png(url: str) -> np.ndarray:
+    with urllib.request.urlopen(url, timeout=60) as r:
+        return cv2.cvtColor(cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+PIXEL_JS = """
+const img = document.getElementById('view'), x = arguments[0], y = arguments[1];
+const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+return Array.from(g.getImageData(x, y, 1, 1).data).slice(0, 3);
+"""
+
+
+def test_review_page_in_a_headless_browser(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from hmr.review.draw import LEFT
+    from hmr.review.index import ReviewIndex
+    from hmr.review.server import serve_in_thread
+    from loaders.shard import ShardConfig, shard_store
+
+    path = make_store(tmp_path, n=24, name="web")
+    server, _ = serve_in_thread(ReviewIndex([path]), 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        browser.get(url)
+        cards = lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .card")  # noqa: E731
+        _wait(browser, lambda d: len(cards(d)) == 24)
+        assert browser.find_element(By.ID, "total").text == "24"
+        # filter: samples with SMPL only
+        Select(browser.find_element(By.ID, "f-has_smpl")).select_by_value("1")
+        browser.find_element(By.ID, "apply").click()
+        _wait(browser, lambda d: browser.find_element(By.ID, "total").text == "12")
+        assert all(int(c.get_attribute("data-row")) % 2 == 0 for c in cards(browser))
+        # open sample 2 (SMPL, translation, intrinsics): the mesh covers the image centre
+        browser.find_element(By.CSS_SELECTOR, '.card[data-row="2"]').click()
+        _wait(browser, lambda d: d.execute_script("const i=document.getElementById('view');"
+                                                  "return i && i.complete && i.naturalWidth > 0 && "
+                                                  "i.src.endsWith('/view/0/2.png')"))
+        # the pixel where the mesh changes the picture most, found from the server's two renders
+        with_mesh, without = (_png(f"{url}view/0/2.png{q}") for q in ("", "?mesh=0"))
+        diff = np.abs(with_mesh.astype(int) - without.astype(int)).sum(axis=2)
+        y, x = np.unravel_index(np.argmax(diff), diff.shape)
+        assert diff[y, x] > 60 and (diff > 20).sum() > 200  # a body, drawn
+        assert browser.execute_script(PIXEL_JS, int(x), int(y)) == with_mesh[y, x].tolist()
+        assert browser.execute_script(PIXEL_JS, 3, 3) == [90, 90, 90]  # the grey image where nothing is drawn
+        # clear filters and open the sample with a keypoint at a known pixel
+        Select(browser.find_element(By.ID, "f-has_smpl")).select_by_value("")
+        browser.find_element(By.ID, "apply").click()
+        _wait(browser, lambda d: browser.find_element(By.ID, "total").text == "24")
+        browser.find_element(By.CSS_SELECTOR, f'.card[data-row="{KNOWN}"]').click()
+        _wait(browser, lambda d: d.execute_script("const i=document.getElementById('view');"
+                                                  f"return i && i.complete && i.naturalWidth > 0 && "
+                                                  f"i.src.endsWith('/view/0/{KNOWN}.png')"))
+        assert tuple(browser.execute_script(PIXEL_JS, *KNOWN_PX)) == LEFT
+        # mark three samples
+        for row, reason in ((3, "flipped"), (KNOWN, "cut box"), (11, "bad fit")):
+            browser.find_element(By.CSS_SELECTOR, f'.card[data-row="{row}"]').click()
+            _wait(browser, lambda d, r=row: d.find_element(By.CSS_SELECTOR, "#detail h3").text.endswith(f"#{r}"))
+            box = browser.find_element(By.ID, "mark-reason")
+            box.clear()
+            box.send_keys(reason)
+            browser.find_element(By.ID, "mark-btn").click()
+            _wait(browser, lambda d: d.find_element(By.ID, "mark-state").text == f"marked: {reason}")
+        # reload: the marks come from the file
+        browser.get(url)
+        _wait(browser, lambda d: len(cards(d)) == 24)
+        marked = [int(c.get_attribute("data-row")) for c in browser.find_elements(By.CSS_SELECTOR, ".card.marked")]
+        assert marked == [3, KNOWN, 11]
+        shot = os.environ.get("HMR_REVIEW_SCREENSHOT")
+        if shot:
+            browser.find_element(By.CSS_SELECTOR, f'.card[data-row="{KNOWN}"]').click()
+            _wait(browser, lambda d: d.execute_script("const i=document.getElementById('view');"
+                                                      "return i && i.complete && i.naturalWidth > 0"))
+            browser.save_screenshot(str(Path(shot)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    # shard: the three marked samples are left out and listed
+    set_dir = shard_store(path, tmp_path / "shards", ShardConfig(crop_size=64, samples_per_shard=8), progress=False)
+    index = json.loads((set_dir / "index.json").read_text())
+    assert index["num_samples"] == 21
+    assert sorted(s["index"] for s in index["skipped"] if s.get("marked")) == [3, KNOWN, 11]
