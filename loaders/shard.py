@@ -81,6 +81,7 @@ class ShardConfig:
     name: str | None = None          # shard-set name (default "<dataset>-<split>")
     workers: int = 1
     strict: bool = False             # raise on an unreadable image instead of skipping it
+    part: tuple[int, int] | None = None  # (I, N): write only shards k with k % N == I, no index
 
     def crop_settings(self) -> dict[str, Any]:
         return {"crop_size": self.crop_size, "bbox_scale": self.bbox_scale, "context": self.context,
@@ -353,7 +354,15 @@ def shard_store(store_path: str | os.PathLike, out_dir: str | os.PathLike,
     check_store_files(store_path)  # a chunk changed since conversion may still decode
     name = safe_key(cfg.name or set_name(store.dataset, store.split))
     set_dir = Path(out_dir) / name
-    with output_lock(set_dir):  # a second 'hmr shard' into this set refuses, naming the lock
+    if cfg.part is not None:
+        # Parts write disjoint shards of one plan, each under its own lock; the same command
+        # without a part then finds every shard done and writes index.json (docs/scale-out.md).
+        if not 0 <= cfg.part[0] < cfg.part[1]:
+            raise HmrError(f"part {cfg.part[0]}/{cfg.part[1]}: expected I/N with 0 <= I < N")
+        if not cfg.samples_per_shard:
+            raise HmrError("--part needs --samples-per-shard: every part must plan the same shards")
+        lock = set_dir.with_name(f"{set_dir.name}.part-{cfg.part[0]}-of-{cfg.part[1]}")
+    with output_lock(set_dir if cfg.part is None else lock):  # a second 'hmr shard' refuses, naming the lock
         return _shard_locked(store, store_path, set_dir, name, cfg, progress)
 
 
@@ -371,12 +380,16 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
             for k, (a, b) in enumerate(plan_shards(len(store), per_shard))]
     results: dict[int, ShardResult] = {}
     todo = []
+    if cfg.part is not None:
+        jobs = [job for job in jobs if job.shard_index % cfg.part[1] == cfg.part[0]]
     for job in jobs:
         done = _finished(job)
         if done is not None:
             results[job.shard_index] = done
         else:
             todo.append(job)
+    if cfg.part is not None and todo:  # an earlier index would name shards being rewritten
+        (set_dir / INDEX_NAME).unlink(missing_ok=True)
     t0 = time.perf_counter()
     bar = tqdm(total=len(jobs), initial=len(results), desc=f"shard {name}", unit="shard",
                disable=not progress)
@@ -391,6 +404,8 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
                 results[futures[fut].shard_index] = fut.result()
                 bar.update()
     bar.close()
+    if cfg.part is not None:
+        return set_dir  # the set's index is written by the run without a part
     _remove_unplanned(set_dir, len(jobs))
     if not any(r.num_samples for r in results.values()):
         _nothing_sharded(set_dir, store_path, [s for r in results.values() for s in r.skipped])

@@ -124,3 +124,27 @@ def test_merge_refusals(tmp_path):
     with pytest.raises(HmrError, match="not a part store"):
         merge_parts([parts[0], single], tmp_path / "m.zarr")
     assert not (tmp_path / "m.zarr").exists()
+
+
+def test_shard_parts_make_the_single_process_shard_set(tmp_path):
+    """Two parts write alternate shards of one plan (real COCO images); the run without a part
+    writes nothing but the index, which equals the single-process set's."""
+    from loaders.shard import INDEX_NAME, ShardConfig, load_shard_set, shard_store
+    from tests.fixtures.loaders import coco_store
+
+    store = coco_store(tmp_path)
+    single = shard_store(store, tmp_path / "one", ShardConfig(samples_per_shard=2), progress=False)
+    out = tmp_path / "parts"
+    with pytest.raises(HmrError, match="needs --samples-per-shard"):
+        shard_store(store, out, ShardConfig(part=(0, 2)), progress=False)
+    for i in range(2):
+        set_dir = shard_store(store, out, ShardConfig(samples_per_shard=2, part=(i, 2)), progress=False)
+        assert not (set_dir / INDEX_NAME).exists()
+        if i == 0:  # part 0 of 2: shards 0, 2, ... only
+            assert {int(p.name[6:12]) % 2 for p in set_dir.glob("shard-*.tar")} == {0}
+    shards = sorted(p.name for p in set_dir.glob("shard-*.tar"))
+    assert shards == sorted(p.name for p in single.glob("shard-*.tar")) and len(shards) >= 3
+    shard_store(store, out, ShardConfig(samples_per_shard=2), progress=False)
+    a, b = load_shard_set(single), load_shard_set(set_dir)
+    assert a.shards == b.shards and a.num_samples == b.num_samples
+    assert b.index["last_run"]["shards_written"] == 0  # every shard came from the parts
