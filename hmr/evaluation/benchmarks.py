@@ -388,24 +388,42 @@ def predicted_joints(neutral: torch.nn.Module, pose_rotmat: torch.Tensor, betas:
     return torch.cat(parts) if parts else torch.zeros(0, 17, 3, dtype=torch.float64, device=device)
 
 
+def mesh_joints_h36m(neutral: torch.nn.Module, vertices: torch.Tensor, *, batch_size: int = 1024,
+                     device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """H36M-17 joints ``(N, 17, 3)`` (m, float64) of predicted meshes ``(N, V, 3)``:
+    ``J_regressor_h36m @ vertices`` (:func:`hmr.models.prediction.joints_from_vertices`)."""
+    from hmr.models.prediction import joints_from_vertices
+
+    if getattr(neutral, "j_regressor_h36m", None) is None:
+        raise ConfigError("scoring predicted meshes needs J_regressor_h36m.npy next to the body model")
+    parts = [joints_from_vertices(neutral, vertices[i:i + batch_size].to(device).float()).joints_h36m17.double()
+             for i in range(0, len(vertices), batch_size)]
+    return torch.cat(parts) if parts else torch.zeros(0, 17, 3, dtype=torch.float64, device=device)
+
+
 @torch.no_grad()
-def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor,
-                      betas: torch.Tensor, body_model_for: BodyModelFor, *,
+def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor | None,
+                      betas: torch.Tensor | None, body_model_for: BodyModelFor, *,
                       mean_vertices: torch.Tensor | None = None, batch_size: int = 1024,
                       device: str | torch.device = "cpu", pve_convention: str | None = None,
-                      with_pve: bool = True, cache: bool = True) -> SampleErrors:
+                      with_pve: bool = True, cache: bool = True,
+                      vertices: torch.Tensor | None = None) -> SampleErrors:
     """Score predictions for store rows ``indices (N,)``: ``pose_rotmat (N, 24, 3, 3)``,
     ``betas (N, 10)``. ``mean_vertices (V, 3)`` (m): the benchmark's fixed reference mesh,
     enables the balanced-metric rarity. ``pve_convention``: a key of :data:`PVE_CONVENTIONS`
     (default: the benchmark's). ``with_pve=False`` skips PVE (the only part that poses full
-    predicted meshes)."""
+    predicted meshes). ``vertices (N, V, 3)``: a model's own meshes (GraphCMR,
+    :class:`hmr.models.Prediction`), scored instead of posing the SMPL parameters: joints by
+    the body model's ``J_regressor_h36m``, PVE on them."""
     device = torch.device(device)
     convention = check_pve_convention(pve_convention or bench.pve_convention)
     gt = ground_truth(bench, store, indices, body_model_for, mean_vertices=mean_vertices,
                       batch_size=batch_size, device=device, cache=cache)
     neutral = body_model_for("neutral")
     with _one_thread() if device.type == "cpu" else nullcontext():
-        pred_mm = _root_relative(predicted_joints(neutral, pose_rotmat, betas, device=device), bench.joints)
+        pred_j = predicted_joints(neutral, pose_rotmat, betas, device=device) if vertices is None else \
+            mesh_joints_h36m(neutral, vertices, batch_size=batch_size, device=device)
+        pred_mm = _root_relative(pred_j, bench.joints)
         mask = gt.mask
         err = joint_errors(pred_mm, gt.joints_mm)  # (N, J) mm
         pa_err = pa_joint_errors(pred_mm, gt.joints_mm, mask)
@@ -418,7 +436,8 @@ def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat:
 
     pve_mm = None
     if gt.has_mesh and with_pve:
-        pve_mm = _pve(gt, bench, store, indices, pose_rotmat, betas, body_model_for, convention, batch_size, device)
+        pve_mm = _pve(gt, bench, store, indices, pose_rotmat, betas, body_model_for, convention, batch_size, device,
+                      vertices)
     return SampleErrors(index=np.asarray(indices), valid_joints=valid.cpu().numpy().astype(np.int64), pve_mm=pve_mm,
                         rarity_mm=gt.rarity_mm, pve_convention=convention if pve_mm is not None else None,
                         **joint_metrics)
@@ -426,7 +445,7 @@ def score_predictions(bench: Benchmark, store, indices: np.ndarray, pose_rotmat:
 
 def _pve(gt: GroundTruth, bench: Benchmark, store, indices: np.ndarray, pose_rotmat: torch.Tensor,
          betas: torch.Tensor, body_model_for: BodyModelFor, convention: str, batch_size: int,
-         device: torch.device) -> np.ndarray:
+         device: torch.device, vertices: torch.Tensor | None = None) -> np.ndarray:
     """Per-sample PVE (mm): predicted meshes by ``convention``, GT meshes from the cache or
     posed again batch by batch."""
     pred_gender = gt.gender if convention == "gendered" else np.zeros(len(indices), int)
@@ -437,7 +456,10 @@ def _pve(gt: GroundTruth, bench: Benchmark, store, indices: np.ndarray, pose_rot
     out = []
     for start in range(0, len(indices), batch_size):
         part = slice(start, start + batch_size)
-        pred_verts, _ = _meshes(body_model_for, pred_gender[part], pose_rotmat[part], betas[part], device)
+        if vertices is not None:  # the model's own mesh: no body model, no gender
+            pred_verts = vertices[part].to(device).float()
+        else:
+            pred_verts, _ = _meshes(body_model_for, pred_gender[part], pose_rotmat[part], betas[part], device)
         if gt.vertices is not None:
             gt_verts = gt.vertices[part]
         else:

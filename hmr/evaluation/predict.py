@@ -29,7 +29,7 @@ from hmr.core.errors import ConfigError
 from hmr.core.geometry import matrix_to_axis_angle
 from hmr.core.utils.atomic import atomic_path, atomic_write_bytes, atomic_write_text, remove_partials_in
 from hmr.evaluation.run import BodyModels, overlay_mesh, read_crop
-from hmr.models import smpl_output
+from hmr.models import prediction_meshes, to_prediction
 from hmr.models.checkpoint import load_model
 
 
@@ -68,8 +68,8 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
         crop = read_crop(path, box, size, crop_scale, i)
         x = torch.from_numpy(transform.normalise(crop))
         with torch.no_grad():
-            pred = model(x[None].to(dev))
-            verts = smpl_output(neutral, pred.pose_rotmat, pred.betas).vertices[0].cpu().numpy()
+            pred = to_prediction(model(x[None].to(dev)))
+            verts = prediction_meshes(pred, neutral).vertices[0].cpu().numpy()
         aa = matrix_to_axis_angle(pred.pose_rotmat[0].double()).reshape(-1).cpu().numpy()
         centre, side = box_to_square(box, crop_scale)
         a = side / size  # image px per crop px
