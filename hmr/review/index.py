@@ -218,29 +218,54 @@ class ReviewIndex:
             s, r = s[order], r[order]
         return s, r
 
-    def describe(self, k: int, row: int, marks: dict[str, Any]) -> dict[str, Any]:
-        """The grid's card of one sample: its place, labels and the cheap columns."""
+    def describe(self, k: int, rows: list[int], marks: dict[str, Any]) -> list[dict[str, Any]]:
+        """The grid's cards of some samples of store ``k``: place, labels, cheap columns. Each
+        field is read once per store chunk the rows fall in, never per row."""
         e = self.entries[k]
         st = e.store
-        item = {"store": k, "row": int(row), "image_path": str(st.read("image_path", row, row + 1)[0]),
-                "source_key": str(st.read("source_key", row, row + 1)[0])}
+        rows = [int(r) for r in rows]
+        wanted = ["image_path", "source_key", "has_smpl", "smpl_source"]
+        if "extra_fit_error" in st.fields:
+            wanted.append("extra_fit_error")
+        if "joints2d" not in e.cache:  # the first page must not read every keypoint of the store
+            wanted += ["keypoints2d", "keypoints3d"]
+        got = {name: rows_of(st, name, rows) for name in wanted}
         if "joints2d" in e.cache:
-            j2, j3 = e.cache["joints2d"][row], e.cache["joints3d"][row]
-        else:  # one row, not the whole column: the first page must not read every keypoint
-            j2 = (st.read("keypoints2d", row, row + 1)[0][:, 2] > 0).sum()
-            j3 = (st.read("keypoints3d", row, row + 1)[0][:, 3] > 0).sum()
-        item.update(joints2d=int(j2), joints3d=int(j3), has3d=bool(j3 > 0),
-                    has_smpl=bool(st.read("has_smpl", row, row + 1)[0]),
-                    fit_error=_json_number(st.read("extra_fit_error", row, row + 1)[0])
-                    if "extra_fit_error" in st.fields else None,
-                    eval_error=_json_number(e.eval_errors.get(int(row), np.nan)))
-        if "rarity_mm" in e.cache:
-            item["rarity_mm"] = _json_number(e.cache["rarity_mm"][row])
-        source = int(st.read("smpl_source", row, row + 1)[0])
-        item["smpl_source"] = SMPL_SOURCES[min(source, len(SMPL_SOURCES) - 1)]
-        mark = marks.get(str(int(row)))
-        item["mark"] = mark.get("reason", "") if mark else None
-        return item
+            j2, j3 = e.cache["joints2d"][rows], e.cache["joints3d"][rows]
+        else:
+            j2 = (got["keypoints2d"][..., 2] > 0).sum(axis=1)
+            j3 = (got["keypoints3d"][..., 3] > 0).sum(axis=1)
+        items = []
+        for i, row in enumerate(rows):
+            source = int(got["smpl_source"][i])
+            mark = marks.get(str(row))
+            item = {"store": k, "row": row, "image_path": str(got["image_path"][i]),
+                    "source_key": str(got["source_key"][i]), "joints2d": int(j2[i]), "joints3d": int(j3[i]),
+                    "has3d": bool(j3[i] > 0), "has_smpl": bool(got["has_smpl"][i]),
+                    "smpl_source": SMPL_SOURCES[min(source, len(SMPL_SOURCES) - 1)],
+                    "fit_error": _json_number(got["extra_fit_error"][i]) if "extra_fit_error" in got else None,
+                    "eval_error": _json_number(e.eval_errors.get(row, np.nan)),
+                    "mark": mark.get("reason", "") if mark else None}
+            if "rarity_mm" in e.cache:
+                item["rarity_mm"] = _json_number(e.cache["rarity_mm"][row])
+            items.append(item)
+        return items
+
+
+def rows_of(store: SampleStore, name: str, rows: list[int]) -> np.ndarray:
+    """``store.read(name)[rows]`` reading each chunk the rows fall in once (not the whole column)."""
+    if not rows:
+        return store.read(name, 0, 0)
+    step = store.block_rows()
+    rows_arr = np.asarray(rows)
+    out = None
+    for c in np.unique(rows_arr // step):
+        block = store.read(name, int(c) * step, (int(c) + 1) * step)
+        sel = np.flatnonzero(rows_arr // step == c)
+        if out is None:
+            out = np.empty((len(rows), *block.shape[1:]), dtype=block.dtype)
+        out[sel] = block[rows_arr[sel] - int(c) * step]
+    return out
 
 
 def _json_number(v: Any) -> Any:

@@ -103,9 +103,13 @@ class ReviewApp:
             s, r = self.index.query(params, marked)
             total = len(r)
             picked = list(zip(s[offset:offset + limit].tolist(), r[offset:offset + limit].tolist()))
-        marks = {k: self.marks(k)["marks"] for k in {k for k, _ in picked}}
-        return {"total": total, "offset": offset, "limit": limit,
-                "items": [self.index.describe(k, row, marks[k]) for k, row in picked]}
+        items = []
+        for k in sorted({k for k, _ in picked}):
+            cards = self.index.describe(k, [row for kk, row in picked if kk == k], self.marks(k)["marks"])
+            items += cards
+        order = {key: i for i, key in enumerate(picked)}
+        items.sort(key=lambda it: order[(it["store"], it["row"])])
+        return {"total": total, "offset": offset, "limit": limit, "items": items}
 
     def sample_fields(self, k: str, row: str) -> dict[str, Any]:
         e, s = self.sample(k, row)

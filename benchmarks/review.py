@@ -1,0 +1,127 @@
+"""``hmr review`` on big stores: open a store of N samples, serve the first page, filter, sort.
+
+A synthetic store (:class:`hmr.core.schema.StoreWriter`, COCO's 17 joints, labelled-joint
+counts, SMPL flags and an ``extra_fit_error`` column varying by row; no images: thumbnails are
+not part of these figures) is written once per N, then the review server is started on a free
+loopback port in this process and asked over HTTP, one request at a time:
+
+- ``open``: :class:`hmr.review.index.ReviewIndex` (reads the store's attributes only),
+- ``first page``: ``/api/samples?limit=48`` (what the page shows on opening; the goal is under
+  2 s at N = 1,000,000 on 2 cores, opening included),
+- ``filter (cold)``: has SMPL and >= 10 labelled 2-D joints, the first time (reads the flag and
+  keypoint columns block by block, never an image),
+- ``filter (warm)``: the same again (cached columns),
+- ``sort``: worst fit error first (reads ``extra_fit_error`` once).
+
+Run: ``.venv/bin/python benchmarks/review.py [--sizes 10000 100000 1000000]``; ``--smoke``: toy sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hmr.core.schema import StoreWriter  # noqa: E402
+from hmr.core.schema.fields import SMPL_SOURCES, empty_columns  # noqa: E402
+from hmr.core.utils.machine import machine_line  # noqa: E402
+from hmr.review.index import ReviewIndex  # noqa: E402
+from hmr.review.server import serve_in_thread  # noqa: E402
+
+K = 17
+BLOCK = 65536
+
+
+def write_store(path: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    with StoreWriter(path, dataset="bench", split="train", converter="benchmarks.review", converter_version="1",
+                     keypoint_convention="coco", chunk_rows=16384) as w:
+        for start in range(0, n, BLOCK):
+            m = min(BLOCK, n - start)
+            cols = empty_columns(m, K)
+            rows = np.arange(start, start + m)
+            cols["image_path"] = np.array([f"img/{r:08d}.jpg" for r in rows], dtype=object)
+            cols["source_key"] = np.array([str(r) for r in rows], dtype=object)
+            cols["image_hw"][:] = (480, 640)
+            cols["bbox_xywh"][:] = (100, 50, 200, 400)
+            labelled = rows % (K + 1)
+            cols["keypoints2d"][..., 0] = rng.uniform(100, 300, (m, K))
+            cols["keypoints2d"][..., 1] = rng.uniform(50, 450, (m, K))
+            cols["keypoints2d"][..., 2] = np.arange(K)[None] < labelled[:, None]
+            cols["has_smpl"] = rows % 3 == 0
+            cols["smpl_source"] = np.where(cols["has_smpl"], SMPL_SOURCES.index("eft"), 0).astype(np.uint8)
+            cols["extra_fit_error"] = rng.gamma(2.0, 20.0, m).astype(np.float32)
+            w.add_columns(cols)
+    return path
+
+
+def timed_get(url: str) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=600) as r:
+        data = json.loads(r.read())
+    return time.perf_counter() - t0, data
+
+
+def measure(path: Path, n: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    index = ReviewIndex([path])
+    t_open = time.perf_counter() - t0
+    server, _ = serve_in_thread(index, 0)
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/samples"
+    try:
+        t_first, first = timed_get(f"{base}?limit=48")
+        assert first["total"] == n and len(first["items"]) == min(48, n)
+        query = f"{base}?limit=48&has_smpl=1&min_joints2d=10"
+        t_cold, cold = timed_get(query)
+        t_warm, warm = timed_get(query)
+        expected = int(((np.arange(n) % 3 == 0) & (np.arange(n) % (K + 1) >= 10)).sum())
+        assert cold["total"] == warm["total"] == expected, (cold["total"], expected)
+        t_sort, worst = timed_get(f"{base}?limit=48&sort=-fit_error")
+        errs = [it["fit_error"] for it in worst["items"]]
+        assert errs == sorted(errs, reverse=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"open": t_open, "first page": t_first, "open + first page": t_open + t_first,
+            "filter (cold)": t_cold, "filter (warm)": t_warm, "sort": t_sort}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--smoke", action="store_true", help="toy sizes (seconds): the script runs end to end")
+    ap.add_argument("--workdir", help="where the synthetic stores go (default: a temporary folder)")
+    args = ap.parse_args(argv)
+    sizes = [500, 3000] if args.smoke else args.sizes
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="hmr-review-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(machine_line())
+    names = ["open", "first page", "open + first page", "filter (cold)", "filter (warm)", "sort"]
+    print(f"{'samples':>10}  {'write s':>8}  " + "  ".join(f"{n:>17}" for n in names))
+    try:
+        for n in sizes:
+            path = work / f"bench_{n}.zarr"
+            t0 = time.perf_counter()
+            write_store(path, n)
+            t_write = time.perf_counter() - t0
+            figures = measure(path, n)
+            print(f"{n:>10}  {t_write:>8.2f}  " + "  ".join(f"{figures[k]:>15.3f} s" for k in names), flush=True)
+            shutil.rmtree(path)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
