@@ -350,8 +350,9 @@ def merge_parts(parts: list[str | os.PathLike], out: str | os.PathLike, *, overw
                            f"{stores[0].path.name}'s: parts of different conversions")
     out = Path(out)
     with output_lock(out):
-        _output_manifest_of(out).unlink(missing_ok=True)
-        merge_stores(parts, out, overwrite=overwrite)
+        # the old store's manifest goes once the new store is complete, before the rename
+        merge_stores(parts, out, overwrite=overwrite,
+                     before_rename=lambda: _output_manifest_of(out).unlink(missing_ok=True))
         files = hash_store(out)
         split = stores[0].split
         doc = {**docs[0], "store": out.name, "store_kind": "file" if out.is_file() else "dir",

@@ -148,3 +148,20 @@ def test_shard_parts_make_the_single_process_shard_set(tmp_path):
     a, b = load_shard_set(single), load_shard_set(set_dir)
     assert a.shards == b.shards and a.num_samples == b.num_samples
     assert b.index["last_run"]["shards_written"] == 0  # every shard came from the parts
+
+
+def test_merge_onto_an_existing_store(tmp_path):
+    """Without --overwrite an existing store and its manifest stay; with it both are replaced."""
+    root = tmp_path / "lsp"
+    fx2.write_lsp(root, n=8)
+    parts = [_convert("lsp", root, tmp_path / "p", "test", part=(i, 2)) for i in range(2)]
+    single = _convert("lsp", root, tmp_path / "s", "test")
+    out, manifest = merge_parts(parts, tmp_path / "m.zarr")
+    before = manifest.read_text()
+    with pytest.raises(FileExistsError):
+        merge_parts(parts, out)
+    assert manifest.read_text() == before and len(open_store(out)) == 4
+    out, manifest = merge_parts(parts[::-1], out, overwrite=True, argv=["again"])
+    assert json.loads(manifest.read_text())["argv"] == ["again"]
+    _same_store(single, out)
+    assert main(["store", "validate", str(out)]) == 0

@@ -25,14 +25,14 @@ number of records (a converter whose order is not stable across runs).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hmr.core.errors import SchemaError
-from hmr.core.schema.store import SampleStore, StoreWriter, open_store
+from hmr.core.schema.store import DEFAULT_CHUNK_ROWS, SampleStore, StoreWriter, open_store
 
 PART_ATTR = "part"
 MERGED_ATTR = "merged_from"
@@ -163,11 +163,13 @@ def check_parts(paths: Sequence[str | os.PathLike]) -> list[SampleStore]:
 
 
 def merge_stores(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
-                 overwrite: bool = False, chunk_rows: int | None = None) -> Path:
+                 overwrite: bool = False, chunk_rows: int | None = None,
+                 before_rename: Callable[[], None] | None = None) -> Path:
     """Join part stores into ``out`` (zarr or npz, by suffix) in single-process order.
 
     The merged store has the parts' attributes without ``part`` (and with a new
-    ``created``), plus ``merged_from``: the part store names."""
+    ``created``), plus ``merged_from``: the part store names. ``before_rename`` is called
+    once the merged store is complete under its temporary name, before it replaces ``out``."""
     stores = check_parts(paths)
     count = len(stores)
     info = stores[0].attrs[PART_ATTR]
@@ -177,7 +179,8 @@ def merge_stores(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                                       "image_root", "keypoint_convention")}
     attrs[MERGED_ATTR] = [s.path.name for s in stores]
     fields = next(s.fields for s in stores if len(s))
-    chunk = chunk_rows or next(s.block_rows() for s in stores if len(s))
+    chunk = chunk_rows or next(s.block_rows() if s.format == "zarr" else DEFAULT_CHUNK_ROWS
+                               for s in stores if len(s))
     readers = [_Rows(s) for s in stores]
     rows_left = [list(map(int, s.attrs[PART_ATTR]["block_rows"])) for s in stores]
     num_blocks = -(-int(info["num_items"]) // int(info["block_items"]))
@@ -197,4 +200,7 @@ def merge_stores(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *,
                 held -= whole
         if held:
             writer.add_columns({f: np.concatenate([x[f] for x in pending]) for f in fields})
+        writer.finish()
+        if before_rename is not None:
+            before_rename()
     return Path(out)
