@@ -10,8 +10,8 @@ too when installed: it uses the same SHA extensions as Python's hashlib, coreuti
 ``sha256sum`` usually does not.
 
 Then many small files (a rendered dataset's images: ``--small-files`` of 5 kB each): our
-thread-pool hashing (:func:`manifests.hashing.hash_many`) against ``sha256sum`` given all of
-them in one process, files/s of both.
+thread-pool hashing (:func:`manifests.hashing.hash_many`, small files in batches per task)
+against ``sha256sum`` given all of them in one process, files/s of both.
 
     python benchmarks/verify.py [--size-gb 2] [--workers 4] [--rounds 2] [--small-files 12000]
 """
