@@ -3,8 +3,8 @@ sample view (image, SMPL mesh projected with the sample's camera, box, 2-D keypo
 
 The keypoints and skeleton follow :func:`hmr.core.schema.inspect.draw_samples` (the store's
 convention, its ``skeleton`` edges, only labelled joints), drawn with OpenCV at exact pixels:
-joints named ``left_*`` in :data:`LEFT`, ``right_*`` in :data:`RIGHT`, the rest in
-:data:`CENTRE`. The mesh is rendered by the project's rasteriser (:func:`hmr.core.render.render_mesh`)
+joints whose name has the word ``left`` in :data:`LEFT`, ``right`` in :data:`RIGHT`, the rest
+in :data:`CENTRE`. The mesh is rendered by the project's rasteriser (:func:`hmr.core.render.render_mesh`)
 in the camera frame: SMPL posed by the sample's parameters, moved by ``smpl_transl`` and
 projected with ``cam_intrinsics``; a sample without SMPL, translation or intrinsics gets none.
 """
@@ -79,7 +79,9 @@ def sample_mesh(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def side_colour(name: str) -> tuple[int, int, int]:
-    return LEFT if name.startswith("left_") else RIGHT if name.startswith("right_") else CENTRE
+    """LEFT for ``left_wrist``, ``smpl_left_hip``, ``left_big_toe_openpose``; RIGHT likewise."""
+    words = name.split("_")
+    return LEFT if "left" in words else RIGHT if "right" in words else CENTRE
 
 
 def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4) -> tuple[np.ndarray, dict]:

@@ -214,7 +214,7 @@ class ReviewIndex:
             key = np.concatenate(keys)
             key = -key if desc else key
             key = np.where(np.isnan(key), np.inf, key)
-            order = np.lexsort((r, s, key))  # stable: ties keep the store order
+            order = np.argsort(key, kind="stable")  # ties keep the store order
             s, r = s[order], r[order]
         return s, r
 

@@ -187,3 +187,12 @@ def test_binding_elsewhere_is_refused(store_path):
 
     with pytest.raises(HmrError, match="loopback"):
         make_server(ReviewIndex([store_path]), 0, host="0.0.0.0")
+
+
+@pytest.mark.parametrize("name, side", [("left_wrist", "L"), ("smpl_left_hip", "L"), ("left_big_toe_openpose", "L"),
+                                        ("right_ankle", "R"), ("smpl_right_collar", "R"), ("nose", "C"),
+                                        ("spine_h36m", "C"), ("leftover", "C")])
+def test_side_colours(name, side):
+    from hmr.review.draw import CENTRE, RIGHT, side_colour
+
+    assert side_colour(name) == {"L": LEFT, "R": RIGHT, "C": CENTRE}[side]
