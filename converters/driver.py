@@ -133,7 +133,7 @@ def run_conversion(name: str, root: str | os.PathLike, out: str | os.PathLike, *
                          overwrite=overwrite, on_bad_row=_bad_row_handler(root, skip_bad, skipped)) as writer:
             items = _progress(module.iter_samples(root, split, options), progress, module.SOURCE.name, split)
             if part is not None:
-                kept = _PartItems(items, writer, *part, part_block_items)
+                kept = _PartItems(items, writer, skipped, *part, part_block_items)
                 items = kept
             _write_samples(writer, items, skip_bad, skipped, root)
             if part is not None:
@@ -277,21 +277,23 @@ class _PartItems:
     the part's blocks are passed on. At each block's end the writer is flushed, so the rows
     it kept from the block (after the schema's refusals) are counted exactly."""
 
-    def __init__(self, items: Iterable[Any], writer: StoreWriter, index: int, count: int, block_items: int):
-        self.items, self.writer = items, writer
+    def __init__(self, items: Iterable[Any], writer: StoreWriter, skipped: list[BadRecord], index: int,
+                 count: int, block_items: int):
+        self.items, self.writer, self.skipped = items, writer, skipped
         self.index, self.count, self.block_items = index, count, int(block_items)
         self.num_items = 0
         self.block_rows: dict[int, int] = {}
+        self.block_skipped: dict[int, int] = {}
 
     def __iter__(self):
-        current, start = None, 0
+        current, start = None, (0, 0)
         for i, item in enumerate(self.items):
             self.num_items = i + 1
             block = i // self.block_items
             if block != current and current is not None:
                 self._close(current, start)
             if block != current and part_of_block(block, self.count) == self.index:
-                current, start = block, self.writer.num_samples
+                current, start = block, (self.writer.num_samples, len(self.skipped))
             elif block != current:
                 current = None
             if current is not None:
@@ -299,15 +301,17 @@ class _PartItems:
         if current is not None:
             self._close(current, start)
 
-    def _close(self, block: int, start: int) -> None:
+    def _close(self, block: int, start: tuple[int, int]) -> None:
         self.writer.flush()
-        self.block_rows[block] = self.writer.num_samples - start
+        self.block_rows[block] = self.writer.num_samples - start[0]
+        self.block_skipped[block] = len(self.skipped) - start[1]
 
     def record(self, options: ConvertOptions, skip_bad: bool) -> None:
         """Describe the part in the store's attributes (before ``finish`` marks it complete)."""
         blocks = part_blocks(self.index, self.count, self.num_items, self.block_items)
         info = {"index": self.index, "count": self.count, "block_items": self.block_items,
                 "num_items": self.num_items, "block_rows": [self.block_rows.get(b, 0) for b in blocks],
+                "block_skipped": [self.block_skipped.get(b, 0) for b in blocks],
                 "options": {"extra": {str(k): str(v) for k, v in sorted(options.extra.items())},
                             "check_images": bool(options.check_images),
                             "body_model": options.body_model, "skip_bad": bool(skip_bad)}}
@@ -348,6 +352,7 @@ def merge_parts(parts: list[str | os.PathLike], out: str | os.PathLike, *, overw
         if differ:
             raise HmrError(f"{store.path}: its output manifest records other {', '.join(differ)} than "
                            f"{stores[0].path.name}'s: parts of different conversions")
+    skipped = _merged_report(stores)
     out = Path(out)
     with output_lock(out):
         # the old store's manifest goes once the new store is complete, before the rename
@@ -363,4 +368,41 @@ def merge_parts(parts: list[str | os.PathLike], out: str | os.PathLike, *, overw
                          for s, d in zip(stores, docs)]}
         manifest = _output_manifest_of(out)
         atomic_write_text(manifest, json.dumps(doc, indent=1) + "\n")
+        report = out.with_name(out.name + ".skipped.json")
+        if skipped:
+            atomic_write_text(report, json.dumps(skipped, indent=1, default=str))
+        else:
+            report.unlink(missing_ok=True)
     return out, manifest
+
+
+def _merged_report(stores: list) -> list[dict]:
+    """The parts' ``.skipped.json`` entries in record order: block by block, as the merge
+    takes the rows (each part recorded how many records of each of its blocks it skipped)."""
+    from hmr.core.schema.merge import PART_ATTR, part_of_block
+
+    lists = []
+    for store in stores:
+        info = store.attrs[PART_ATTR]
+        counts = [int(c) for c in info.get("block_skipped", [0] * len(info["block_rows"]))]
+        path = store.path.with_name(store.path.name + ".skipped.json")
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+        except (OSError, ValueError) as exc:
+            raise HmrError(f"cannot read the part's skip report ({type(exc).__name__}: {exc})", path=path) from None
+        if not isinstance(entries, list) or len(entries) != sum(counts):
+            raise HmrError(f"skip report lists {len(entries) if isinstance(entries, list) else 'no'} records, "
+                           f"the part skipped {sum(counts)}: convert this part again", path=path)
+        lists.append((entries, counts))
+    count = len(stores)
+    info = stores[0].attrs[PART_ATTR]
+    taken = [[0, 0] for _ in stores]  # per part: blocks done, entries done
+    merged: list[dict] = []
+    for block in range(-(-int(info["num_items"]) // int(info["block_items"]))):
+        p = part_of_block(block, count)
+        entries, counts = lists[p]
+        n = counts[taken[p][0]]
+        merged += entries[taken[p][1]:taken[p][1] + n]
+        taken[p][0] += 1
+        taken[p][1] += n
+    return merged

@@ -79,8 +79,19 @@ def test_skipped_records_keep_the_order(tmp_path):
              for i in range(2)]
     assert open_store(parts[0]).attrs["part"]["block_rows"] == [2, 2]
     assert open_store(parts[1]).attrs["part"]["block_rows"] == [1]  # record 2 refused
+    assert open_store(parts[1]).attrs["part"]["block_skipped"] == [1]
     out, _ = merge_parts(parts, tmp_path / "merged.zarr")
     _same_store(single, out)
+    # one skip report, as the single process wrote it
+    report = json.loads((tmp_path / "merged.zarr.skipped.json").read_text())
+    assert report == json.loads(single.with_name(single.name + ".skipped.json").read_text())
+    assert len(report) == 1 and "im0003.jpg" in json.dumps(report)
+    # a part's report that lost an entry is refused, naming it
+    part_report = parts[1].with_name(parts[1].name + ".skipped.json")
+    part_report.write_text("[]")
+    with pytest.raises(HmrError, match="lists 0 records, the part skipped 1") as err:
+        merge_parts(parts, tmp_path / "again.zarr")
+    assert err.value.path == str(part_report)
 
 
 def test_cli_parts_and_merge(tmp_path, capsys):
