@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -192,7 +194,11 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
     faces = np.asarray(model.faces, dtype=np.int64)
     sampled = PoseSampler(tail=config.tail).sample(rng, config.n)
     orient = upright_orient(rng, config.n, max_yaw=config.max_yaw)
-    images, annotations = [], []
+    images = []
+    # Annotations (~18 kB each) go to an unnamed scratch file as they come, not into a list:
+    # generation memory stays flat in n; the final file is assembled from it at the end.
+    (out_dir / "annotations").mkdir(parents=True, exist_ok=True)
+    annotations = tempfile.TemporaryFile("w+", encoding="utf-8", dir=out_dir / "annotations")
     image_dir = out_dir / "images" / config.split
     image_dir.mkdir(parents=True, exist_ok=True)
     remove_partials_in(image_dir)  # leftovers of a killed run, once (not per image)
@@ -227,8 +233,11 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
                                "K": np.round(K, 6).tolist(), "background": res["background"]})
                 ann = _annotation(idx, idx, batch, idx - start, transl, jj24, jj17, K, size)
                 ann["bbox"] = res["bbox"]
-                annotations.append(ann)
+                annotations.write((", " if idx else "") + json.dumps(ann))
                 bar.update(1)
+    except BaseException:
+        annotations.close()
+        raise
     finally:
         bar.close()
         if pool is not None:
@@ -240,7 +249,12 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()
                        if k not in ("workers", "body_model")}}
     ann_path = out_dir / "annotations" / f"{config.split}.json"
-    atomic_write_text(ann_path, json.dumps({"info": info, "images": images, "annotations": annotations}))
+    with annotations, atomic_path(ann_path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        # the text json.dumps({"info", "images", "annotations"}) gives, written in pieces
+        fh.write(f'{{"info": {json.dumps(info)}, "images": {json.dumps(images)}, "annotations": [')
+        annotations.seek(0)
+        shutil.copyfileobj(annotations, fh, 1 << 20)
+        fh.write("]}")
     _write_readme(out_dir)
     write_manifest(out_dir)
     return ann_path

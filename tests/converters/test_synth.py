@@ -133,3 +133,13 @@ def test_an_annotation_without_its_image_is_a_bad_record(raw, tmp_path):
     out = list(synth_converter.iter_samples(copy, "train", ConvertOptions()))
     bad = [r for r in out if not isinstance(r, dict)]
     assert len(out) == 8 and len(bad) == 1 and "image_id 0 not in images" in bad[0].message
+
+
+def test_the_generator_writes_the_text_of_one_json_dump(raw):
+    """The annotation file, written in pieces, is byte for byte json.dumps of the whole document
+    (the layout files had when the generator held every annotation in a list)."""
+    text = (raw / "annotations/train.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    assert text == json.dumps(data)
+    assert [a["id"] for a in data["annotations"]] == [im["id"] for im in data["images"]] == list(range(8))
+    assert not [p.name for p in (raw / "annotations").iterdir() if p.name != "train.json"]  # no scratch left
