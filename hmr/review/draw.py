@@ -25,7 +25,7 @@ RIGHT = (255, 60, 40)    # red
 CENTRE = (60, 220, 60)   # green
 BOX = (255, 220, 0)      # yellow
 THUMB_PX = 160
-_models: dict[str, object] = {}
+_models: dict[tuple[str, str | None], object] = {}
 _models_lock = threading.Lock()
 
 
@@ -51,17 +51,18 @@ def thumbnail(store, sample: dict, size: int = THUMB_PX) -> np.ndarray:
     return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_AREA, borderValue=(30, 30, 30))
 
 
-def _body_model(gender: str):
+def _body_model(gender: str, path: str | None = None):
     from hmr.core.body.smpl import load_body_model
 
     with _models_lock:
-        if gender not in _models:
-            _models[gender] = load_body_model(None, gender=gender)
-        return _models[gender]
+        if (gender, path) not in _models:
+            _models[gender, path] = load_body_model(path, gender=gender)
+        return _models[gender, path]
 
 
-def sample_mesh(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """(vertices in the camera frame (V, 3) m, faces) or None when it cannot be placed."""
+def sample_mesh(sample: dict, body_model: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices in the camera frame (V, 3) m, faces) or None when it cannot be placed.
+    ``body_model``: SMPL folder (None: $HMR_BODY_MODEL, else the mannequin)."""
     if not (sample["has_smpl"] and sample["has_smpl_transl"] and sample["has_intrinsics"]):
         return None
     import torch
@@ -69,7 +70,7 @@ def sample_mesh(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
     from hmr.core.schema.fields import GENDERS
 
     gender = GENDERS[int(sample["gender"])] if int(sample["gender"]) < len(GENDERS) else "neutral"
-    model = _body_model(gender if gender in ("male", "female") else "neutral")
+    model = _body_model(gender if gender in ("male", "female") else "neutral", body_model)
     with torch.no_grad():
         out = model(global_orient=torch.from_numpy(np.asarray(sample["smpl_global_orient"])[None]),
                     body_pose=torch.from_numpy(np.asarray(sample["smpl_body_pose"])[None]),
@@ -84,13 +85,14 @@ def side_colour(name: str) -> tuple[int, int, int]:
     return LEFT if "left" in words else RIGHT if "right" in words else CENTRE
 
 
-def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4) -> tuple[np.ndarray, dict]:
+def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
+                body_model: str | None = None) -> tuple[np.ndarray, dict]:
     """The sample view (RGB) and what was drawn: ``{"image": bool, "mesh": bool, "keypoints": n}``."""
     img, found = sample_image(store, sample)
     drawn = {"image": found, "mesh": False, "keypoints": 0}
     h, w = img.shape[:2]
     if mesh:
-        placed = sample_mesh(sample)
+        placed = sample_mesh(sample, body_model)
         if placed is not None and (placed[0][:, 2] > 0).all():
             k = np.asarray(sample["cam_intrinsics"], dtype=np.float64)
             rgb, coverage, _ = render_mesh(placed[0], placed[1], k, h, w, background=img, supersample=1)

@@ -37,6 +37,7 @@ class StoreEntry:
     store: SampleStore
     eval_errors: dict[int, float] = field(default_factory=dict)
     eval_metric: str = ""
+    body_model: str | None = None  # SMPL folder for pose rarity (None: $HMR_BODY_MODEL or the mannequin)
     cache: dict[str, np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -73,7 +74,7 @@ class StoreEntry:
                     out[row] = err
             return out
         if name == "rarity_mm":
-            return pose_rarity(s)
+            return pose_rarity(s, self.body_model)
         raise HmrError(f"no review column {name!r}")
 
     def value_for(self, name: str) -> np.ndarray:
@@ -89,7 +90,7 @@ class StoreEntry:
         return self.column(name)
 
 
-def pose_rarity(store: SampleStore, batch: int = 1024) -> np.ndarray:
+def pose_rarity(store: SampleStore, body_model: str | None = None, batch: int = 1024) -> np.ndarray:
     """Mean vertex distance (mm) of each SMPL sample's mesh (neutral model, zero translation)
     to the balanced metrics' reference mesh; NaN for samples without SMPL."""
     import torch
@@ -97,7 +98,7 @@ def pose_rarity(store: SampleStore, batch: int = 1024) -> np.ndarray:
     from hmr.evaluation.metrics import mesh_rarity
     from hmr.evaluation.run import BodyModels, reference_mesh
 
-    models = BodyModels(None, torch.device("cpu"))
+    models = BodyModels(body_model, torch.device("cpu"))
     ref, _ = reference_mesh(models)
     neutral = models("neutral")
     n = len(store)
@@ -142,8 +143,9 @@ def read_eval_results(results_dir: str | os.PathLike) -> tuple[str, dict[int, fl
 class ReviewIndex:
     """Several stores as one list of samples ``(store number, row)``, queried by the server."""
 
-    def __init__(self, store_paths: list[str | os.PathLike], eval_dirs: list[str | os.PathLike] = ()):
-        self.entries = [StoreEntry(Path(p), open_store(p)) for p in store_paths]
+    def __init__(self, store_paths: list[str | os.PathLike], eval_dirs: list[str | os.PathLike] = (),
+                 body_model: str | None = None):
+        self.entries = [StoreEntry(Path(p), open_store(p), body_model=body_model) for p in store_paths]
         for d in eval_dirs:
             store, errors, metric = read_eval_results(d)
             target = Path(store).resolve()

@@ -53,8 +53,9 @@ class ReviewApp:
     """The state behind the server: the index and the marks (read on every request, so a
     second tab, process or ``hmr review`` sees each write)."""
 
-    def __init__(self, index: ReviewIndex):
+    def __init__(self, index: ReviewIndex, body_model: str | None = None):
         self.index = index
+        self.body_model = body_model  # SMPL folder of the sample view's mesh
 
     def marks(self, k: int) -> dict[str, Any]:
         e = self.index.entries[k]
@@ -247,7 +248,8 @@ def make_handler(app: ReviewApp):
                     return self._send(200, draw.encode(draw.thumbnail(e.store, s), ".jpg"), "image/jpeg")
                 if len(parts) == 3 and parts[0] == "view" and parts[2].endswith(".png"):
                     e, s = app.sample(parts[1], parts[2][:-4])
-                    img, _ = draw.sample_view(e.store, s, mesh=params.get("mesh", "1") != "0")
+                    img, _ = draw.sample_view(e.store, s, mesh=params.get("mesh", "1") != "0",
+                                              body_model=app.body_model)
                     return self._send(200, draw.encode(img, ".png"), "image/png")
                 if len(parts) >= 3 and parts[0] == "files":
                     rel = url.path.split("/", 3)[3]
@@ -270,11 +272,12 @@ def make_handler(app: ReviewApp):
     return Handler
 
 
-def make_server(index: ReviewIndex, port: int = 8000, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+def make_server(index: ReviewIndex, port: int = 8000, host: str = "127.0.0.1",
+                body_model: str | None = None) -> ThreadingHTTPServer:
     """A server on ``host:port`` (port 0: a free one, see ``server.server_address``)."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise HmrError(f"hmr review binds to the loopback only, not {host!r}")
-    server = ThreadingHTTPServer((host, port), make_handler(ReviewApp(index)))
+    server = ThreadingHTTPServer((host, port), make_handler(ReviewApp(index, body_model)))
     server.daemon_threads = True
     return server
 
