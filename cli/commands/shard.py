@@ -25,16 +25,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     p.add_argument("--strict", action="store_true", help="fail on an unreadable image instead of skipping it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--part", default=None, metavar="I/N",
+                   help="write only shards k with k %% N == I (needs --samples-per-shard); then run again "
+                        "without --part to write index.json (docs/scale-out.md)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from hmr.core.schema.merge import parse_part
     from loaders.shard import ShardConfig, load_shard_set, shard_stores
+
+    part = parse_part(args.part) if args.part else None
 
     cfg = ShardConfig(crop_size=args.crop_size, bbox_scale=args.bbox_scale, context=args.context,
                       jpeg_quality=args.jpeg_quality, samples_per_shard=args.samples_per_shard,
                       max_shard_bytes=int(args.max_shard_bytes), image_root=args.image_root,
-                      name=args.name, workers=args.workers, strict=args.strict)
+                      name=args.name, workers=args.workers, strict=args.strict, part=part)
     for store, set_dir in zip(args.stores, shard_stores(args.stores, args.out, cfg, progress=not args.quiet)):
+        if part is not None:
+            print(f"{store}: part {args.part} -> {set_dir}")
+            continue
         sset = load_shard_set(set_dir)
         skipped = len(sset.index["skipped"])
         line = f"{store}: {sset.num_samples} samples in {len(sset.shards)} shards -> {sset.root}"
