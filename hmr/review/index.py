@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hmr.core.errors import HmrError
-from hmr.core.schema.fields import SMPL_SOURCES
+from hmr.core.schema.fields import GENDERS, SMPL_SOURCES
 from hmr.core.schema.store import SampleStore, open_store
 
 #: the columns a query may filter (min_/max_ or equality) and sort on
@@ -91,28 +91,39 @@ class StoreEntry:
 
 
 def pose_rarity(store: SampleStore, body_model: str | None = None, batch: int = 1024) -> np.ndarray:
-    """Mean vertex distance (mm) of each SMPL sample's mesh (neutral model, zero translation)
-    to the balanced metrics' reference mesh; NaN for samples without SMPL."""
+    """Mean vertex distance (mm) of each SMPL sample's mesh (the model of its gender, zero
+    translation, as the evaluation poses ground truth) to the balanced metrics' reference mesh
+    (neutral model); NaN for samples without SMPL."""
     import torch
 
-    from hmr.evaluation.metrics import mesh_rarity
     from hmr.evaluation.run import BodyModels, reference_mesh
 
     models = BodyModels(body_model, torch.device("cpu"))
     ref, _ = reference_mesh(models)
-    neutral = models("neutral")
     n = len(store)
     out = np.full(n, np.nan)
-    for off, cols in store.blocks(fields=["has_smpl", "smpl_global_orient", "smpl_body_pose", "smpl_betas"]):
-        sel = np.flatnonzero(cols["has_smpl"])
-        for a in range(0, len(sel), batch):
-            idx = sel[a:a + batch]
-            with torch.no_grad():
-                body = neutral(global_orient=torch.from_numpy(cols["smpl_global_orient"][idx]),
-                               body_pose=torch.from_numpy(cols["smpl_body_pose"][idx]),
-                               betas=torch.from_numpy(cols["smpl_betas"][idx]))
-                out[off + idx] = mesh_rarity(body.vertices, ref).numpy() * 1000.0
+    for off, cols in store.blocks(fields=["has_smpl", "gender", "smpl_global_orient", "smpl_body_pose",
+                                          "smpl_betas"]):
+        for g in np.unique(cols["gender"]):
+            sel = np.flatnonzero(cols["has_smpl"] & (cols["gender"] == g))
+            model = models(GENDERS[g] if g < len(GENDERS) else "neutral")
+            for a in range(0, len(sel), batch):
+                idx = sel[a:a + batch]
+                _pose(model, cols, idx, ref, out[off:])
     return out
+
+
+def _pose(model, cols: dict[str, np.ndarray], idx: np.ndarray, ref, out: np.ndarray) -> None:
+    """out[idx] = rarity (mm) of the meshes of rows ``idx`` of a block."""
+    import torch
+
+    from hmr.evaluation.metrics import mesh_rarity
+
+    with torch.no_grad():
+        body = model(global_orient=torch.from_numpy(cols["smpl_global_orient"][idx]),
+                     body_pose=torch.from_numpy(cols["smpl_body_pose"][idx]),
+                     betas=torch.from_numpy(cols["smpl_betas"][idx]))
+        out[idx] = mesh_rarity(body.vertices, ref).numpy() * 1000.0
 
 
 def read_eval_results(results_dir: str | os.PathLike) -> tuple[str, dict[int, float], str]:
