@@ -161,7 +161,9 @@ class ReviewIndex:
             store, errors, metric = read_eval_results(d)
             target = Path(store).resolve()
             match = [e for e in self.entries if e.path.resolve() == target]
-            if not match:
+            if not match:  # results.json keeps the path as given to hmr evaluate (maybe relative elsewhere)
+                match = [e for e in self.entries if e.path.name == target.name]
+            if len(match) != 1:
                 raise HmrError(f"evaluation results are for {store}, which is not among the reviewed stores",
                                path=d)
             match[0].eval_errors.update(errors)

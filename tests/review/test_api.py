@@ -196,3 +196,19 @@ def test_side_colours(name, side):
     from hmr.review.draw import CENTRE, RIGHT, side_colour
 
     assert side_colour(name) == {"L": LEFT, "R": RIGHT, "C": CENTRE}[side]
+
+
+def test_eval_results_of_another_store_are_refused(store_path, tmp_path):
+    import json
+
+    from hmr.core.errors import HmrError
+    from hmr.review.index import ReviewIndex
+
+    (tmp_path / "results.json").write_text(json.dumps({"store": "/elsewhere/other_val.zarr"}))
+    (tmp_path / "per_sample.csv").write_text("store_row,source_key,pa_mpjpe_mm\n0,a,1.0\n")
+    with pytest.raises(HmrError, match="not among the reviewed stores"):
+        ReviewIndex([store_path], [tmp_path])
+    # the same store named by a path relative to another folder: matched by its name
+    (tmp_path / "results.json").write_text(json.dumps({"store": f"stores/{store_path.name}"}))
+    index = ReviewIndex([store_path], [tmp_path])
+    assert index.entries[0].eval_errors == {0: 1.0} and index.entries[0].eval_metric == "pa_mpjpe_mm"
