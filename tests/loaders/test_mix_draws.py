@@ -17,4 +17,4 @@ def test_same_draws_as_numpy_choice(ratios):
 
 def test_bad_ratios_are_refused():
     with pytest.raises(ValueError):
-        next(mix_samples([iter([1]), iter([2])], [1.0, -1.0], np.random.default_rng(0)))
+        next(mix_samples([iter([1]), iter([2])], [2.0, -1.0], np.random.default_rng(0)))
