@@ -198,6 +198,8 @@ def _tar_members(fh, block: bytes) -> Iterator[tuple[str, bytes]]:
         first = False
         name, size, kind = header
         size = int(pending.get("size", size))
+        if size < 0:
+            raise tarfile.ReadError(f"negative size in the header of member {name!r}")
         data = fh.read(size)
         if len(data) < size:
             raise tarfile.ReadError(f"unexpected end of data in member {name!r}")
@@ -223,6 +225,8 @@ def _pax_records(data: bytes) -> dict[str, str]:
     while pos < len(data):
         space = data.index(b" ", pos)
         length = int(data[pos:space])
+        if length <= space - pos:
+            raise tarfile.ReadError(f"bad extended header record at byte {pos}")
         key, _, value = data[space + 1:pos + length - 1].partition(b"=")
         if key in (b"path", b"size"):
             out[key.decode()] = value.decode("utf-8", "surrogateescape")

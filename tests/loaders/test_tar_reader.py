@@ -101,3 +101,19 @@ def test_a_compressed_tar_goes_to_the_general_reader(tmp_path):
     with open(path, "rb") as fh:
         assert read_tar_members(fh) is None
     assert [s["json"] for s in iter_shard(str(path), 1)] == [b"{}"]
+
+
+def test_hostile_headers_end_in_an_error_not_a_hang(tmp_path, monkeypatch):
+    monkeypatch.setattr(stream, "STATS", LoaderStats())
+    path = tmp_path / "s.tar"
+    write_tar(path, [("x" * 120 + "_1.json", b"{}"), ("k_2.json", b"{}")])  # a PAX header first
+    data = bytearray(path.read_bytes())
+    start = data.index(b" path=")
+    data[start - 3:start] = b"000"  # a record of length 0 (a naive reader loops forever)
+    header = bytearray(data[:512])  # keep the checksum right so the header is read
+    header[148:156] = b" " * 8
+    header[148:156] = f"{sum(header):06o}\0 ".encode()
+    data[:512] = header
+    path.write_bytes(bytes(data))
+    assert list(iter_shard(str(path), 2)) == []
+    assert stream.STATS.bad_shards == 1
