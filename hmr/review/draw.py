@@ -18,6 +18,7 @@ import numpy as np
 
 from hmr.core.keypoints import get_convention
 from hmr.core.render import render_mesh
+from hmr.core.sources import SOURCES
 from hmr.core.schema.inspect import _load_image
 
 LEFT = (40, 120, 255)    # RGB: blue
@@ -85,6 +86,22 @@ def side_colour(name: str) -> tuple[int, int, int]:
     return LEFT if "left" in words else RIGHT if "right" in words else CENTRE
 
 
+def skeleton_edges(store) -> list[tuple[int, int]]:
+    """Edges (store joint indices) of the store's convention and, for a store in the superset,
+    of its source's own convention (``hmr.core.sources``: COCO's torso lines, say), by name."""
+    conv = get_convention(store.attrs["keypoint_convention"])
+    pos = {n: i for i, n in enumerate(conv.joint_names)}
+    pairs = list(conv.skeleton)
+    source = SOURCES.get(store.dataset)
+    if source is not None and source.convention and source.convention != conv.name:
+        try:
+            pairs += list(get_convention(source.convention).skeleton)
+        except KeyError:  # a source convention not registered: the store's edges only
+            pass
+    edges = {(pos[a], pos[b]) for a, b in pairs if a in pos and b in pos}
+    return sorted(edges)
+
+
 def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
                 body_model: str | None = None) -> tuple[np.ndarray, dict]:
     """The sample view (RGB) and what was drawn: ``{"image": bool, "mesh": bool, "keypoints": n}``."""
@@ -104,11 +121,10 @@ def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
     thick = max(1, round(max(h, w) / 400))
     if bw > 0 and bh > 0:
         cv2.rectangle(img, (round(x), round(y)), (round(x + bw), round(y + bh)), BOX, thick)
-    conv = get_convention(store.attrs["keypoint_convention"])
+    names = get_convention(store.attrs["keypoint_convention"]).joint_names
     kp = np.asarray(sample["keypoints2d"], dtype=np.float64)
     vis = kp[:, 2] > 0
-    names = conv.joint_names
-    for a, b in conv.skeleton_indices:
+    for a, b in skeleton_edges(store):
         if vis[a] and vis[b]:
             colour = side_colour(names[a]) if side_colour(names[a]) == side_colour(names[b]) else CENTRE
             cv2.line(img, (round(kp[a, 0]), round(kp[a, 1])), (round(kp[b, 0]), round(kp[b, 1])), colour,

@@ -212,3 +212,18 @@ def test_eval_results_of_another_store_are_refused(store_path, tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"store": f"stores/{store_path.name}"}))
     index = ReviewIndex([store_path], [tmp_path])
     assert index.entries[0].eval_errors == {0: 1.0} and index.entries[0].eval_metric == "pa_mpjpe_mm"
+
+
+def test_superset_store_gets_its_source_skeleton(tmp_path):
+    """A COCO store kept in the superset draws COCO's own edges (torso lines) by joint name."""
+    from hmr.core.keypoints import get_convention
+    from hmr.core.schema import StoreWriter, open_store
+    from hmr.review.draw import skeleton_edges
+
+    sup = get_convention("superset")
+    with StoreWriter(tmp_path / "coco2017_val.zarr", dataset="coco2017", split="val", converter="test",
+                     converter_version="1", keypoint_convention="superset") as w:
+        w.add({"image_path": "a.jpg", "image_hw": np.array([10, 10], np.int32), "source_key": "1"})
+    edges = {(sup.joint_names[a], sup.joint_names[b]) for a, b in skeleton_edges(open_store(tmp_path / "coco2017_val.zarr"))}
+    for a, b in get_convention("coco").skeleton:
+        assert (a, b) in edges or (b, a) in edges
