@@ -223,7 +223,8 @@ def test_superset_store_gets_its_source_skeleton(tmp_path):
     sup = get_convention("superset")
     with StoreWriter(tmp_path / "coco2017_val.zarr", dataset="coco2017", split="val", converter="test",
                      converter_version="1", keypoint_convention="superset") as w:
-        w.add({"image_path": "a.jpg", "image_hw": np.array([10, 10], np.int32), "source_key": "1"})
+        w.add({"image_path": "a.jpg", "image_hw": np.array([10, 10], np.int32), "source_key": "1",
+               "bbox_xywh": np.array([1, 1, 5, 5], np.float32)})
     edges = {(sup.joint_names[a], sup.joint_names[b]) for a, b in skeleton_edges(open_store(tmp_path / "coco2017_val.zarr"))}
     for a, b in get_convention("coco").skeleton:
         assert (a, b) in edges or (b, a) in edges
