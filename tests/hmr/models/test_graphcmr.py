@@ -68,3 +68,20 @@ def test_training_reduces_the_losses_and_the_checkpoint_rebuilds(tmp_path, body)
     with torch.no_grad():
         a, b = trainer.model(batch["img"]), model(batch["img"])
     assert torch.equal(a.vertices, b.vertices) and torch.equal(a.pose_rotmat, b.pose_rotmat)
+
+
+def test_configs_choose_the_model_and_refuse_bad_types(tmp_path):
+    from hmr.core.errors import ConfigError
+    from hmr.models.checkpoint import checkpoint_model_config
+
+    for name in ("graphcmr_normal", "graphcmr_l1", "graphcmr_l1_coco", "graphcmr_l1_coco_aug"):
+        cfg = load_config(name).validate()
+        assert cfg.model.type == "graphcmr" and cfg.model.graph_channels == 256 and cfg.model.graph_layers == 5
+        assert cfg.loss.weight_betas == 0.1 and cfg.loss.scale == 1.0 and cfg.optim.lr == 3e-4
+    assert load_config("graphcmr_l1").loss.keypoints2d == "l1"
+    with pytest.raises(ConfigError, match="model.type"):
+        load_config("tiny_cpu", ['model.type="pare"']).validate()
+    with pytest.raises(ConfigError, match="spin.enabled needs model.type"):
+        load_config("graphcmr_normal", ["spin.enabled=true"]).validate()
+    with pytest.raises(ConfigError, match="model.type"):
+        checkpoint_model_config({"config": {"model": {"type": "nope"}}}, tmp_path / "x.pt")
