@@ -41,7 +41,7 @@ from torch import nn
 from hmr.core.crop import InputConfig
 from hmr.core.errors import ConfigError
 from hmr.core.geometry import weak_perspective_to_translation
-from hmr.models.backbone import create_backbone, load_backbone_weights
+from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
 from hmr.models.hmr import ModelConfig
 from hmr.models.mesh_sampling import mesh_hierarchy, normalised_adjacency
 
@@ -202,6 +202,8 @@ class GraphCMR(nn.Module):
         self.backbone = create_backbone(config.backbone, pooling=config.pooling or None, img_size=config.img_size,
                                         drop_path_rate=config.drop_path_rate, extra=config.backbone_args)
         feature_dim = self.backbone.num_features
+        if config.pooling == "flatten":
+            feature_dim = flattened_feature_dim(self.backbone, config.img_size)
         blocks = [GraphResBlock(2 * c, c, mesh)] + [GraphResBlock(c, c, mesh) for _ in range(config.graph_layers)]
         self.lin_in = nn.Linear(3 + feature_dim, 2 * c)
         self.graph = nn.Sequential(*blocks)

@@ -87,3 +87,31 @@ def test_evaluate_scores_graphcmr_on_its_mesh(tmp_path, neutral):
     smpl = score_predictions(get_benchmark("3dpw"), store, rows, preds["pose_rotmat"], preds["betas"], models)
     assert result["MPJPE"] == pytest.approx(mesh.mpjpe_mm.mean(), rel=1e-6)
     assert result["MPJPE"] != pytest.approx(smpl.mpjpe_mm.mean(), rel=1e-3)
+
+
+def test_predict_writes_graphcmr_mesh_and_parameters(tmp_path, neutral):
+    import json
+
+    from hmr.evaluation.predict import predict_images
+
+    image = tmp_path / "person.jpg"
+    cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 255, (80, 60, 3), dtype=np.uint8))
+    config = ModelConfig(type="graphcmr", backbone="test_resnet", img_size=64, graph_channels=64, graph_layers=0,
+                         mesh_level=2, backbone_checkpoint="")
+    torch.manual_seed(0)
+    model = create_model(config, body_model=neutral).eval()
+    ckpt = save_checkpoint(tmp_path / "run" / "last.pt", {"config": {"model": asdict(config)},
+                                                         "model": model.state_dict()})
+    predict_images(ckpt, [image], tmp_path / "out", device="cpu")
+    with np.load(tmp_path / "out" / "person.npz") as npz:
+        vertices, betas = npz["vertices"], npz["betas"]
+    record = json.loads((tmp_path / "out" / "person.json").read_text())
+    assert vertices.shape == (6890, 3) and len(record["body_pose"]) == 69 and betas.shape == (10,)
+    # the mesh written is the network's own (upsampled) mesh, not the SMPL body of its parameters
+    loaded, _ = load_model(ckpt)
+    from hmr.evaluation.run import read_crop
+
+    crop = read_crop(image, np.array([0.0, 0.0, 60, 80]), 64, 1.0, 0)
+    with torch.no_grad():
+        out = loaded(torch.from_numpy(loaded.input_config.with_crop_scale(1.0).normalise(crop))[None])
+    np.testing.assert_allclose(vertices, out.vertices[0].numpy(), atol=1e-6)
