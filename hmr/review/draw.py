@@ -61,10 +61,42 @@ def _body_model(gender: str, path: str | None = None):
         return _models[gender, path]
 
 
-def sample_mesh(sample: dict, body_model: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-    """(vertices in the camera frame (V, 3) m, faces) or None when it cannot be placed.
-    ``body_model``: SMPL folder (None: $HMR_BODY_MODEL, else the mannequin)."""
-    if not (sample["has_smpl"] and sample["has_smpl_transl"] and sample["has_intrinsics"]):
+WEAK_CAM_FOCAL_PX = 50000.0  # a long lens that makes a perspective camera all but weak-perspective
+
+
+def sample_camera(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """(intrinsics (3, 3) px, translation (3,) m) that place the sample's SMPL body, or None.
+
+    Stored translation and intrinsics when the sample has both. Otherwise, for fits that keep
+    a weak-perspective crop camera ``extra_weak_cam = [s, tx, ty]`` (EFT, see converters/eft.py:
+    ``px = box centre + box size / 2 * (s * [X, Y] + [tx, ty])``), its perspective equivalent:
+    focal f, principal point at the box centre, translation ``(tx / s, ty / s, f / (s * size / 2))``
+    — the same pixels up to the body's depth relief over hundreds of metres (< 0.5 px).
+    """
+    if sample["has_smpl_transl"] and sample["has_intrinsics"]:
+        return np.asarray(sample["cam_intrinsics"], np.float64), np.asarray(sample["smpl_transl"], np.float64)
+    cam = sample.get("extra_weak_cam")
+    if cam is None:
+        return None
+    s, tx, ty = (float(v) for v in np.asarray(cam, np.float64).reshape(-1)[:3])
+    x, y, w, h = (float(v) for v in sample["bbox_xywh"])
+    if not (s > 0 and w > 0 and h > 0):
+        return None
+    f = WEAK_CAM_FOCAL_PX
+    half_w, half_h = w / 2, h / 2
+    # fx / z = s * half_w and fy / z = s * half_h: one depth, so fy follows the box's aspect
+    z = f / (s * half_w)
+    k = np.array([[f, 0, x + half_w], [0, f * half_h / half_w, y + half_h], [0, 0, 1]])
+    return k, np.array([tx / s, ty / s, z])
+
+
+def sample_mesh(sample: dict, body_model: str | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(vertices in the camera frame (V, 3) m, faces, intrinsics) or None when the sample has no
+    SMPL or nothing places it (:func:`sample_camera`). ``body_model``: SMPL folder (None:
+    $HMR_BODY_MODEL, else the mannequin)."""
+    camera = sample_camera(sample) if sample["has_smpl"] else None
+    if camera is None:
         return None
     import torch
 
@@ -75,9 +107,9 @@ def sample_mesh(sample: dict, body_model: str | None = None) -> tuple[np.ndarray
     with torch.no_grad():
         out = model(global_orient=torch.from_numpy(np.asarray(sample["smpl_global_orient"])[None]),
                     body_pose=torch.from_numpy(np.asarray(sample["smpl_body_pose"])[None]),
-                    betas=torch.from_numpy(np.asarray(sample["smpl_betas"])[None]),
-                    transl=torch.from_numpy(np.asarray(sample["smpl_transl"])[None]))
-    return out.vertices[0].numpy().astype(np.float64), np.asarray(model.faces)
+                    betas=torch.from_numpy(np.asarray(sample["smpl_betas"])[None]))
+    verts = out.vertices[0].numpy().astype(np.float64) + camera[1]
+    return verts, np.asarray(model.faces), camera[0]
 
 
 def side_colour(name: str) -> tuple[int, int, int]:
@@ -111,8 +143,7 @@ def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
     if mesh:
         placed = sample_mesh(sample, body_model)
         if placed is not None and (placed[0][:, 2] > 0).all():
-            k = np.asarray(sample["cam_intrinsics"], dtype=np.float64)
-            rgb, coverage, _ = render_mesh(placed[0], placed[1], k, h, w, background=img, supersample=1)
+            rgb, coverage, _ = render_mesh(placed[0], placed[1], placed[2], h, w, background=img, supersample=1)
             alpha = 0.6 * coverage[..., None]  # see the image through the mesh
             img = (img * (1 - alpha) + rgb * alpha).astype(np.uint8)
             drawn["mesh"] = bool(coverage.any())

@@ -228,3 +228,46 @@ def test_superset_store_gets_its_source_skeleton(tmp_path):
     edges = {(sup.joint_names[a], sup.joint_names[b]) for a, b in skeleton_edges(open_store(tmp_path / "coco2017_val.zarr"))}
     for a, b in get_convention("coco").skeleton:
         assert (a, b) in edges or (b, a) in edges
+
+
+def test_weak_perspective_camera_matches_eft_projection():
+    """EFT keeps a weak-perspective crop camera: the review's perspective stand-in projects the
+    body's joints where the EFT converter's own projection puts them (within half a pixel)."""
+    import torch
+
+    from converters.eft import weak_perspective_to_pixels
+    from hmr.core.body.smpl import load_body_model
+    from hmr.core.geometry import project_points
+    from hmr.review.draw import sample_camera
+
+    rng = np.random.default_rng(3)
+    body = load_body_model()
+    with torch.no_grad():
+        joints = body(global_orient=torch.tensor([[np.pi, 0.0, 0.0]], dtype=torch.float32),
+                      body_pose=torch.from_numpy(rng.normal(0, 0.2, (1, 69)).astype(np.float32)),
+                      betas=torch.zeros(1, 10)).joints_smpl24[0].numpy().astype(np.float64)
+    for cam, box in (((0.9, 0.05, -0.1), (100, 40, 300, 300)), ((1.3, -0.2, 0.15), (10, 20, 180, 240))):
+        sample = {"has_smpl_transl": False, "has_intrinsics": False, "extra_weak_cam": np.array(cam),
+                  "bbox_xywh": np.array(box, np.float32)}
+        k, t = sample_camera(sample)
+        ours = project_points(joints + t, k)
+        eft = weak_perspective_to_pixels(joints, np.array(cam), np.array(box, np.float64))
+        assert np.abs(ours - eft).max() < 0.5, np.abs(ours - eft).max()
+    assert sample_camera({"has_smpl_transl": False, "has_intrinsics": False, "bbox_xywh": np.ones(4)}) is None
+
+
+def test_a_weak_perspective_fit_gets_its_mesh_drawn(store_path):
+    from hmr.core.schema import open_store
+    from hmr.review.draw import sample_view
+
+    store = open_store(store_path)
+    sample = {**store[2], "has_smpl_transl": False, "has_intrinsics": False,
+              "extra_weak_cam": np.array([0.9, 0.0, 0.1], np.float32)}
+    img, drawn = sample_view(store, sample)
+    plain, _ = sample_view(store, sample, mesh=False)
+    assert drawn["mesh"] and drawn["image"]
+    changed = np.abs(img.astype(int) - plain.astype(int)).sum(axis=2) > 20
+    ys, xs = np.nonzero(changed)  # inside the box (30, 10, 80, 100) the fit was made for
+    assert changed.sum() > 200 and 30 <= xs.min() and xs.max() <= 110 and 10 <= ys.min() and ys.max() <= 110
+    del sample["extra_weak_cam"]
+    assert not sample_view(store, sample)[1]["mesh"]
