@@ -2,8 +2,9 @@
 
 It runs, in order, and prints every figure with the device and the machine line:
 
-1. the CUDA tests (``pytest -m cuda tests/gpu``: body model, metrics, a training step in
-   fp32 and bf16 + channels-last, SMPLify, each against the CPU on the same input);
+1. the CUDA tests (``pytest tests/gpu tests/loaders/test_golden_stream.py``: body model,
+   metrics, a training step in fp32 and bf16 + channels-last, SMPLify, each against the CPU on
+   the same input; the uint8 batch normalised on the device, bit for bit);
 2. the HMR-ResNet-50 training step at batch 64, 224 px: fp32, fp32 + channels-last,
    bf16 + channels-last (``benchmarks/train_step.py``; target: bf16 + CL >= 2x fp32);
 3. whether the shard loader keeps the GPU fed: real training runs (ResNet-50, bf16 + CL, batch
@@ -110,7 +111,9 @@ def main() -> int:
             summary.append(f"{title}: FAILED ({type(exc).__name__}: {exc})")
 
     # 1. CUDA tests (on the CPU in smoke mode: the comparisons run CPU against CPU, one of them).
-    tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "cuda", "tests/gpu"]
+    tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu"]
+    if not args.smoke:  # the uint8 batch normalised on the device, bit for bit against the CPU path
+        tests.append("tests/loaders/test_golden_stream.py")
     part("CUDA tests", lambda: run_script(tests + (["-k", "metrics"] if args.smoke else []),
                                           env={"HMR_TEST_DEVICE": device}))
     # 2. Training step.
