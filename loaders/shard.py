@@ -38,6 +38,7 @@ import io
 import json
 import os
 import time
+from bisect import bisect_left
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -375,8 +376,10 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
         raise SchemaError("store has no samples: nothing to shard", path=store_path)
     per_shard = cfg.samples_per_shard or estimate_samples_per_shard(store, image_root, cfg)
     excluded = marked_excluded(store_path, store)
+    marked = sorted(excluded)  # each shard takes its rows' marks by bisection, not a scan of all
     jobs = [ShardJob(str(Path(store_path).resolve()), str(image_root), str(set_dir), k, a, b, name,
-                     cfg.crop_settings(), cfg.strict, {r: excluded[r] for r in excluded if a <= r < b})
+                     cfg.crop_settings(), cfg.strict,
+                     {r: excluded[r] for r in marked[bisect_left(marked, a):bisect_left(marked, b)]})
             for k, (a, b) in enumerate(plan_shards(len(store), per_shard))]
     results: dict[int, ShardResult] = {}
     todo = []
