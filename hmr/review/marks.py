@@ -26,6 +26,7 @@ from typing import Any, Iterator, Mapping
 
 from hmr.core.errors import HmrError
 from hmr.core.utils.atomic import atomic_write_text
+from hmr.review.index import rows_of
 from loaders.shard import MARKS_FORMAT, MARKS_SCHEMA, marks_path, read_marks
 
 __all__ = ["MarksConflict", "marks_path", "read_marks", "update_marks", "format_marks"]
@@ -64,12 +65,15 @@ def update_marks(store_path: str | os.PathLike, *, set_marks: Mapping[int, str] 
                                 "reload and try again", path=path)
         marks = dict(data["marks"])
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for row, reason in (set_marks or {}).items():
-            row = int(row)
-            if row < 0 or (n is not None and row >= n):
-                raise HmrError(f"row {row} is not a sample of the store ({n} samples)", path=store_path)
-            key = "" if store is None else str(store.read("source_key", row, row + 1)[0])
-            marks[str(row)] = {"reason": str(reason), "excluded": True, "source_key": key, "time": now}
+        wanted = {int(r): str(reason) for r, reason in (set_marks or {}).items()}
+        rows = list(wanted)
+        bad = [r for r in rows if r < 0 or (n is not None and r >= n)]
+        if bad:
+            raise HmrError(f"row {bad[0]} is not a sample of the store ({n} samples)", path=store_path)
+        # source keys read once per store chunk (a selection may mark 100,000 rows at once)
+        keys = rows_of(store, "source_key", rows) if store is not None else [""] * len(rows)
+        for row, key in zip(rows, keys):
+            marks[str(row)] = {"reason": wanted[row], "excluded": True, "source_key": str(key), "time": now}
         for row in clear or []:
             marks.pop(str(int(row)), None)
         new = {"format": MARKS_FORMAT, "schema": MARKS_SCHEMA, "version": int(data["version"]) + 1,
