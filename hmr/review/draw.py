@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from hmr.core.keypoints import get_convention
-from hmr.core.render import render_mesh
 from hmr.core.sources import SOURCES
 from hmr.core.schema.inspect import _load_image
 
@@ -141,6 +140,8 @@ def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
     drawn = {"image": found, "mesh": False, "keypoints": 0}
     h, w = img.shape[:2]
     if mesh:
+        from hmr.core.render import render_mesh  # torch comes with it: not on the page's first load
+
         placed = sample_mesh(sample, body_model)
         if placed is not None and (placed[0][:, 2] > 0).all():
             rgb, coverage, _ = render_mesh(placed[0], placed[1], placed[2], h, w, background=img, supersample=1)
