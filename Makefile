@@ -7,7 +7,7 @@ OUT    ?= demo_out
 # Parallel workers for pytest (2 cores on CI machines).
 JOBS   ?= 2
 
-.PHONY: venv install test test-fast test-all demo bench bench-smoke clean
+.PHONY: venv install test test-fast test-all demo bench bench-smoke browser clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 # Every benchmark end to end at toy sizes (seconds each; make test runs the same).
 bench-smoke: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b --smoke || exit 1; done
+
+# Debian's Chromium + ChromeDriver for the review page's browser test (skipped without them).
+browser:
+	apt-get install -y chromium chromium-driver
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache build *.egg-info
