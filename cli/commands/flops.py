@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hmr.core.errors import ConfigError
-    from hmr.models import HMR
+    from hmr.models import create_model
     from hmr.models.flops import count_flops
     from hmr.models.regressor import MEAN_PARAM_SHAPES, MeanParams
     from hmr.training.config import load_config
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The count needs no weights: neither mean parameters nor the backbone file are read.
     zeros = MeanParams(*(torch.zeros(s) for s in MEAN_PARAM_SHAPES.values()))
-    model = HMR(config.model, mean=zeros, load_backbone_checkpoint=False)
+    model = create_model(config.model, mean=zeros, load_backbone_checkpoint=False)
     print(f"{config.name}: backbone {config.model.backbone}")
     print(count_flops(model, shape).table())
     return 0
