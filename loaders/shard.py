@@ -52,6 +52,8 @@ import numpy as np
 from hmr.core import crop as geo
 from hmr.core.crop import DEFAULT_CROP_SCALE
 from hmr.core.errors import HmrError, SchemaError
+from hmr.core.schema.marks import (MARKS_FORMAT, MARKS_SCHEMA, MARKS_SUFFIX,  # noqa: F401 (read by hmr shard; re-exported)
+                                   marked_excluded, marks_path, read_marks)
 from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path, atomic_write_text, output_lock, write_error
 
@@ -59,10 +61,6 @@ INDEX_NAME = "index.json"
 #: what :func:`load_shard_set` needs from an index (besides ``format``)
 INDEX_KEYS = ("name", "dataset", "split", "num_samples", "num_keypoints", "keypoint_convention", "shards")
 INDEX_FORMAT = "hmrkit-shards"
-#: curation marks of a store (``hmr review``): ``<store>.marks.json`` next to it
-MARKS_SUFFIX = ".marks.json"
-MARKS_FORMAT = "hmrkit-review-marks"
-MARKS_SCHEMA = 1
 INDEX_VERSION = 1
 SMPL_FIELDS = ("smpl_global_orient", "smpl_body_pose", "smpl_betas", "smpl_transl")
 KP_COLUMNS = ("x_px", "y_px", "conf2d", "x_m", "y_m", "z_m", "conf3d")
@@ -415,42 +413,6 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
     _write_index(set_dir, store, name, cfg, [results[k] for k in sorted(results)],
                  time.perf_counter() - t0, len(todo))
     return set_dir
-
-
-def marks_path(store_path: str | os.PathLike) -> Path:
-    """Where ``hmr review`` keeps a store's curation marks: ``<store>.marks.json`` beside it."""
-    p = Path(store_path)
-    return p.with_name(p.name.rstrip("/") + MARKS_SUFFIX)
-
-
-def read_marks(store_path: str | os.PathLike, store=None) -> dict[str, Any]:
-    """The marks file of a store as a dict (an empty one when there is none), checked: its
-    format, schema and that it was made for a store of this many samples (a reconverted
-    store renumbers its rows, and marks would then exclude the wrong people)."""
-    path = marks_path(store_path)
-    if not path.exists():
-        return {"format": MARKS_FORMAT, "schema": MARKS_SCHEMA, "version": 0, "marks": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
-        raise HmrError(f"marks file is not JSON ({type(exc).__name__})", path=path) from None
-    if not isinstance(data, dict) or data.get("format") != MARKS_FORMAT or not isinstance(data.get("marks"), dict):
-        raise HmrError(f"not a {MARKS_FORMAT} file", path=path)
-    if data.get("schema") != MARKS_SCHEMA:
-        raise HmrError(f"marks schema {data.get('schema')!r}, this version reads {MARKS_SCHEMA}", path=path)
-    if store is not None and data.get("num_samples") not in (None, len(store)):
-        raise HmrError(f"marks were made for a store of {data.get('num_samples')} samples, this one has "
-                       f"{len(store)}: remove or redo them", path=path)
-    for key, mark in data["marks"].items():
-        if not key.isdigit() or not isinstance(mark, dict):
-            raise HmrError("a mark is not 'row': {reason, ...}", path=path, record=key)
-    return data
-
-
-def marked_excluded(store_path: str | os.PathLike, store=None) -> dict[int, str]:
-    """Store rows marked as excluded -> their reason (``{}`` without a marks file)."""
-    marks = read_marks(store_path, store)["marks"]
-    return {int(k): str(m.get("reason", "")) for k, m in marks.items() if m.get("excluded", True)}
 
 
 def _nothing_sharded(set_dir: Path, store_path, skipped: list[dict[str, Any]]) -> None:

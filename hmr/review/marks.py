@@ -10,8 +10,8 @@
 ``<store>.marks.json.lock``, re-reads the file, refuses when the version it last saw is not
 the current one (another tab wrote in between: :class:`MarksConflict`), applies its change and
 replaces the file atomically (:func:`hmr.core.utils.atomic.atomic_write_text`). Readers never
-see half a file. The reader and the file's format live in :mod:`loaders.shard`, which honours
-the marks when sharding (the data floor cannot import this package).
+see half a file. The reader and the file's format live in :mod:`hmr.core.schema.marks`, shared
+with ``hmr shard`` and evaluation (which cannot import this package), and free of torch.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Iterator, Mapping
 from hmr.core.errors import HmrError
 from hmr.core.utils.atomic import atomic_write_text
 from hmr.review.index import rows_of
-from loaders.shard import MARKS_FORMAT, MARKS_SCHEMA, marks_path, read_marks
+from hmr.core.schema.marks import MARKS_FORMAT, MARKS_SCHEMA, marks_path, read_marks
 
 __all__ = ["MarksConflict", "marks_path", "read_marks", "update_marks", "format_marks"]
 

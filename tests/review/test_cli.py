@@ -56,3 +56,31 @@ def test_a_symlink_out_of_the_image_root_is_404(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+START_PATH = r"""
+import sys, urllib.request
+from cli.main import main  # noqa: F401  (the command line's own imports)
+import cli.commands.review  # noqa: F401
+from hmr.review.index import ReviewIndex
+from hmr.review.server import serve_in_thread
+server, _ = serve_in_thread(ReviewIndex([sys.argv[1]]))
+url = "http://127.0.0.1:%d" % server.server_address[1]
+for path in ("/", "/app.js", "/api/stores", "/api/samples?offset=0&limit=50", "/api/marks?store=0",
+             "/thumb/0/0.jpg", "/api/sample/0/0"):
+    urllib.request.urlopen(url + path, timeout=60).read()
+print("torch" in sys.modules)
+urllib.request.urlopen(url + "/view/0/0.png", timeout=120).read()  # a mesh is drawn: torch now
+print("torch" in sys.modules)
+server.shutdown()
+"""
+
+
+def test_start_path_imports_no_torch(tmp_path):
+    """From the command to the first page (grid, thumbnails, marks, a sample's fields) no torch
+    is imported: it costs ~1.7 s of the 2 s budget. The first mesh drawn may import it."""
+    path = make_store(tmp_path, n=3, name="fast")
+    out = subprocess.run([sys.executable, "-c", START_PATH, str(path)], capture_output=True, text=True,
+                         cwd=os.getcwd(), timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"], out.stdout
