@@ -472,7 +472,7 @@ def _write_index(set_dir: Path, store, name: str, cfg: ShardConfig, results: Seq
 class ShardSet:
     """A shard set as its index describes it."""
 
-    root: Path
+    root: Path | str   # a folder, or a URL prefix (str) for a remote set (is_remote)
     name: str
     dataset: str
     split: str
@@ -482,19 +482,62 @@ class ShardSet:
     shards: tuple[dict[str, Any], ...]
     index: dict[str, Any]
 
+    def url(self, name: str) -> str:
+        """Where the shard called ``name`` (a plain file name from the index) is read from."""
+        if isinstance(self.root, str):
+            return self.root.rstrip("/") + "/" + name
+        return str(self.root / name)
+
     @property
     def urls(self) -> list[str]:
-        return [str(self.root / s["name"]) for s in self.shards]
+        return [self.url(s["name"]) for s in self.shards]
+
+
+#: URL forms read through fsspec (``pipe:`` shards, webdataset's convention, are read by
+#: loaders.stream; a set's index itself is read from a folder or one of these prefixes)
+REMOTE_PREFIXES = ("http://", "https://", "s3://", "gs://", "gcs://")
+
+
+def is_remote(path: str | os.PathLike) -> bool:
+    """True for a URL (``http(s)://``, ``s3://``, ``gs://``) or a ``pipe:`` command."""
+    return isinstance(path, str) and (path.startswith(REMOTE_PREFIXES) or path.startswith("pipe:"))
+
+
+def _read_remote_index(path: str) -> tuple[str, str]:
+    """(root URL, index text) of a remote set given its prefix or its ``index.json`` URL;
+    fsspec picks the storage library and its credentials from the usual environment."""
+    url = path.rstrip("/")
+    index_url = url if url.endswith(".json") else url + "/" + INDEX_NAME
+    try:
+        import fsspec
+
+        with fsspec.open(index_url, "rb") as fh:
+            text = fh.read().decode("utf-8")
+    except FileNotFoundError:
+        raise HmrError("no shard index here (run 'hmr shard' and upload the set first)",
+                       path=index_url) from None
+    except Exception as exc:  # noqa: BLE001 - storage libraries raise their own classes
+        raise HmrError(f"cannot read the shard index ({type(exc).__name__}: {exc})", path=index_url) from None
+    return index_url.rsplit("/", 1)[0], text
 
 
 def load_shard_set(path: str | os.PathLike) -> ShardSet:
-    """Open a shard set from its folder or its ``index.json``."""
-    p = Path(path)
-    index_path = p / INDEX_NAME if p.is_dir() else p
-    if not index_path.exists():
-        raise HmrError("no shard index here (run 'hmr shard' first)", path=index_path)
+    """Open a shard set from its folder or its ``index.json``, local or a URL prefix
+    (``http(s)://``, ``s3://``, ``gs://``: docs/scale-out.md, "Remote shards")."""
+    if isinstance(path, str) and path.startswith("pipe:"):
+        raise HmrError("a shard set is opened from a folder or a URL prefix; pipe: commands name "
+                       "single shards (its index's names must never reach a shell)", path=path)
+    if is_remote(path):
+        root, text = _read_remote_index(str(path))
+        index_path: Path | str = root + "/" + INDEX_NAME
+    else:
+        p = Path(path)
+        index_path = p / INDEX_NAME if p.is_dir() else p
+        if not index_path.exists():
+            raise HmrError("no shard index here (run 'hmr shard' first)", path=index_path)
+        root, text = index_path.parent, None
     try:
-        index = json.loads(index_path.read_text())
+        index = json.loads(index_path.read_text() if text is None else text)
     except (ValueError, RecursionError) as exc:  # RecursionError: a JSON nesting bomb
         raise HmrError(f"shard index is not JSON ({type(exc).__name__})", path=index_path) from None
     if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
@@ -509,11 +552,11 @@ def load_shard_set(path: str | os.PathLike) -> ShardSet:
         counts = int(index["num_samples"]), int(index["num_keypoints"])
     except (TypeError, ValueError) as exc:
         raise HmrError(f"num_samples / num_keypoints are not integers ({exc})", path=index_path) from None
-    return ShardSet(index_path.parent, str(index["name"]), str(index["dataset"]), str(index["split"]),
+    return ShardSet(root, str(index["name"]), str(index["dataset"]), str(index["split"]),
                     *counts, str(index["keypoint_convention"]), tuple(index["shards"]), index)
 
 
-def _check_shard_names(shards: Any, index_path: Path) -> None:
+def _check_shard_names(shards: Any, index_path: Path | str) -> None:
     """Shard names in an index are plain ``.tar`` file names inside the set's folder: a name
     with a folder part (``../x.tar``, ``/etc/x.tar``) would make readers open files outside it."""
     for i, s in enumerate(shards if isinstance(shards, list) else []):

@@ -34,7 +34,9 @@ import logging
 import os
 import re
 import tarfile
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -48,7 +50,7 @@ from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometr
 from loaders.cache import CACHED, MISSING, SampleCache
 from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
 from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
-from loaders.shard import ShardSet
+from loaders.shard import ShardSet, is_remote
 
 log = logging.getLogger("hmr.loaders")
 
@@ -102,25 +104,109 @@ class StreamConfig:
 # --------------------------------------------------------------------------------------
 # Raw stages
 # --------------------------------------------------------------------------------------
-def iter_shard(url: str, expected: int | None = None) -> Iterator[dict]:
-    """Samples (dicts of raw bytes, ``__key__``, ``__url__``) of one tar; logs truncation."""
-    count = 0
-    try:
-        with open(url, "rb") as fh:
-            members = read_tar_members(fh)
-            if members is None:  # not a plain tar (compressed?): webdataset's reader copes
-                from webdataset.tariterators import tar_file_iterator
+#: a remote shard whose reading fails is opened again this many times (the samples already
+#: yielded are skipped) before it counts as bad; waits RETRY_WAIT_S × attempt in between
+SHARD_RETRIES = 3
+RETRY_WAIT_S = 0.5
+_LOCAL_ERRORS = (tarfile.TarError, OSError, EOFError, ValueError)
+#: ``pipe:CMD`` shard URLs are run only when this environment variable is 1
+PIPE_SHARDS_ENV = "HMR_PIPE_SHARDS"
 
-                fh.seek(0)
-                members = ((m["fname"], m["data"]) for m in tar_file_iterator(fh))
-            for sample in group_members(members, url):
-                count += 1
-                yield sample
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        STATS.bad_shards += 1
-        log.warning("shard %s is truncated or unreadable after %d samples (%s: %s)",
-                    url, count, type(exc).__name__, exc)
-        return
+
+class _FullReads:
+    """A streamed file object whose ``read(n)`` returns n bytes unless the stream ends
+    (network streams return what has arrived); not seekable."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return self.raw.read()
+        parts, left = [], n
+        while left > 0:
+            part = self.raw.read(left)
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+        return b"".join(parts)
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_shard(url: str):
+    """A binary file object reading the shard at ``url`` as a stream (nothing saved to disk):
+    a local path; ``pipe:CMD`` (webdataset's gopen: the command's stdout); any URL fsspec
+    knows (``http(s)://`` streamed, ``s3://`` / ``gs://`` read in blocks, credentials from the
+    storage library's usual environment)."""
+    if not is_remote(url):
+        return open(url, "rb")
+    if url.startswith("pipe:"):
+        # webdataset refuses pipe: URLs in the secure mode we run it in (a command is code):
+        # the user opts in for the process, and we start it with webdataset's Pipe as gopen does
+        if os.environ.get(PIPE_SHARDS_ENV) != "1":
+            raise HmrError(f"pipe: shards run a shell command: set {PIPE_SHARDS_ENV}=1 to allow them",
+                           path=url)
+        from webdataset.gopen import Pipe
+
+        return _FullReads(Pipe(url[len("pipe:"):], mode="rb", shell=True, bufsize=8192,
+                               ignore_status=[141]))
+    import fsspec
+
+    kw = {"block_size": 0} if url.startswith(("http://", "https://")) else {}  # 0: a plain stream
+    return _FullReads(fsspec.open(url, "rb", **kw).open())
+
+
+def iter_shard(url: str, expected: int | None = None) -> Iterator[dict]:
+    """Samples (dicts of raw bytes, ``__key__``, ``__url__``) of one tar; logs truncation.
+    A remote shard is retried (SHARD_RETRIES) from where its reading failed."""
+    count, attempt, remote = 0, 0, is_remote(url)
+    while True:
+        try:
+            with ExitStack() as stack:
+                fh = stack.enter_context(open_shard(url))
+                members = read_tar_members(fh)
+                if members is None:  # not a plain tar (compressed?): webdataset's reader copes
+                    from webdataset.tariterators import tar_file_iterator
+
+                    if remote:
+                        fh = stack.enter_context(open_shard(url))
+                    else:
+                        fh.seek(0)
+                    members = ((m["fname"], m["data"]) for m in tar_file_iterator(fh))
+                done = 0
+                for sample in group_members(members, url):
+                    done += 1
+                    if done > count:  # after a retry: skip what was yielded before
+                        count += 1
+                        yield sample
+            break
+        except HmrError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - storage libraries raise their own classes
+            if not remote and not isinstance(exc, _LOCAL_ERRORS):
+                raise
+            if remote and attempt < SHARD_RETRIES:
+                attempt += 1
+                log.warning("shard %s: reading failed after %d samples (%s: %s); retry %d of %d",
+                            url, count, type(exc).__name__, exc, attempt, SHARD_RETRIES)
+                time.sleep(RETRY_WAIT_S * attempt)
+                continue
+            STATS.bad_shards += 1
+            log.warning("shard %s is truncated or unreadable after %d samples (%s: %s)",
+                        url, count, type(exc).__name__, exc)
+            return
     if expected is not None and count != expected:
         STATS.bad_shards += 1
         log.warning("shard %s holds %d samples, its index says %d (truncated?)", url, count, expected)
@@ -304,7 +390,7 @@ def placement(rank: int | None, world_size: int | None) -> Placement:
 def component_samples(sset: ShardSet, comp: int, cfg: StreamConfig, epoch: int,
                       where: Placement, cache: SampleCache | None = None) -> Iterator[dict]:
     """Raw shuffled samples of one shard set for this (rank, worker)."""
-    counts = {str(sset.root / s["name"]): int(s["num_samples"]) for s in sset.shards}
+    counts = {sset.url(s["name"]): int(s["num_samples"]) for s in sset.shards}
     urls = list(counts)
     if not urls:
         raise HmrError("shard set has no shards", path=sset.root)

@@ -1,0 +1,224 @@
+"""Shard sets read over the network: a real HTTP server on the loopback (the standard
+library's ThreadingHTTPServer) serving a set made by the fixtures, one that drops the
+connection mid-shard, ``pipe:`` shards, and an S3-compatible server (moto, when installed)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("fsspec")
+pytest.importorskip("aiohttp")
+
+import loaders.stream as stream_mod  # noqa: E402
+from hmr.core.errors import HmrError  # noqa: E402
+from loaders.shard import load_shard_set  # noqa: E402
+from loaders.stream import EpochLoader, ShardStream, StreamConfig, iter_shard  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory) -> Path:
+    from tests.fixtures.spin import spin_shards
+
+    return spin_shards(tmp_path_factory.mktemp("remote"), n=24)  # 3 shards of 8
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    """Serves the folder; the first ``drops[name]`` requests for a file send half its bytes
+    (with the full Content-Length) and close the connection."""
+
+    drops: dict[str, int] = {}
+    requests: list[str] = []
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        name = self.path.rsplit("/", 1)[-1]
+        type(self).requests.append(name)
+        if self.drops.get(name, 0) > 0:
+            self.drops[name] -= 1
+            data = (Path(self.directory) / name).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def server(shard_dir):
+    """(base URL, handler class) of a server on 127.0.0.1 (a free port) serving the set."""
+    handler = type("Handler", (_Handler,), {"drops": {}, "requests": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(shard_dir)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def no_wait(monkeypatch):
+    monkeypatch.setattr(stream_mod, "RETRY_WAIT_S", 0.0)
+
+
+def batches(set_ref, n: int = 3, **kw) -> list[dict]:
+    cfg = StreamConfig(out_size=32, batch_size=4, shuffle_buffer=8, seed=7, convention="spin_49", **kw)
+    it = iter(EpochLoader(ShardStream([(load_shard_set(set_ref), 1.0)], cfg), n))
+    return [next(it) for _ in range(n)]
+
+
+def assert_same(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            if isinstance(x[k], torch.Tensor):
+                assert torch.equal(x[k], y[k]), k
+            else:
+                assert x[k] == y[k], k
+
+
+def test_index_over_http_names_shards_under_the_prefix(shard_dir, server):
+    url, _ = server
+    remote, local = load_shard_set(url + "/"), load_shard_set(shard_dir)
+    assert remote.root == url
+    assert remote.urls == [f"{url}/{s['name']}" for s in local.shards]
+    assert (remote.name, remote.num_samples, remote.shards) == (local.name, local.num_samples, local.shards)
+    assert load_shard_set(url + "/index.json").urls == remote.urls
+
+
+def test_missing_remote_index_is_a_clear_error(server):
+    url, _ = server
+    with pytest.raises(HmrError, match="index.json"):
+        load_shard_set(url + "/nothing-here")
+
+
+@pytest.mark.parametrize("kw", [{"resampled": False}, {"resampled": True}, {"resampled": True, "cache_mb": 16}])
+def test_batches_over_http_equal_batches_from_disk(shard_dir, server, kw):
+    url, handler = server
+    assert_same(batches(url, **kw), batches(shard_dir, **kw))
+    assert any(r.endswith(".tar") for r in handler.requests)  # really read over HTTP
+
+
+def test_connection_dropped_mid_shard_is_retried_and_recovered(shard_dir, server, caplog):
+    url, handler = server
+    first = load_shard_set(shard_dir).shards[0]["name"]
+    handler.drops[first] = 1
+    bad = stream_mod.STATS.bad_shards
+    with caplog.at_level(logging.WARNING, "hmr.loaders"):
+        got = list(iter_shard(f"{url}/{first}", 8))
+    want = list(iter_shard(str(shard_dir / first), 8))
+    assert len(want) == 8
+    assert [{k: v for k, v in s.items() if k != "__url__"} for s in got] == \
+        [{k: v for k, v in s.items() if k != "__url__"} for s in want]
+    assert stream_mod.STATS.bad_shards == bad
+    assert f"{url}/{first}" in caplog.text and "retry 1 of 3" in caplog.text
+    assert handler.requests.count(first) == 2
+
+
+def test_training_batches_survive_a_dropped_connection(shard_dir, server):
+    url, handler = server
+    for s in load_shard_set(shard_dir).shards:
+        handler.drops[s["name"]] = 1
+    assert_same(batches(url, resampled=False), batches(shard_dir, resampled=False))
+
+
+def test_shard_that_stays_unreadable_counts_as_bad(shard_dir, server, caplog):
+    url, handler = server
+    first = load_shard_set(shard_dir).shards[0]["name"]
+    handler.drops[first] = 99
+    bad = stream_mod.STATS.bad_shards
+    with caplog.at_level(logging.WARNING, "hmr.loaders"):
+        got = list(iter_shard(f"{url}/{first}", 8))
+    assert len(got) < 8
+    assert stream_mod.STATS.bad_shards == bad + 1
+    assert "retry 3 of 3" in caplog.text and "truncated or unreadable" in caplog.text
+    assert handler.requests.count(first) == 4  # the first try and 3 retries
+
+
+def test_missing_remote_shard_counts_as_bad(server, caplog):
+    url, _ = server
+    bad = stream_mod.STATS.bad_shards
+    with caplog.at_level(logging.WARNING, "hmr.loaders"):
+        assert list(iter_shard(f"{url}/shard-999999.tar", 8)) == []
+    assert stream_mod.STATS.bad_shards == bad + 1
+    assert f"{url}/shard-999999.tar" in caplog.text
+
+
+def test_pipe_shard_reads_the_command_output_when_allowed(shard_dir, monkeypatch):
+    first = shard_dir / load_shard_set(shard_dir).shards[0]["name"]
+    with pytest.raises(HmrError, match=stream_mod.PIPE_SHARDS_ENV):
+        list(iter_shard(f"pipe:cat {first}", 8))
+    monkeypatch.setenv(stream_mod.PIPE_SHARDS_ENV, "1")
+    got = list(iter_shard(f"pipe:cat {first}", 8))
+    assert len(got) == 8
+    assert [s["__key__"] for s in got] == [s["__key__"] for s in iter_shard(str(first), 8)]
+
+
+def test_pipe_prefix_is_refused_for_a_set(shard_dir):
+    with pytest.raises(HmrError, match="pipe:"):
+        load_shard_set(f"pipe:cat {shard_dir}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_batches_over_s3_equal_batches_from_disk(shard_dir, monkeypatch):
+    pytest.importorskip("moto.server")
+    pytest.importorskip("s3fs")
+    boto3 = pytest.importorskip("boto3")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(var, value)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("moto server did not start")
+                time.sleep(0.2)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="hmr")
+        for f in sorted(shard_dir.iterdir()):
+            if f.is_file():
+                s3.upload_file(str(f), "hmr", f"sets/{shard_dir.name}/{f.name}")
+        import fsspec
+
+        fsspec.config.conf.setdefault("s3", {})
+        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
+        url = f"s3://hmr/sets/{shard_dir.name}"
+        assert_same(batches(url, resampled=False), batches(shard_dir, resampled=False))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
