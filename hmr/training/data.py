@@ -23,6 +23,7 @@ from loaders.augment import AugmentConfig
 from loaders.build import batches_from_step, build_loader, resolve_sources
 from loaders.mixes import load_mix, resolve_mix
 from loaders.occlusion import OcclusionConfig
+from loaders.shard import is_remote, load_shard_set
 from loaders.stream import StreamConfig
 
 
@@ -48,6 +49,8 @@ def shard_sources(config: Config) -> list:
     """``[(ShardSet, ratio), ...]`` of a shards config (``data.shards`` or ``data.mix``)."""
     data = config.data
     if data.shards:
+        if any(is_remote(s) for s in data.shards):  # URL prefixes (docs/scale-out.md) stay strings
+            return [(load_shard_set(s), 1.0 / len(data.shards)) for s in data.shards]
         return resolve_sources(list(data.shards))
     if data.mix:
         if not data.root:

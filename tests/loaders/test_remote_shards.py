@@ -222,3 +222,23 @@ def test_batches_over_s3_equal_batches_from_disk(shard_dir, monkeypatch):
         proc.terminate()
         proc.wait(10)
 
+
+
+def test_training_config_takes_a_url_set(shard_dir, server):
+    """``data.shards = ["http://…"]`` reaches the trainer's batches unchanged (same as disk)."""
+    from hmr.training.config import load_config
+    from hmr.training.data import build_batches, shard_sources
+
+    url, handler = server
+
+    def first_batches(ref) -> tuple[list, list[dict]]:
+        cfg = load_config("tiny_cpu", ['data.source="shards"', f'data.shards=["{ref}"]', "data.num_workers=0",
+                                       "data.shuffle_buffer=4", "train.batch_size=4"])
+        it = build_batches(cfg)(0)
+        return shard_sources(cfg), [next(it) for _ in range(2)]
+
+    sources, got = first_batches(url)
+    remote = sources[0][0]
+    assert remote.root == url and all(u.startswith(url + "/") for u in remote.urls)
+    assert_same(got, first_batches(shard_dir)[1])
+    assert any(r.endswith(".tar") for r in handler.requests)
