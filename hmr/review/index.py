@@ -3,8 +3,12 @@
 Only small per-sample columns are kept (a few bytes a sample), never images; each is computed
 on first use, so opening a store and showing its first page reads nothing but its attributes.
 Pose rarity (mean vertex distance, mm, of the sample's SMPL mesh to the balanced metrics'
-fixed reference mesh, :func:`hmr.evaluation.run.reference_mesh`) poses every SMPL sample once
-and is therefore computed only when a filter or sort asks for it.
+fixed reference mesh, :func:`hmr.evaluation.run.reference_mesh`) poses every SMPL sample once:
+the first filter or sort asking for it starts a background job (:class:`RarityJob`, progress
+in ``/api/rarity``) and is answered "pending" until it is done. The result is cached beside the
+store in ``<store>.review-rarity.npz`` (the values, and what they were computed from: the
+store's attributes, sample count and SMPL column sizes, the body model and the reference mesh),
+written atomically and reused by a later ``hmr review`` when all of that matches.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hmr.core.errors import HmrError
+from hmr.core.utils.atomic import atomic_path
 from hmr.core.schema.fields import GENDERS, SMPL_SOURCES
 from hmr.core.schema.store import SampleStore, open_store
 
@@ -27,6 +32,20 @@ from hmr.core.schema.store import SampleStore, open_store
 NUMERIC = ("row", "joints2d", "joints3d", "fit_error", "rarity_mm", "eval_error")
 FLAGS = ("has_smpl", "has3d", "marked")
 CHOICES = ("dataset", "split", "smpl_source")
+RARITY_SUFFIX = ".review-rarity.npz"
+RARITY_FORMAT = "hmrkit-review-rarity"
+RARITY_FIELDS = ("has_smpl", "gender", "smpl_global_orient", "smpl_body_pose", "smpl_betas")
+#: the reference mesh :func:`pose_rarity` measures from (the balanced metrics' default)
+RARITY_REFERENCE = "zero pose, zero shape (no smpl_mean_params.npz given)"
+
+
+class RarityPending(HmrError):
+    """Pose rarity is being computed in the background; ``progress`` says how far."""
+
+    def __init__(self, progress: list[dict[str, Any]]):
+        super().__init__("pose rarity is being computed: " + "; ".join(
+            f"{Path(p['path']).name}: {p['done']}/{p['total']} samples" for p in progress))
+        self.progress = progress
 
 
 @dataclass
@@ -40,12 +59,15 @@ class StoreEntry:
     body_model: str | None = None  # SMPL folder for pose rarity (None: $HMR_BODY_MODEL or the mannequin)
     cache: dict[str, np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rarity_job: RarityJob | None = None
 
     @property
     def image_root(self) -> Path:
         return Path(self.store.attrs.get("image_root", ""))
 
     def column(self, name: str) -> np.ndarray:
+        if name == "rarity_mm":
+            return self.rarity()
         with self.lock:
             if name not in self.cache:
                 self.cache[name] = self._compute(name)
@@ -73,9 +95,33 @@ class StoreEntry:
                 if 0 <= row < n:
                     out[row] = err
             return out
-        if name == "rarity_mm":
-            return pose_rarity(s, self.body_model)
         raise HmrError(f"no review column {name!r}")
+
+    def rarity(self) -> np.ndarray:
+        """The pose rarity column: from memory, else from a matching cache file beside the store,
+        else :class:`RarityPending` after starting (once) the background job computing it."""
+        with self.lock:
+            if "rarity_mm" in self.cache:
+                return self.cache["rarity_mm"]
+            if self.rarity_job is None:
+                cached = read_rarity_cache(self.path, self.store, self.body_model)
+                if cached is not None:
+                    self.cache["rarity_mm"] = cached
+                    return cached
+                self.rarity_job = RarityJob(self)
+            elif self.rarity_job.state == "failed":
+                raise HmrError(f"pose rarity failed: {self.rarity_job.error}", path=self.path)
+            job = self.rarity_job
+        raise RarityPending([job.progress()])
+
+    def rarity_progress(self, k: int) -> dict[str, Any]:
+        with self.lock:
+            job, cached = self.rarity_job, "rarity_mm" in self.cache
+        if job is not None:
+            return {**job.progress(), "store": k}
+        n = len(self.store)
+        return {"store": k, "path": str(self.path), "state": "done" if cached else "not started", "done": n if cached else 0,
+                "total": n, "error": "", "cache": str(rarity_cache_path(self.path))}
 
     def value_for(self, name: str) -> np.ndarray:
         """A column as the query sees it: choices as strings, the rest numbers."""
@@ -90,26 +136,115 @@ class StoreEntry:
         return self.column(name)
 
 
-def pose_rarity(store: SampleStore, body_model: str | None = None, batch: int = 1024) -> np.ndarray:
+class RarityJob:
+    """Computes a store's pose rarity in a daemon thread, then caches it in memory and beside
+    the store. ``progress()``: ``{"state", "done", "total", "error", "cache"}`` (rows read)."""
+
+    def __init__(self, entry: StoreEntry):
+        self.entry, self.total, self.done, self.error = entry, len(entry.store), 0, ""
+        self.state = "running"
+        self.thread = threading.Thread(target=self._run, name=f"rarity {entry.path.name}", daemon=True)
+        self.thread.start()
+
+    def progress(self) -> dict[str, Any]:
+        return {"path": str(self.entry.path), "state": self.state, "done": self.done, "total": self.total,
+                "error": self.error, "cache": str(rarity_cache_path(self.entry.path))}
+
+    def _advance(self, done: int) -> None:
+        self.done = done
+
+    def _run(self) -> None:
+        e = self.entry
+        try:
+            values = pose_rarity(e.store, e.body_model, progress=self._advance)
+            try:
+                write_rarity_cache(e.path, e.store, e.body_model, values)
+            except OSError as exc:  # a read-only folder: the values still serve this session
+                self.error = f"not cached ({exc.strerror or exc})"
+            with e.lock:
+                e.cache["rarity_mm"] = values
+            self.done, self.state = self.total, "done"
+        except Exception as exc:  # reported by /api/rarity and the next query
+            self.error, self.state = f"{type(exc).__name__}: {exc}", "failed"
+
+
+def rarity_cache_path(store_path: str | os.PathLike) -> Path:
+    p = Path(store_path)
+    return p.with_name(p.name.rstrip("/") + RARITY_SUFFIX)
+
+
+def rarity_key(store: SampleStore, body_model: str | None) -> dict[str, Any]:
+    """What a cached rarity was computed from; a cache is used only when all of it matches.
+    The store: its attributes (creation time, converter version, ...), sample count and the
+    on-disk sizes of the SMPL columns read; the body model folder; the reference mesh."""
+    sizes = {}
+    for name in RARITY_FIELDS:
+        col = store.path / name
+        if col.is_dir():
+            sizes[name] = sum(f.stat().st_size for f in sorted(col.rglob("*")) if f.is_file())
+    if store.path.is_file():
+        sizes["file"] = store.path.stat().st_size
+    model = body_model or os.environ.get("HMR_BODY_MODEL") or "the built-in mannequin"
+    if model != "the built-in mannequin":
+        model = str(Path(model).resolve())
+    attrs = {k: v for k, v in store.attrs.items() if k != "image_root"}  # moving the images changes nothing
+    return {"format": RARITY_FORMAT, "num_samples": len(store), "store_attrs": attrs, "column_bytes": sizes,
+            "body_model": model, "reference": RARITY_REFERENCE,
+            "measure": "mean vertex distance (mm), the model of the sample's gender, no translation"}
+
+
+def read_rarity_cache(store_path: str | os.PathLike, store: SampleStore,
+                      body_model: str | None) -> np.ndarray | None:
+    """The cached rarity of a store, or None when there is none or it was computed from
+    something else (another conversion of the store, another body model or reference)."""
+    path = rarity_cache_path(store_path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            key, values = json.loads(str(z["key"])), z["rarity_mm"]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None  # unreadable: recomputed and replaced
+    want = json.loads(json.dumps(rarity_key(store, body_model)))
+    if key != want or values.shape != (len(store),):
+        return None
+    return values.astype(np.float64)
+
+
+def write_rarity_cache(store_path: str | os.PathLike, store: SampleStore, body_model: str | None,
+                       values: np.ndarray) -> Path:
+    """Writes ``<store>.review-rarity.npz`` under a temporary name, renamed when complete."""
+    path = rarity_cache_path(store_path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, rarity_mm=np.asarray(values, np.float64),
+                 key=np.array(json.dumps(rarity_key(store, body_model), sort_keys=True)))
+    return path
+
+
+def pose_rarity(store: SampleStore, body_model: str | None = None, batch: int = 1024,
+                progress=None) -> np.ndarray:
     """Mean vertex distance (mm) of each SMPL sample's mesh (the model of its gender, zero
     translation, as the evaluation poses ground truth) to the balanced metrics' reference mesh
-    (neutral model); NaN for samples without SMPL."""
+    (neutral model); NaN for samples without SMPL. ``progress(rows_read)`` after each block."""
     import torch
 
     from hmr.evaluation.run import BodyModels, reference_mesh
 
     models = BodyModels(body_model, torch.device("cpu"))
-    ref, _ = reference_mesh(models)
+    ref, what = reference_mesh(models)
+    if what != RARITY_REFERENCE:
+        raise HmrError(f"the reference mesh is {what!r}, the rarity cache says {RARITY_REFERENCE!r}")
     n = len(store)
     out = np.full(n, np.nan)
-    for off, cols in store.blocks(fields=["has_smpl", "gender", "smpl_global_orient", "smpl_body_pose",
-                                          "smpl_betas"]):
+    for off, cols in store.blocks(fields=list(RARITY_FIELDS)):
         for g in np.unique(cols["gender"]):
             sel = np.flatnonzero(cols["has_smpl"] & (cols["gender"] == g))
             model = models(GENDERS[g] if g < len(GENDERS) else "neutral")
             for a in range(0, len(sel), batch):
                 idx = sel[a:a + batch]
                 _pose(model, cols, idx, ref, out[off:])
+        if progress is not None:
+            progress(off + len(cols["has_smpl"]))
     return out
 
 

@@ -38,6 +38,7 @@ button{margin:4px 2px}.err{color:#c00}
 <hr><label>reason<input id="sel-reason" placeholder="e.g. flipped left/right"></label>
 <button id="mark-selection">mark the whole selection</button>
 <div id="status"></div>
+<div id="rarity-progress"></div>
 </div>
 <div id="main"><div><span id="total"></span> samples
 <button id="prev">&lt;</button><span id="page"></span><button id="next">&gt;</button></div>
@@ -85,6 +86,7 @@ async function loadPage() {
   const q = new URLSearchParams({...params, offset: offset, limit: LIMIT});
   let data;
   try { data = await api('/api/samples?' + q); } catch (e) { status(e.message, true); return; }
+  if (data.pending) { waitForRarity(); return; }
   total = data.total;
   $('total').textContent = total;
   $('page').textContent = ` ${total ? offset + 1 : 0}-${Math.min(offset + LIMIT, total)} `;
@@ -103,6 +105,26 @@ async function loadPage() {
     grid.appendChild(c);
   }
   document.body.dataset.loaded = String(Date.now());
+}
+
+let rarityTimer = null;
+async function waitForRarity() {
+  // pose rarity is computed in the background: show how far, poll, then load the page
+  if (rarityTimer !== null) return;
+  const poll = async () => {
+    rarityTimer = null;
+    let r;
+    try { r = await api('/api/rarity'); } catch (e) { status(e.message, true); return; }
+    const failed = r.stores.filter(p => p.state === 'failed');
+    if (failed.length) { status('pose rarity failed: ' + failed.map(p => p.error).join('; '), true); return; }
+    const busy = r.stores.filter(p => p.state === 'running');
+    if (!busy.length) { status(''); $('rarity-progress').textContent = ''; loadPage(); return; }
+    const done = busy.reduce((a, p) => a + p.done, 0), all = busy.reduce((a, p) => a + p.total, 0);
+    $('rarity-progress').textContent = `computing pose rarity: ${done.toLocaleString()} / ${all.toLocaleString()} samples`;
+    status('pose rarity is being computed (once; cached next to the store)');
+    rarityTimer = setTimeout(poll, 1000);
+  };
+  await poll();
 }
 
 async function openSample(store, row, card) {
@@ -151,6 +173,7 @@ async function markSelection() {
   if (!confirm(`mark all ${total} selected samples as excluded?`)) return;
   try {
     const r = await api('/api/marks/selection', {params: params, reason: reason, versions: versions});
+    if (r.pending) { waitForRarity(); return; }
     Object.assign(versions, r.versions); status(`${r.marked} marked`);
   } catch (e) { status(e.message, true); }
   await loadPage();

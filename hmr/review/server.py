@@ -11,6 +11,10 @@ Routes (all GET unless said otherwise; JSON answers ``application/json``)::
     /thumb/S/ROW.jpg          thumbnail cropped by the person box
     /view/S/ROW.png           the sample view (keypoints, skeleton, box, projected mesh)
     /files/S/PATH             a file under store S's image root (nothing outside it: 404)
+    /api/rarity               pose rarity's background job per store: {"stores": [{"store",
+                              "state", "done", "total", "error", "cache"}]}; a samples query
+                              that needs rarity before it is done starts the job and is
+                              answered 202 {"pending": "rarity_mm", "rarity": [...]}
     /api/marks?store=S        the marks document of store S
     POST /api/marks           {"store", "version", "set": {row: reason}, "clear": [rows]}
                               -> the new document, 409 when version is not current
@@ -37,7 +41,7 @@ import numpy as np
 from hmr.core.errors import HmrError
 from hmr.core.schema.fields import FIELD_NAMES
 from hmr.review import draw
-from hmr.review.index import ReviewIndex
+from hmr.review.index import RarityPending, ReviewIndex
 from hmr.review.marks import MarksConflict, read_marks, update_marks
 from hmr.review.page import APP_JS, PAGE_HTML
 
@@ -239,6 +243,8 @@ def make_handler(app: ReviewApp):
                     return self._json(app.stores())
                 if parts == ["api", "samples"]:
                     return self._json(app.samples(params))
+                if parts == ["api", "rarity"]:
+                    return self._json({"stores": [e.rarity_progress(k) for k, e in enumerate(app.index.entries)]})
                 if parts == ["api", "marks"]:
                     return self._json(app.marks(app.entry(params.get("store", ""))[0]))
                 if len(parts) == 4 and parts[:2] == ["api", "sample"]:
@@ -258,6 +264,8 @@ def make_handler(app: ReviewApp):
                 raise NotFound
             except NotFound:
                 self._json({"error": "not found"}, HTTPStatus.NOT_FOUND)
+            except RarityPending as exc:
+                self._json({"error": str(exc), "pending": "rarity_mm", "rarity": exc.progress}, HTTPStatus.ACCEPTED)
             except MarksConflict as exc:
                 self._json({"error": str(exc)}, HTTPStatus.CONFLICT)
             except (HmrError, ValueError, TypeError) as exc:

@@ -3,7 +3,9 @@ path traversal, marks."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -51,7 +53,23 @@ def test_sorting_by_fit_and_model_error(server):
     assert get(f"{server}/api/samples?sort=nonsense")[0] == 400
 
 
+def wait_for_rarity(server: str, timeout: float = 120.0) -> list[dict]:
+    """Polls /api/rarity until no store's job runs; returns the last report."""
+    deadline = time.monotonic() + timeout
+    while True:
+        stores = get_json(f"{server}/api/rarity")["stores"]
+        if all(p["state"] != "running" for p in stores) or time.monotonic() > deadline:
+            return stores
+        time.sleep(0.1)
+
+
 def test_pose_rarity_sort(server):
+    status, body = get(f"{server}/api/samples?sort=-rarity_mm&has_smpl=1&limit=500")
+    if status == 202:  # the first request starts the background job
+        pending = json.loads(body)
+        assert pending["pending"] == "rarity_mm" and pending["rarity"][0]["total"] == N
+        progress = wait_for_rarity(server)
+        assert progress[0]["state"] == "done" and progress[0]["done"] == progress[0]["total"] == N, progress
     rare = get_json(f"{server}/api/samples?sort=-rarity_mm&has_smpl=1&limit=500")
     values = [it["rarity_mm"] for it in rare["items"]]
     assert all(v is not None for v in values) and values == sorted(values, reverse=True)
@@ -271,3 +289,65 @@ def test_a_weak_perspective_fit_gets_its_mesh_drawn(store_path):
     assert changed.sum() > 200 and 30 <= xs.min() and xs.max() <= 110 and 10 <= ys.min() and ys.max() <= 110
     del sample["extra_weak_cam"]
     assert not sample_view(store, sample)[1]["mesh"]
+
+
+def test_rarity_is_computed_once_and_cached_beside_the_store(tmp_path, monkeypatch):
+    """The job's result is written to <store>.review-rarity.npz; a new index (a later
+    'hmr review') reads it without posing anything; another conversion of the store, or
+    another body model, is not served the old values."""
+    from hmr.review import index as ix
+    from hmr.review.index import RarityPending, ReviewIndex, rarity_cache_path
+    from tests.review.conftest import make_store
+
+    path = make_store(tmp_path, n=8, name="rc")
+    entry = ReviewIndex([path]).entries[0]
+    with pytest.raises(RarityPending) as pending:
+        entry.column("rarity_mm")
+    assert pending.value.progress[0]["total"] == 8
+    entry.rarity_job.thread.join(120)
+    assert entry.rarity_progress(0)["state"] == "done", entry.rarity_progress(0)
+    first = entry.column("rarity_mm")
+    assert np.isnan(first[1::2]).all() and (first[0::2] >= 0).all() and np.isfinite(first[0::2]).all()
+    assert rarity_cache_path(path).name == "rc_val.zarr.review-rarity.npz" and rarity_cache_path(path).is_file()
+    assert not list(tmp_path.glob("*.partial-*"))
+
+    def no_posing(*a, **k):
+        raise AssertionError("posed again although the cache matches")
+
+    monkeypatch.setattr(ix, "pose_rarity", no_posing)
+    again = ReviewIndex([path]).entries[0]
+    np.testing.assert_array_equal(again.column("rarity_mm"), first)  # no RarityPending: from the file
+    assert again.rarity_progress(0)["state"] == "done"
+
+    other = ReviewIndex([path], body_model=str(tmp_path / "other-smpl")).entries[0]
+    with pytest.raises(RarityPending):  # another body model: the cache does not apply
+        other.column("rarity_mm")
+    other.rarity_job.thread.join(120)
+    assert other.rarity_progress(0)["state"] == "failed" and "posed again" in other.rarity_progress(0)["error"]
+    with pytest.raises(ix.HmrError, match="pose rarity failed"):
+        other.column("rarity_mm")
+
+
+def test_rarity_cache_of_another_conversion_is_not_used(tmp_path):
+    from hmr.review.index import RarityPending, ReviewIndex, rarity_cache_path, write_rarity_cache
+    from tests.review.conftest import make_store
+
+    a = make_store(tmp_path / "a", n=6, name="conv")
+    write_rarity_cache(a, ReviewIndex([a]).entries[0].store, None, np.arange(6.0))
+    assert ReviewIndex([a]).entries[0].column("rarity_mm").tolist() == list(range(6))
+    time.sleep(1.1)  # 'created' is kept to the second
+    b = make_store(tmp_path / "b", n=6, name="conv")  # the same name, converted again: another 'created'
+    assert ReviewIndex([b]).entries[0].store.attrs["created"] != ReviewIndex([a]).entries[0].store.attrs["created"]
+    rarity_cache_path(b).write_bytes(rarity_cache_path(a).read_bytes())
+    entry = ReviewIndex([b]).entries[0]
+    with pytest.raises(RarityPending):
+        entry.column("rarity_mm")
+    entry.rarity_job.thread.join(120)
+    assert entry.rarity_progress(0)["state"] == "done"
+    assert entry.column("rarity_mm").tolist() != list(range(6))
+    rarity_cache_path(b).write_bytes(b"not an npz")  # unreadable: recomputed, not an error
+    entry = ReviewIndex([b]).entries[0]
+    with pytest.raises(RarityPending):
+        entry.column("rarity_mm")
+    entry.rarity_job.thread.join(120)
+    assert np.isfinite(entry.column("rarity_mm")[0::2]).all()
