@@ -214,7 +214,6 @@ def test_batches_over_s3_equal_batches_from_disk(shard_dir, monkeypatch):
                 s3.upload_file(str(f), "hmr", f"sets/{shard_dir.name}/{f.name}")
         import fsspec
 
-        fsspec.config.conf.setdefault("s3", {})
         monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
         url = f"s3://hmr/sets/{shard_dir.name}"
         assert_same(batches(url, resampled=False), batches(shard_dir, resampled=False))
