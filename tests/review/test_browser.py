@@ -116,6 +116,12 @@ def test_review_page_in_a_headless_browser(browser, tmp_path):
             box.send_keys(reason)
             browser.find_element(By.ID, "mark-btn").click()
             _wait(browser, lambda d: d.find_element(By.ID, "mark-state").text == f"marked: {reason}")
+        # sort by pose rarity: computed in the background, the page waits for it and then sorts
+        Select(browser.find_element(By.ID, "f-sort")).select_by_value("-rarity_mm")
+        browser.find_element(By.ID, "apply").click()
+        _wait(browser, lambda d: len(cards(d)) == 24 and int(cards(d)[0].get_attribute("data-row")) % 4 == 2
+              and d.find_element(By.ID, "rarity-progress").text == "")
+        assert (path.parent / "web_val.zarr.review-rarity.npz").is_file()
         # reload: the marks come from the file
         browser.get(url)
         _wait(browser, lambda d: len(cards(d)) == 24)
