@@ -230,14 +230,18 @@ def test_training_config_takes_a_url_set(shard_dir, server):
 
     url, handler = server
 
-    def first_batches(ref) -> tuple[list, list[dict]]:
+    def first_batches(ref, start_step: int = 0) -> tuple[list, list[dict]]:
         cfg = load_config("tiny_cpu", ['data.source="shards"', f'data.shards=["{ref}"]', "data.num_workers=0",
                                        "data.shuffle_buffer=4", "train.batch_size=4"])
-        it = build_batches(cfg)(0)
+        it = build_batches(cfg)(start_step)
         return shard_sources(cfg), [next(it) for _ in range(2)]
 
     sources, got = first_batches(url)
     remote = sources[0][0]
     assert remote.root == url and all(u.startswith(url + "/") for u in remote.urls)
     assert_same(got, first_batches(shard_dir)[1])
+    # exact resume: starting at step 7 over HTTP gives the disk run's steps 7 and 8
+    resumed = first_batches(url, 7)[1]
+    assert_same(resumed, first_batches(shard_dir, 7)[1])
+    assert not torch.equal(resumed[0]["img"], got[0]["img"])
     assert any(r.endswith(".tar") for r in handler.requests)
