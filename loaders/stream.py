@@ -147,7 +147,7 @@ class _FullReads:
 
 def open_shard(url: str):
     """A binary file object reading the shard at ``url`` as a stream (nothing saved to disk):
-    a local path; ``pipe:CMD`` (webdataset's gopen: the command's stdout); any URL fsspec
+    a local path; ``pipe:CMD`` (the command's stdout, through webdataset's Pipe); any URL fsspec
     knows (``http(s)://`` streamed, ``s3://`` / ``gs://`` read in blocks, credentials from the
     storage library's usual environment)."""
     if not is_remote(url):

@@ -245,3 +245,21 @@ def test_training_config_takes_a_url_set(shard_dir, server):
     assert_same(resumed, first_batches(shard_dir, 7)[1])
     assert not torch.equal(resumed[0]["img"], got[0]["img"])
     assert any(r.endswith(".tar") for r in handler.requests)
+
+
+@pytest.mark.slow
+def test_dataloader_workers_read_over_http(shard_dir, server):
+    """Forked DataLoader workers open their own connections (fsspec's per-process state)."""
+    from loaders.build import build_loader
+
+    url, handler = server
+
+    def keys(ref) -> list[str]:
+        cfg = StreamConfig(out_size=32, batch_size=4, shuffle_buffer=4, seed=3, resampled=False,
+                           convention="spin_49", drop_last=False)
+        loader = build_loader([(load_shard_set(ref), 1.0)], cfg, num_workers=2, epoch_batches=None)
+        return sorted(k for batch in loader for k in batch["key"])
+
+    got = keys(url)
+    assert len(got) == 24 and got == keys(shard_dir)
+    assert sum(r.endswith(".tar") for r in handler.requests) == 3
