@@ -89,6 +89,20 @@ def sample_camera(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return k, np.array([tx / s, ty / s, z])
 
 
+def mesh_status(sample: dict) -> str:
+    """Why the sample view has a mesh or not, for the page (no torch needed): ``"drawn"``,
+    ``"no SMPL"``, ``"no camera: mesh not drawn"`` (SMPL but neither translation with intrinsics
+    nor a weak-perspective camera) or ``"behind the camera: mesh not drawn"``."""
+    if not sample["has_smpl"]:
+        return "no SMPL"
+    camera = sample_camera(sample)
+    if camera is None:
+        return "no camera: mesh not drawn"
+    if not camera[1][2] > 0:
+        return "behind the camera: mesh not drawn"
+    return "drawn"
+
+
 def sample_mesh(sample: dict, body_model: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(vertices in the camera frame (V, 3) m, faces, intrinsics) or None when the sample has no
@@ -175,4 +189,4 @@ def encode(rgb: np.ndarray, ext: str = ".png", quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-__all__ = ["LEFT", "RIGHT", "CENTRE", "BOX", "thumbnail", "sample_view", "sample_mesh", "encode"]
+__all__ = ["LEFT", "RIGHT", "CENTRE", "BOX", "thumbnail", "sample_view", "sample_mesh", "mesh_status", "encode"]

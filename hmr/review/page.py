@@ -137,6 +137,10 @@ async function openSample(store, row, card) {
   d.appendChild(h);
   const img = document.createElement('img'); img.id = 'view'; img.src = `/view/${store}/${row}.png`;
   d.appendChild(img);
+  if (s.mesh !== 'drawn' && s.mesh !== 'no SMPL') {
+    const note = document.createElement('div'); note.id = 'mesh-note'; note.className = 'err';
+    note.textContent = s.mesh; d.appendChild(note);  // e.g. "no camera: mesh not drawn"
+  }
   const m = document.createElement('div'); m.id = 'mark-state';
   m.textContent = s.mark ? `marked: ${s.mark.reason}` : 'not marked'; d.appendChild(m);
   const reason = document.createElement('input'); reason.id = 'mark-reason'; reason.placeholder = 'reason';

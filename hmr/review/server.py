@@ -128,7 +128,7 @@ class ReviewApp:
                                "source_key": str(s["source_key"]), "image_root": a.get("image_root"),
                                "keypoint_convention": a.get("keypoint_convention")},
                 "eval_error": e.eval_errors.get(int(row)), "eval_metric": e.eval_metric,
-                "mark": mark, "version": self.marks(int(k))["version"]}
+                "mark": mark, "version": self.marks(int(k))["version"], "mesh": draw.mesh_status(s)}
 
     def post_marks(self, body: dict[str, Any]) -> dict[str, Any]:
         k, e = self.entry(body.get("store", -1))

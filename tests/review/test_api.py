@@ -351,3 +351,21 @@ def test_rarity_cache_of_another_conversion_is_not_used(tmp_path):
         entry.column("rarity_mm")
     entry.rarity_job.thread.join(120)
     assert np.isfinite(entry.column("rarity_mm")[0::2]).all()
+
+
+def test_the_page_says_why_a_mesh_is_not_drawn(server, store_path):
+    """A sample with SMPL but no camera (no translation + intrinsics, no weak-perspective
+    camera) gets "no camera: mesh not drawn" in its fields, and its view has no mesh."""
+    from hmr.core.schema import open_store
+    from hmr.review.draw import mesh_status, sample_view
+
+    assert get_json(f"{server}/api/sample/0/2")["mesh"] == "drawn"
+    assert get_json(f"{server}/api/sample/0/{KNOWN}")["mesh"] == "no SMPL"  # odd rows have no SMPL
+    store = open_store(store_path)
+    no_camera = dict(store[2], has_intrinsics=False)
+    assert mesh_status(no_camera) == "no camera: mesh not drawn"
+    assert sample_view(store, no_camera)[1]["mesh"] is False
+    assert sample_view(store, store[2])[1]["mesh"] is True
+    behind = dict(store[2], smpl_transl=np.array([0, 0, -4.0], np.float32))
+    assert mesh_status(behind) == "behind the camera: mesh not drawn"
+    assert mesh_status(dict(store[2], has_intrinsics=False, extra_weak_cam=np.array([0.9, 0.0, 0.1]))) == "drawn"
