@@ -115,22 +115,30 @@ PIPE_SHARDS_ENV = "HMR_PIPE_SHARDS"
 
 class _FullReads:
     """A streamed file object whose ``read(n)`` returns n bytes unless the stream ends
-    (network streams return what has arrived); not seekable."""
+    (network streams return what has arrived), reading the stream in chunks of ``CHUNK``
+    bytes (each read of fsspec's HTTP stream is a round trip to its event-loop thread, so
+    the tar reader's many small reads go to this buffer instead); not seekable."""
+
+    CHUNK = 1 << 20
 
     def __init__(self, raw):
-        self.raw = raw
+        self.raw, self.buf, self.pos = raw, bytearray(), 0
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
-            return self.raw.read()
-        parts, left = [], n
-        while left > 0:
-            part = self.raw.read(left)
+            out = bytes(self.buf[self.pos:]) + self.raw.read()
+            self.buf, self.pos = bytearray(), 0
+            return out
+        while len(self.buf) - self.pos < n:
+            part = self.raw.read(max(self.CHUNK, n - (len(self.buf) - self.pos)))
             if not part:
                 break
-            parts.append(part)
-            left -= len(part)
-        return b"".join(parts)
+            del self.buf[:self.pos]
+            self.pos = 0
+            self.buf += part
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += len(out)
+        return out
 
     def seekable(self) -> bool:
         return False
