@@ -91,9 +91,12 @@ def sample_camera(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
 
 def mesh_status(sample: dict) -> str:
     """Why the sample view has a mesh or not, for the page (no torch needed): ``"drawn"``,
-    ``"no SMPL"``, ``"no camera: mesh not drawn"`` (SMPL but neither translation with intrinsics
-    nor a weak-perspective camera) or ``"behind the camera: mesh not drawn"``."""
+    ``"no SMPL"``, ``"SMPL-X only: mesh not drawn"`` (the ``extra_smplx_*`` columns of PROX or
+    AGORA, not yet drawn here), ``"no camera: mesh not drawn"`` (SMPL but neither translation
+    with intrinsics nor a weak-perspective camera) or ``"behind the camera: mesh not drawn"``."""
     if not sample["has_smpl"]:
+        if "extra_smplx_global_orient" in sample:  # PROX, AGORA fit=smplx: hmr smplx-to-smpl fills SMPL
+            return "SMPL-X only: mesh not drawn"
         return "no SMPL"
     camera = sample_camera(sample)
     if camera is None:

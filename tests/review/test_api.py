@@ -369,3 +369,5 @@ def test_the_page_says_why_a_mesh_is_not_drawn(server, store_path):
     behind = dict(store[2], smpl_transl=np.array([0, 0, -4.0], np.float32))
     assert mesh_status(behind) == "behind the camera: mesh not drawn"
     assert mesh_status(dict(store[2], has_intrinsics=False, extra_weak_cam=np.array([0.9, 0.0, 0.1]))) == "drawn"
+    smplx_only = dict(store[1], extra_smplx_global_orient=np.zeros(3, np.float32))
+    assert mesh_status(smplx_only) == "SMPL-X only: mesh not drawn"
