@@ -18,7 +18,7 @@ from pathlib import Path
 from hmr.core.errors import ConfigError
 from loaders.augment import SmplRootModel
 from loaders.mixes import MIXES, load_mix, resolve_mix
-from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
+from loaders.shard import INDEX_NAME, ShardSet, is_remote, load_shard_set
 from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch, placement
 
 Spec = str | os.PathLike | Sequence[str | os.PathLike] | Sequence[tuple[ShardSet, float]]
@@ -35,9 +35,12 @@ def resolve_sources(spec: Spec, shard_root: str | os.PathLike | None = None,
         if shard_root is None:
             raise ConfigError(f"mix '{spec}' needs the shard folder (shard_root) to find its sets")
         return resolve_mix(load_mix(spec), shard_root, aliases)
-    paths = [Path(p) for p in ([spec] if isinstance(spec, (str, os.PathLike)) else spec)]
+    entries = [spec] if isinstance(spec, (str, os.PathLike)) else spec
+    # URL prefixes (http(s)://, s3://, gs://) are read as given; local entries are paths.
+    paths = [p if isinstance(p, str) and is_remote(p) else Path(p) for p in entries]
     if shard_root is not None:  # bare set names live under shard_root
-        paths = [p if p.is_absolute() or (p / INDEX_NAME).exists() else Path(shard_root) / p for p in paths]
+        paths = [p if isinstance(p, str) or p.is_absolute() or (p / INDEX_NAME).exists()
+                 else Path(shard_root) / p for p in paths]
     sets = [load_shard_set(p) for p in paths]
     weights = list(ratios) if ratios is not None else [1.0] * len(sets)
     if len(weights) != len(sets) or any(w <= 0 for w in weights):

@@ -263,3 +263,14 @@ def test_dataloader_workers_read_over_http(shard_dir, server):
     got = keys(url)
     assert len(got) == 24 and got == keys(shard_dir)
     assert sum(r.endswith(".tar") for r in handler.requests) == 3
+
+
+def test_build_loader_takes_a_url_set_beside_a_local_one(shard_dir, server):
+    """loaders.build: a URL entry is read as a URL (not turned into a Path), next to a local set."""
+    from loaders.build import resolve_sources
+
+    url, _ = server
+    (remote, r1), (local, r2) = resolve_sources([url, str(shard_dir)], shard_root="/nonexistent")
+    assert isinstance(remote.root, str) and remote.root.startswith("http://127.0.0.1")
+    assert remote.num_samples == local.num_samples and remote.shards == local.shards
+    assert r1 == r2 == 0.5
