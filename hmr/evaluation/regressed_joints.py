@@ -55,12 +55,7 @@ class RegressedJoints(torch.nn.Module):
         self.register_buffer("j_template", j_reg @ smpl.v_template.double())  # (24, 3)
         self.register_buffer("j_shape", torch.einsum("jv,vcl->jcl", j_reg, shapedirs))  # (24, 3, n_betas)
         parents = [int(p) for p in smpl.parents]
-        depth = [0] * len(parents)
-        for j in range(1, len(parents)):
-            depth[j] = depth[parents[j]] + 1
-        self.levels = [(torch.tensor([j for j in range(1, len(parents)) if depth[j] == d], device=dev),
-                        torch.tensor([parents[j] for j in range(1, len(parents)) if depth[j] == d], device=dev))
-                       for d in range(1, max(depth) + 1)]  # (joints, their parents) per tree depth
+        self.levels = tree_levels(parents, dev)
         self.register_buffer("parent", torch.tensor(parents[1:], device=dev))  # (23,)
         self.num_joints = reg.shape[0]
         self.to(dtype)
@@ -70,18 +65,8 @@ class RegressedJoints(torch.nn.Module):
         return int(self.joint.numel())
 
     def bones(self, rot: torch.Tensor, j_rest: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SMPL's bone transforms, joint-major: local rotations ``(24, B, 3, 3)`` and rest joints
-        ``(24, B, 3)`` -> rotation ``(24, B, 3, 3)`` and translation ``(24, B, 3)`` of
-        ``x -> R_world (x - j_rest) + j_posed``. Joint-major tensors make the per-level
-        gathers contiguous copies (batch-major gathers dominated the time)."""
-        offset = j_rest.clone()
-        offset[1:] -= j_rest.index_select(0, self.parent)  # (24, B, 3) bone vectors
-        world_r, world_t = rot.clone(), offset.clone()
-        for idx, par in self.levels:  # index_select/index_copy_: far faster than [] indexing here
-            parent_r = world_r.index_select(0, par)  # (n, B, 3, 3)
-            world_t.index_copy_(0, idx, _apply(parent_r, offset.index_select(0, idx)) + world_t.index_select(0, par))
-            world_r.index_copy_(0, idx, _compose(parent_r, rot.index_select(0, idx)))
-        return world_r, world_t - _apply(world_r, j_rest)
+        """:func:`bone_transforms` of this body model's tree."""
+        return bone_transforms(rot, j_rest, self.parent, self.levels)
 
     def forward(self, pose_rotmat: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         batch = pose_rotmat.shape[0]
@@ -96,6 +81,33 @@ class RegressedJoints(torch.nn.Module):
                 + bone_t.index_select(0, self.bone) * self.mass[:, None, None])  # (P, B, 3)
         out = rest.new_zeros(self.num_joints, batch, 3).index_add_(0, self.joint, part)  # (17, B, 3)
         return out.transpose(0, 1)
+
+
+def tree_levels(parents: list[int], device=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(joints, their parents) of each depth of the kinematic tree, root excluded."""
+    depth = [0] * len(parents)
+    for j in range(1, len(parents)):
+        depth[j] = depth[parents[j]] + 1
+    return [(torch.tensor([j for j in range(1, len(parents)) if depth[j] == d], device=device),
+             torch.tensor([parents[j] for j in range(1, len(parents)) if depth[j] == d], device=device))
+            for d in range(1, max(depth) + 1)]
+
+
+def bone_transforms(rot: torch.Tensor, j_rest: torch.Tensor, parent: torch.Tensor,
+                    levels: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """SMPL's bone transforms, joint-major: local rotations ``(24, B, 3, 3)`` and rest joints
+    ``(24, B, 3)`` -> rotation ``(24, B, 3, 3)`` and translation ``(24, B, 3)`` of
+    ``x -> R_world (x - j_rest) + j_posed`` (``parent (23,)``: parents of joints 1..23;
+    ``levels``: :func:`tree_levels`). Joint-major tensors make the per-level gathers
+    contiguous copies (batch-major gathers dominated the time)."""
+    offset = j_rest.clone()
+    offset[1:] -= j_rest.index_select(0, parent)  # (24, B, 3) bone vectors
+    world_r, world_t = rot.clone(), offset.clone()
+    for idx, par in levels:  # index_select/index_copy_: far faster than [] indexing here
+        parent_r = world_r.index_select(0, par)  # (n, B, 3, 3)
+        world_t.index_copy_(0, idx, _apply(parent_r, offset.index_select(0, idx)) + world_t.index_select(0, par))
+        world_r.index_copy_(0, idx, _compose(parent_r, rot.index_select(0, idx)))
+    return world_r, world_t - _apply(world_r, j_rest)
 
 
 def _apply(r: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

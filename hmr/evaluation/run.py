@@ -201,7 +201,7 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
     reference, reference_text = reference_mesh(body_models, opts.mean_params)
     errors = score_predictions(bench, store, rows, preds.get("pose_rotmat"), preds.get("betas"), body_models,
                                mean_vertices=reference, device=device, pve_convention=pve_convention,
-                               with_pve=opts.pve, vertices=preds.get("vertices"))
+                               with_pve=opts.pve, vertices=preds.get("vertices"), fast_pve=True)
     meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)),
             "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
             "conventions": conventions(bench, pve_convention, reference_text)}
