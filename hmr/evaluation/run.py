@@ -217,7 +217,7 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
 
 def _exclude_marked(store_path, store, rows: np.ndarray) -> dict[str, Any]:
     """The benchmark rows marked excluded by ``hmr review`` (``--exclude-marked``), and the file."""
-    from loaders.shard import marked_excluded, marks_path
+    from hmr.core.schema.marks import marked_excluded, marks_path
 
     marked = np.array(sorted(marked_excluded(store_path, store)), dtype=np.int64)
     return {"file": str(marks_path(store_path)), "rows": marked[np.isin(marked, rows)]}
