@@ -17,8 +17,10 @@ Two Adam stages (SPIN's defaults, :class:`SMPLifyConfig`):
 
 Each sample's loss depends on its own parameters only and Adam is element-wise, so a batch
 is exactly B independent fits run at once (``test_batch_equals_single_fits``). Every step
-poses only the vertices the 73 joints need (:class:`~hmr.fitting.joints_model.FitJointsModel`),
-not the whole mesh (throughput: ``benchmarks/smplify.py``). The weights
+computes the 73 joints without the mesh (:class:`~hmr.fitting.joints_model.FitJointsModel`:
+21 vertices posed, the regressed joints through pre-multiplied weights; the same fits as
+through the full mesh, ``test_fits_equal_fits_through_the_full_mesh``; throughput:
+``benchmarks/smplify.py``). The weights
 are SPIN's, tuned for keypoints in a 224-px person crop with focal 5000 px: fit in that frame
 (:func:`~hmr.fitting.camera.to_crop_frame`), as ``hmr fit`` does.
 

@@ -281,7 +281,9 @@ class BodyModel(torch.nn.Module):
             columns, weights = self._sparse_regressors(regressors)
             # Only the vertices the regressors read (1,720 of 6,890 for SPIN's two): a gather
             # and one small product instead of two dense products over the whole mesh.
-            regressed = torch.matmul(weights, verts.index_select(1, columns))  # (B, 9 + 17, 3)
+            # As one (J, S) × (S, B·3) product: a broadcast matmul would copy the weights per sample.
+            used = verts.index_select(1, columns).transpose(0, 1).reshape(len(columns), -1)  # (S, B*3)
+            regressed = (weights @ used).reshape(-1, batch, 3).transpose(0, 1)  # (B, 9 + 17, 3)
             rows = 0
             if self.j_regressor_extra is not None:
                 rows = self.j_regressor_extra.shape[0]

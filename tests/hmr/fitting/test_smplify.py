@@ -170,3 +170,29 @@ def test_mean_params_from_spin_file_or_upright_rest_pose(tmp_path):
     fallback = mean_smpl_params(2, path=tmp_path / "missing.npz")
     assert fallback.global_orient[1].tolist() == pytest.approx([np.pi, 0, 0])
     assert not fallback.body_pose.any() and not fallback.transl.any()
+
+
+class _MeshFitJoints(torch.nn.Module):
+    """The fit joints through the whole posed mesh (``BodyModel.forward``), the reference for
+    :class:`hmr.fitting.joints_model.FitJointsModel`."""
+
+    def __init__(self, body_model, available):
+        super().__init__()
+        self.body_model, self.available = body_model, available
+
+    def forward(self, global_orient, body_pose, betas, transl=None):
+        out = self.body_model(global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl)
+        root = out.joints_smpl24[:, 0] - (0 if transl is None else transl)
+        return model_fit_joints(out)[0], root
+
+
+def test_fits_equal_fits_through_the_full_mesh(body_model, pose_prior):
+    _, kp, k, _ = _crop_problem(body_model, 3, 9)
+    fitter = SMPLify(body_model, pose_prior, SMPLifyConfig(camera_iters=6, body_iters=6))
+    fast = fitter(kp, k)
+    fitter.joints_model = _MeshFitJoints(body_model, fitter.joints_model.available)
+    mesh = fitter(kp, k)
+    for name in ("global_orient", "body_pose", "betas", "transl"):
+        torch.testing.assert_close(getattr(fast.params, name), getattr(mesh.params, name), atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.reprojection_error_px, mesh.reprojection_error_px, atol=1e-3, rtol=1e-4)
+    assert (fast.params.body_pose - fitter.start_params(kp, k).body_pose).abs().max() > 1e-3  # it moved
