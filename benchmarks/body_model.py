@@ -7,8 +7,8 @@ measured in the same run in alternating rounds, and the time to generate the
 mannequin's arrays and write its folder. Then the training pass (forward + backward of the
 SPIN-49 joints, batch 64, rotation matrices as the network predicts them): the full body model
 (the baseline) against :class:`hmr.core.body.JointsOnlyBody`, which poses only the vertices the
-joint regressors read. docs/pitfalls.md (SMPL files) quotes ~640 bodies/s at batch 1 and
-~4,100/s at batch 64 for SMPL on 2 CPU threads.
+joint regressors read. docs/pitfalls.md (SMPL files) quotes the one-thread figures (~400
+bodies/s at batch 1, ~2,000/s at batch 64, ours 1.1-1.2x smplx direct).
 
 Run:  python benchmarks/body_model.py [--seconds 3] [--body-model DIR] [--device cpu]
 """
