@@ -17,7 +17,11 @@ need them are None.
 
 Forward: axis-angle ``global_orient (B, 3)``, ``body_pose (B, 69)`` or rotation matrices
 ``(B, 1, 3, 3)`` / ``(B, 23, 3, 3)``; ``betas (B, 10)``; ``transl (B, 3)``. Output in metres,
-SMPL axes (y up, body facing +z in the rest pose).
+SMPL axes (y up, body facing +z in the rest pose). The pass is smplx's LBS on ``smplx.SMPL``'s
+buffers with pre-regressed rest joints, multiply-add skinning and the SPIN regressors applied to
+only the vertices they read: smplx's numbers within float32 rounding
+(``tests/hmr/core/body/test_sparse_regressors.py``), faster than calling smplx although it
+computes two more joint sets (``benchmarks/body_model.py``).
 """
 
 from __future__ import annotations
