@@ -68,6 +68,7 @@ from converters.images import attach_image_sizes
 from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import read_json
+from hmr.core.boxes import bbox_from_xyxy
 from hmr.core.errors import DatasetFormatError
 from hmr.core.sources import SOURCES
 
@@ -108,19 +109,6 @@ def raw_files(root: Path, split: str) -> list[Path]:
         return [release_paths(root, split)[0]]
     except DatasetFormatError:
         return []
-
-
-def bbox_from_xyxy(corners: object) -> np.ndarray | str:
-    """``bbox_xywh`` (4,) float32 from (x1, y1, x2, y2) corners, or why it cannot be one."""
-    try:
-        box = np.asarray(corners, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return f"box {corners!r} is not four numbers"
-    if box.size != 4 or not np.isfinite(box).all():
-        return f"box {corners!r} is not four finite numbers (x1, y1, x2, y2)"
-    if box[2] <= box[0] or box[3] <= box[1]:
-        return f"box {corners!r} has x2 <= x1 or y2 <= y1 (expected corners x1, y1, x2, y2)"
-    return np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]], dtype=np.float32)
 
 
 def person_sample(keypoints: object, corners: object) -> dict | str:

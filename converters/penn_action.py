@@ -75,12 +75,11 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.aic import bbox_from_xyxy
 from converters.driver import BadRecord
 from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import image_size_hw, read_mat
-from hmr.core.boxes import bbox_from_keypoints
+from hmr.core.boxes import bbox_from_keypoints, bbox_from_xyxy
 from hmr.core.errors import DatasetFormatError
 from hmr.core.sources import SOURCES
 

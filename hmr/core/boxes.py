@@ -26,6 +26,20 @@ def bbox_from_keypoints(keypoints2d: np.ndarray, *, scale: float = 1.2, min_conf
     return np.array([*(centre - size / 2), *size], dtype=np.float32)
 
 
+def bbox_from_xyxy(corners: object) -> np.ndarray | str:
+    """``bbox_xywh`` (4,) float32 from (x1, y1, x2, y2) corners, or a sentence saying why
+    they cannot be one (the converter puts it in its BadRecord)."""
+    try:
+        box = np.asarray(corners, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return f"box {corners!r} is not four numbers"
+    if box.size != 4 or not np.isfinite(box).all():
+        return f"box {corners!r} is not four finite numbers (x1, y1, x2, y2)"
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return f"box {corners!r} has x2 <= x1 or y2 <= y1 (expected corners x1, y1, x2, y2)"
+    return np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]], dtype=np.float32)
+
+
 def bbox_from_center_scale(center: np.ndarray, scale: np.ndarray | float, *,
                            pixel_std: float = PIXEL_STD) -> np.ndarray:
     """SPIN/HMR boxes: squares of side ``scale * 200`` px centred at ``center``.
