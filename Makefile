@@ -9,12 +9,12 @@ JOBS   ?= 2
 
 .PHONY: venv install test test-fast test-all demo bench bench-smoke browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml .ci/tested-versions.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch/torchvision first, pinned to the releases on this machine's disk.
 	$(PY) -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -c .ci/tested-versions.txt -e ".[test]"
 	@touch $(STAMP)
 
 venv install: $(STAMP)

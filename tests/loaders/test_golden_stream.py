@@ -2,7 +2,8 @@
 
 The digests in data/golden_stream.json were computed by the loader as it was before (see
 golden_stream.py); the shard sets are rebuilt here from the same generated scenes. Where this
-machine's JPEG encoder writes other shard bytes, the comparison is meaningless and skipped.
+machine's JPEG encoder writes other shard bytes (an OpenCV other than the one
+.ci/tested-versions.txt pins), the comparison is meaningless and the test fails.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ GOLDEN = json.loads((Path(__file__).parent / "data" / "golden_stream.json").read
 @pytest.fixture(scope="module")
 def golden_root(tmp_path_factory):
     root = make_shards(tmp_path_factory.mktemp("golden"))
-    # The golden digests were made with the pinned OpenCV wheel; other JPEG bytes would make
+    # The golden digests were made with the OpenCV wheel .ci/tested-versions.txt pins; other JPEG bytes would make
     # every comparison below meaningless, so that is a failure, not a skip.
     assert shard_digests(root) == GOLDEN["shards"], (
         "the generated shards differ from the golden ones (another OpenCV JPEG encoder?)")
