@@ -169,6 +169,23 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
              out_dir: str | os.PathLike, options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoint`` on one benchmark; returns the summary written to results.json."""
     opts = options or EvalOptions()
+    model, ckpt = load_model(checkpoint, eval_device(opts))
+    return evaluate_model(model, bench_name, store_path, out_dir, opts,
+                          source={"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1))})
+
+
+def eval_device(options: EvalOptions) -> torch.device:
+    return torch.device(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def evaluate_model(model, bench_name: str, store_path: str | os.PathLike, out_dir: str | os.PathLike,
+                   options: EvalOptions, source: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate a network already built (in eval mode, on :func:`eval_device`, with ``config``
+    and ``input_config`` like any model of :mod:`hmr.models`, its output read by
+    :func:`hmr.models.to_prediction`): what :func:`evaluate` does after loading the
+    checkpoint, and the path the baselines of :mod:`hmr.evaluation.baselines` are scored by.
+    ``source``: what was evaluated (``checkpoint``, ``checkpoint_step``), written into the results."""
+    opts = options
     bench = get_benchmark(bench_name)
     store = open_store(store_path)
     if not opts.allow_other_dataset:
@@ -184,8 +201,7 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
         rows = rows[~np.isin(rows, excluded["rows"])]
     if opts.max_samples:
         rows = rows[:opts.max_samples]
-    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, ckpt = load_model(checkpoint, device)
+    device = eval_device(opts)
     body_models = BodyModels(opts.body_model, device)
     image_root = Path(opts.image_root or store.attrs.get("image_root", ""))
     scale = opts.crop_scale or model.input_config.crop_scale or CROP_SCALE.get(bench.name, 1.0)
@@ -195,15 +211,13 @@ def evaluate(checkpoint: str | os.PathLike, bench_name: str, store_path: str | o
                                          pin_memory=device.type == "cuda")
     preds = predict(model, loader, device)
     if bench.gt_source == "keypoints2d":
-        return _evaluate_2d(bench, store, rows, preds, dataset, body_models, model, ckpt, checkpoint, out_dir, opts,
-                            excluded)
+        return _evaluate_2d(bench, store, rows, preds, dataset, body_models, model, source, out_dir, opts, excluded)
     pve_convention = check_pve_convention(opts.pve_convention or bench.pve_convention)
     reference, reference_text = reference_mesh(body_models, opts.mean_params)
     errors = score_predictions(bench, store, rows, preds.get("pose_rotmat"), preds.get("betas"), body_models,
                                mean_vertices=reference, device=device, pve_convention=pve_convention,
                                with_pve=opts.pve, vertices=preds.get("vertices"), fast_pve=True)
-    meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)),
-            "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
+    meta = {**source, "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
             "conventions": conventions(bench, pve_convention, reference_text)}
     if excluded is not None:
         meta["excluded_marked"] = {"file": excluded["file"], "count": len(excluded["rows"])}
@@ -224,7 +238,7 @@ def _exclude_marked(store_path, store, rows: np.ndarray) -> dict[str, Any]:
 
 
 def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, torch.Tensor], dataset: CropDataset,
-                 body_models: BodyModels, model, ckpt: dict, checkpoint, out_dir, opts: EvalOptions,
+                 body_models: BodyModels, model, source: dict[str, Any], out_dir, opts: EvalOptions,
                  excluded: dict[str, Any] | None = None) -> dict[str, Any]:
     """2D benchmarks: SPIN's 49 joints of the predicted neutral body, projected with the
     predicted crop camera and mapped back to the image, scored by 2D PCK."""
@@ -243,8 +257,8 @@ def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, tor
                                     float(dataset.input.crop_scale), model.config.focal_length_px * size
                                     / model.config.img_size)
     errors = score_keypoints2d(bench, store, rows, pred_px, "spin_49")
-    meta = {"checkpoint": str(checkpoint), "checkpoint_step": int(ckpt.get("step", -1)), "store": str(store.path),
-            "crop_scale": float(dataset.input.crop_scale), "body_model": opts.body_model or "default",
+    meta = {**source, "store": str(store.path), "crop_scale": float(dataset.input.crop_scale),
+            "body_model": opts.body_model or "default",
             "conventions": {"joints": "LSP 14 (lsp14) of SPIN's 49 joints (J_regressor_extra + SMPL), projected "
                                       "with the predicted crop camera", "pck": bench.follows}}
     if excluded is not None:
