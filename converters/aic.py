@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from converters.driver import BadRecord
-from converters.images import attach_image_sizes
+from converters.images import with_image_sizes
 from converters.labels import to_superset
 from converters.options import ConvertOptions, Option, get_option
 from converters.readers import read_json
@@ -194,13 +194,4 @@ def iter_samples(root: Path, split: str, options: ConvertOptions) -> Iterator[di
                 yield sample
 
     # the JSON has no image sizes: every image header is read (so images are required)
-    pairs = attach_image_sizes(people(), lambda s: None if isinstance(s, BadRecord)
-                               else str(root / s["image_path"]), workers=options.workers)
-    for sample, size in pairs:
-        if isinstance(sample, BadRecord):
-            yield sample
-        elif isinstance(size, str):
-            yield BadRecord(str(root / sample["image_path"]), sample["source_key"], size)
-        else:
-            sample["image_hw"] = np.asarray(size, dtype=np.int32)
-            yield sample
+    yield from with_image_sizes(people(), root, workers=options.workers)

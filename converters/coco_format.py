@@ -255,6 +255,18 @@ def image_size_problem(img: dict) -> str | None:
     return None
 
 
+def image_record_problem(img: dict, root: Path, rel_image: str, path: Path, image_id,
+                         options: ConvertOptions) -> BadRecord | None:
+    """The BadRecord of an image entry whose name or size is unusable, or whose file is
+    missing when ``options.check_images``; checked once per image, at its first kept person."""
+    problem = file_name_problem(img) or image_size_problem(img)
+    if problem is not None:
+        return BadRecord(str(path), f"image_id={image_id}", problem)
+    if options.check_images and not (root / rel_image).is_file():
+        return BadRecord(str(root / rel_image), f"image_id={image_id}", "image file is missing")
+    return None
+
+
 def visibility_column(codes: np.ndarray, fmt: CocoFormat) -> np.ndarray:
     """The raw visibility codes as stored in ``extra_visibility``."""
     integral = fmt.visibility is not None and all(float(c).is_integer() for c in fmt.visibility)
@@ -356,12 +368,9 @@ def _file_samples(root: Path, split: str, path: Path, options: ConvertOptions, f
                 continue
             if not image_checked:
                 image_checked = True
-                problem = file_name_problem(img) or image_size_problem(img)
-                if problem is not None:
-                    yield BadRecord(str(path), f"image_id={image_id}", problem)
-                    break
-                if options.check_images and not (root / rel_image).is_file():
-                    yield BadRecord(str(root / rel_image), f"image_id={image_id}", "image file is missing")
+                bad = image_record_problem(img, root, rel_image, path, image_id, options)
+                if bad is not None:
+                    yield bad
                     break
             yield _sample(ann, kps, img, rel_image, kept, path, rules["bbox"], fmt, raw[:, 2])
             kept += 1

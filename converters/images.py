@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from converters.driver import BadRecord
 from converters.readers import image_size_hw
 from hmr.core.errors import DatasetFormatError
 
@@ -94,3 +97,22 @@ def attach_image_sizes(items: Iterable[Any], path_of: Callable[[Any], str | None
             found = dict(zip(unique, probe(unique)))
             for x, p in zip(block, paths):
                 yield x, (found[p] if p is not None else None)
+
+def with_image_sizes(samples: Iterable[Any], root: Path | str, *, workers: int | None = None
+                     ) -> Iterator[Any]:
+    """Schema samples (and BadRecords, passed through) with ``image_hw`` from each image's
+    header, read under ``root``; a sample whose image cannot be read becomes a BadRecord
+    naming the image and the sample's ``source_key``. For sources whose annotations carry no
+    image sizes (so their images are required)."""
+    root = Path(root)
+    pairs = attach_image_sizes(samples, lambda s: None if isinstance(s, BadRecord)
+                               else str(root / s["image_path"]), workers=workers)
+    for sample, size in pairs:
+        if isinstance(sample, BadRecord):
+            yield sample
+        elif isinstance(size, str):
+            yield BadRecord(str(root / sample["image_path"]), sample["source_key"], size)
+        else:
+            sample["image_hw"] = np.asarray(size, dtype=np.int32)
+            yield sample
+

@@ -76,9 +76,8 @@ import numpy as np
 from converters import coco_format
 from converters.coco_format import (
     CocoFormat,
-    file_name_problem,
     filter_rules,
-    image_size_problem,
+    image_record_problem,
     keep_person,
     read_json_safely,
 )
@@ -239,12 +238,9 @@ def _original_samples(root: Path, split: str, options: ConvertOptions) -> Iterat
                 continue
             if not checked:
                 checked = True
-                problem = file_name_problem(img) or image_size_problem(img)
-                if problem is not None:
-                    yield BadRecord(str(path), f"image_id={image_id}", problem)
-                    break
-                if options.check_images and not (root / rel_image).is_file():
-                    yield BadRecord(str(root / rel_image), f"image_id={image_id}", "image file is missing")
+                bad = image_record_problem(img, root, rel_image, path, image_id, options)
+                if bad is not None:
+                    yield bad
                     break
             box = bbox_from_keypoints(kps) if rules["bbox"] == "keypoints" else _original_box(ann)
             if box is None:

@@ -53,7 +53,7 @@ Regenerate with: hmr body-model mannequin --out DIR
 """
 
 # Rest-pose landmark positions (neutral, left side at +x) for smplx's vertex joints.
-_LANDMARKS = {
+LANDMARKS = {
     "nose": (0.0, 0.440, 0.150), "reye": (-0.032, 0.468, 0.105), "leye": (0.032, 0.468, 0.105),
     "rear": (-0.092, 0.455, 0.015), "lear": (0.092, 0.455, 0.015),
     "LBigToe": (0.090, -1.150, 0.175), "LSmallToe": (0.150, -1.150, 0.150),
@@ -64,11 +64,11 @@ _LANDMARKS = {
     "lpinky": (0.845, 0.208, -0.045),
 }
 for _name in ("thumb", "index", "middle", "ring", "pinky"):
-    _x, _y, _z = _LANDMARKS["l" + _name]
-    _LANDMARKS["r" + _name] = (-_x, _y, _z)
+    _x, _y, _z = LANDMARKS["l" + _name]
+    LANDMARKS["r" + _name] = (-_x, _y, _z)
 
 # Gender variants as offsets in the shape space (betas applied to the neutral template).
-_GENDER_BETAS = {
+GENDER_BETAS = {
     "neutral": np.zeros(10),
     "male": np.array([1.0, 0.2, 0.2, 1.2, -0.6, 0.3, 0.0, 0.2, 0.0, 0.4]),
     "female": np.array([-1.1, -0.2, -0.1, -1.3, 1.3, -0.3, -0.4, -0.2, 0.1, -0.5]),
@@ -100,19 +100,20 @@ class MannequinModel:
         }
 
 
-def _reorder_for_landmarks(mesh: MannequinMesh) -> MannequinMesh:
-    """Permute vertices so that smplx's fixed vertex ids land on our landmarks."""
+def reorder_for_landmarks(mesh: MannequinMesh, vertex_joints=SMPL45_VERTEX_JOINTS) -> MannequinMesh:
+    """Permute vertices so that smplx's fixed vertex ids land on our landmarks: each
+    ``(name, vertex index)`` of ``vertex_joints`` (SMPL's, or SMPL-X's ``vertex_ids``) gets
+    the free vertex nearest :data:`LANDMARKS` ``[name]``; the others keep their order."""
     v = mesh.vertices
     chosen: dict[int, int] = {}
-    for name, target_index in SMPL45_VERTEX_JOINTS:
-        dist = np.linalg.norm(v - np.asarray(_LANDMARKS[name]), axis=1)
+    for name, target_index in vertex_joints:
+        dist = np.linalg.norm(v - np.asarray(LANDMARKS[name]), axis=1)
         dist[list(chosen.values())] = np.inf
         chosen[target_index] = int(np.argmin(dist))
     order = np.full(len(v), -1)
     for target_index, src in chosen.items():
         order[target_index] = src
-    rest = np.setdiff1d(np.arange(len(v)), list(chosen.values()))
-    order[order < 0] = rest
+    order[order < 0] = np.setdiff1d(np.arange(len(v)), list(chosen.values()))
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     return MannequinMesh(vertices=v[order], faces=inverse[mesh.faces], part=mesh.part[order],
@@ -121,7 +122,7 @@ def _reorder_for_landmarks(mesh: MannequinMesh) -> MannequinMesh:
 
 @lru_cache(maxsize=1)
 def _neutral_parts() -> tuple:
-    mesh = _reorder_for_landmarks(build_mesh())
+    mesh = reorder_for_landmarks(build_mesh())
     joints = rest_joints()
     weights = rig.skinning_weights(mesh)
     shapedirs = rig.shape_directions(mesh.vertices, weights, mesh.axis_point)
@@ -138,7 +139,7 @@ def build_mannequin(gender: str = "neutral") -> MannequinModel:
         raise ValueError(f"gender must be one of {GENDERS}, got {gender!r}")
     mesh, weights, shapedirs, posedirs, regressor, extra, h36m = _neutral_parts()
     # Explicit sums instead of BLAS products: same bytes whatever the thread count.
-    v_template = mesh.vertices + np.sum(shapedirs * _GENDER_BETAS[gender], axis=-1)  # (V, 3)
+    v_template = mesh.vertices + np.sum(shapedirs * GENDER_BETAS[gender], axis=-1)  # (V, 3)
     joints = np.sum(regressor[:, :, None] * v_template[None], axis=1)  # (24, 3)
     return MannequinModel(
         v_template=v_template, shapedirs=shapedirs, posedirs=posedirs, j_regressor=regressor,
@@ -165,7 +166,7 @@ def mean_params() -> dict[str, np.ndarray]:
             "cam": np.array([0.9, 0.0, 0.0])}
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
@@ -179,7 +180,7 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
         for name, arr in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, _npy_bytes(arr))
+            zf.writestr(info, npy_bytes(arr))
     return buf.getvalue()
 
 
@@ -190,8 +191,8 @@ def mannequin_files() -> dict[str, bytes]:
         model = build_mannequin(gender)
         files[f"smpl/SMPL_{gender.upper()}.pkl"] = pickle.dumps(model.smpl_dict(), protocol=2)
     neutral = build_mannequin("neutral")
-    files["J_regressor_extra.npy"] = _npy_bytes(neutral.j_regressor_extra)
-    files["J_regressor_h36m.npy"] = _npy_bytes(neutral.j_regressor_h36m)
+    files["J_regressor_extra.npy"] = npy_bytes(neutral.j_regressor_extra)
+    files["J_regressor_h36m.npy"] = npy_bytes(neutral.j_regressor_h36m)
     files["smpl_mean_params.npz"] = _npz_bytes(mean_params())
     files["README.txt"] = README.format(version=MANNEQUIN_VERSION).encode()
     return files

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from hmr.core.body import mannequin_rig as rig
-from hmr.core.body.mannequin import _GENDER_BETAS, _LANDMARKS, _npy_bytes
+from hmr.core.body.mannequin import GENDER_BETAS, npy_bytes, reorder_for_landmarks
 from hmr.core.body.mannequin_mesh import PART_ARM_L, PART_ARM_R, PART_HEAD, MannequinMesh, build_mesh, rest_joints
 from hmr.core.body.smplx_names import SMPLX55_JOINT_NAMES, SMPLX55_PARENTS, SMPLX_VERTEX_JOINTS
 
@@ -154,24 +154,6 @@ def refine_mesh(mesh: MannequinMesh) -> MannequinMesh:
             axis = np.concatenate([axis, axis[edges].mean(axis=1)])
             budget -= len(mid)
     return MannequinMesh(vertices=v, faces=f, part=part, arclen=arclen, axis_point=axis)
-
-
-def _reorder_for_landmarks(mesh: MannequinMesh) -> MannequinMesh:
-    """Permute vertices so that smplx's ``vertex_ids['smplx']`` land on our landmarks."""
-    v = mesh.vertices
-    chosen: dict[int, int] = {}
-    for name, target_index in SMPLX_VERTEX_JOINTS:
-        dist = np.linalg.norm(v - np.asarray(_LANDMARKS[name]), axis=1)
-        dist[list(chosen.values())] = np.inf
-        chosen[target_index] = int(np.argmin(dist))
-    order = np.full(len(v), -1)
-    for target_index, src in chosen.items():
-        order[target_index] = src
-    order[order < 0] = np.setdiff1d(np.arange(len(v)), list(chosen.values()))
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return MannequinMesh(vertices=v[order], faces=inverse[mesh.faces], part=mesh.part[order],
-                         arclen=mesh.arclen[order], axis_point=mesh.axis_point[order])
 
 
 # ---------------------------------------------------------------- rig
@@ -344,7 +326,7 @@ def face_landmarks(mesh: MannequinMesh) -> dict[str, np.ndarray]:
 # ---------------------------------------------------------------- assembly
 @lru_cache(maxsize=1)
 def _neutral_arrays() -> dict[str, np.ndarray]:
-    mesh = _reorder_for_landmarks(refine_mesh(build_mesh()))
+    mesh = reorder_for_landmarks(refine_mesh(build_mesh()), SMPLX_VERTEX_JOINTS)
     weights, w24 = skinning_weights(mesh)
     shapedirs = np.zeros((N_VERTICES, 3, N_SHAPE_SPACE + N_EXPRESSION_SPACE))
     shapedirs[:, :, :10] = rig.shape_directions(mesh.vertices, w24, mesh.axis_point)
@@ -369,7 +351,7 @@ def build_smplx_mannequin(gender: str = "neutral") -> dict[str, np.ndarray]:
     arrays = dict(_neutral_arrays())
     # Explicit sums instead of BLAS products: same bytes whatever the thread count.
     arrays["v_template"] = arrays["v_template"] + np.sum(
-        arrays["shapedirs"][:, :, :10] * _GENDER_BETAS[gender], axis=-1)
+        arrays["shapedirs"][:, :, :10] * GENDER_BETAS[gender], axis=-1)
     arrays["J"] = np.sum(arrays["J_regressor"][:, :, None] * arrays["v_template"][None], axis=1)
     return arrays
 
@@ -381,7 +363,7 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
         for name, arr in arrays.items():
             info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, _npy_bytes(np.ascontiguousarray(arr)))
+            zf.writestr(info, npy_bytes(np.ascontiguousarray(arr)))
     return buf.getvalue()
 
 
