@@ -106,6 +106,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
             from hmr.models.graphcmr import GraphMesh
 
             built = {"mesh": GraphMesh.from_state(state)}
+        elif config.type == "pare":  # no mean parameters: PARE regresses them outright
+            built = {}
         else:
             built = {"mean": MeanParams(state["regressor.init_pose6d"][0], state["regressor.init_betas"][0],
                                         state["regressor.init_cam"][0])}
@@ -124,7 +126,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
 #: the checkpoint's own tensors, so these are never needed to load it)
 FILE_KEYS = ("backbone_checkpoint", "mean_params")
 #: ``[model]`` integer keys and their smallest sane value
-MIN_VALUES = {"img_size": 16, "num_iters": 1, "hidden": 1, "graph_channels": 64, "graph_layers": 0, "mesh_level": 1}
+MIN_VALUES = {"img_size": 16, "num_iters": 1, "hidden": 1, "graph_channels": 64, "graph_layers": 0, "mesh_level": 1,
+              "pare_branch_channels": 1, "pare_branch_layers": 1, "pare_smpl_features": 1}
 
 
 def checkpoint_model_config(ckpt: dict[str, Any], path: str | os.PathLike) -> ModelConfig:

@@ -36,7 +36,8 @@ from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_param
 class ModelConfig:
     """Network hyper-parameters (``[model]`` table of a training config)."""
 
-    #: the algorithm: "hmr" (HMR/SPIN, this module) or "graphcmr" (:mod:`hmr.models.graphcmr`)
+    #: the algorithm: "hmr" (HMR/SPIN, this module), "graphcmr" (:mod:`hmr.models.graphcmr`) or
+    #: "pare" (:mod:`hmr.models.pare`)
     type: str = "hmr"
     backbone: str = "resnet50"
     #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers),
@@ -63,6 +64,11 @@ class ModelConfig:
     graph_channels: int = 256
     graph_layers: int = 5
     mesh_level: int = 1
+    #: PARE (:mod:`hmr.models.pare`): channels and 3x3 conv layers of its 2D-part and 3D
+    #: branches (the released model: 128, 2), channels of the shape/camera features (64)
+    pare_branch_channels: int = 128
+    pare_branch_layers: int = 2
+    pare_smpl_features: int = 64
 
 
 @dataclass
@@ -141,7 +147,7 @@ def smpl_output(body_model: nn.Module, pose_rotmat: torch.Tensor, betas: torch.T
                       betas=betas, pose2rot=False)
 
 
-MODEL_TYPES = ("hmr", "graphcmr")
+MODEL_TYPES = ("hmr", "graphcmr", "pare")
 
 
 def create_model(config: ModelConfig, **kwargs) -> nn.Module:
@@ -152,6 +158,11 @@ def create_model(config: ModelConfig, **kwargs) -> nn.Module:
 
         kwargs.pop("mean", None)
         return GraphCMR(config, **kwargs)
+    if config.type == "pare":
+        from hmr.models.pare import PARE
+
+        kwargs.pop("mean", None)
+        return PARE(config, **kwargs)
     if config.type != "hmr":
         raise ConfigError(f"model.type = {config.type!r}: choose one of {list(MODEL_TYPES)}")
     return HMR(config, **kwargs)

@@ -55,6 +55,9 @@ class LossConfig:
     #: mesh-regressing models (GraphCMR): weight of the per-vertex L1 terms (non-parametric and
     #: SMPL-regressor mesh); their mesh keypoint terms use the keypoint weights above
     weight_vertices: float = 1.0
+    #: PARE: weight of the body-part segmentation cross-entropy (its PART_SEGM_LOSS_WEIGHT, 1;
+    #: inside ``scale`` like the other terms); samples without SMPL ground truth get none
+    weight_part_segmentation: float = 1.0
     #: weight of OpenPose-detector joints (``*_openpose`` in spin_49) in the keypoint terms;
     #: SPIN trains with 0 (openpose_train_weight) and the annotated joints at 1
     openpose_weight: float = 0.0
@@ -229,8 +232,9 @@ RANGES: dict[str, tuple] = {
     "model.backbone_min_match": _within(0, 1, high_inclusive=True), "model.focal_length_px": _above(0),
     **{f"loss.{k}": _at_least(0) for k in ("weight_keypoints2d", "weight_keypoints3d", "weight_pose",
                                           "weight_betas", "weight_cam", "scale", "openpose_weight", "sigma_lr",
-                                          "weight_vertices")},
+                                          "weight_vertices", "weight_part_segmentation")},
     "model.graph_channels": _at_least(64), "model.graph_layers": _at_least(0), "model.mesh_level": _within(1, 4, high_inclusive=True),
+    **{f"model.pare_{k}": _at_least(1) for k in ("branch_channels", "branch_layers", "smpl_features")},
     "loss.noise_sigma": _above(0),
     "optim.lr": _above(0), "optim.weight_decay": _at_least(0), "optim.momentum": _within(0, 1, high_inclusive=True),
     "optim.warmup_steps": _at_least(0), "optim.step_gamma": _above(0), "optim.grad_clip_norm": _at_least(0),

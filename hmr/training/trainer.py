@@ -261,6 +261,10 @@ class Trainer:
                 mesh_loss, mesh_terms = self.mesh_terms(out, batch)
                 loss = loss + mesh_loss
                 terms.update(mesh_terms, loss=loss)
+            if getattr(out, "part_logits", None) is not None:  # a part-attention model (PARE)
+                part_loss, part_terms = self.part_terms(out, batch)
+                loss = loss + part_loss
+                terms.update(part_terms, loss=loss)
         terms.update({k: v.to(loss.device) for k, v in spin_terms.items()})
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "
@@ -299,6 +303,32 @@ class Trainer:
                            + c.weight_keypoints3d * kp["loss_keypoints3d"])
         return total, {"loss_vertices": shape, "loss_vertices_smpl": shape_smpl,
                        "loss_mesh_keypoints2d": kp["loss_keypoints2d"], "loss_mesh_keypoints3d": kp["loss_keypoints3d"]}
+
+    def part_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """PARE's body-part segmentation term (``mkocabas/PARE`` ``pare/losses/losses.py``,
+        ``part_segm``): cross-entropy of the part logits against the GT mesh's part map
+        (:mod:`hmr.models.part_segmentation`, drawn at the logits' resolution), for the samples
+        with SMPL ground truth and a camera to draw it with; the keypoint and SMPL terms are the
+        objective's, added by the caller."""
+        from hmr.losses.segmentation import part_segmentation_loss
+        from hmr.models.part_segmentation import PartMapper, part_map_camera
+        from hmr.training.objective import predicted_joints
+
+        if getattr(self, "_part_mapper", None) is None:
+            self._part_mapper = PartMapper.from_body_model(self.body_model).to(self.device)
+        size = out.part_logits.shape[-1]
+        with torch.no_grad():
+            gt = self.body_model(global_orient=batch["smpl_global_orient"].float(),
+                                 body_pose=batch["smpl_body_pose"].float(), betas=batch["smpl_betas"].float(),
+                                 pose2rot=True)
+            transl, intrinsics, ok = part_map_camera(
+                batch, predicted_joints(gt, self.objective.convention), crop_px=self.config.model.img_size,
+                focal_length_px=self.config.model.focal_length_px, size=size)
+            target = self._part_mapper(gt.vertices, transl, intrinsics, size)  # (B, h, w)
+        keep = batch["has_smpl"].to(self.device).bool() & ok
+        seg = part_segmentation_loss(out.part_logits.float(), target, keep)
+        c = self.config.loss
+        return c.scale * c.weight_part_segmentation * seg, {"loss_part_segmentation": seg}
 
     def _mean_over_ranks(self, scalars: dict[str, float]) -> dict[str, float]:
         """Interval means averaged over the processes, so the log shows the global batch."""

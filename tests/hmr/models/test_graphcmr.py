@@ -80,7 +80,7 @@ def test_configs_choose_the_model_and_refuse_bad_types(tmp_path):
         assert cfg.loss.weight_betas == 0.1 and cfg.loss.scale == 1.0 and cfg.optim.lr == 3e-4
     assert load_config("graphcmr_l1").loss.keypoints2d == "l1"
     with pytest.raises(ConfigError, match="model.type"):
-        load_config("tiny_cpu", ['model.type="pare"']).validate()
+        load_config("tiny_cpu", ['model.type="nope"']).validate()
     with pytest.raises(ConfigError, match="spin.enabled needs model.type"):
         load_config("graphcmr_normal", ["spin.enabled=true"]).validate()
     with pytest.raises(ConfigError, match="model.type"):
