@@ -1,5 +1,5 @@
 """Pictures of one sample for ``hmr review``: a thumbnail cropped by the person box, and the
-sample view (image, SMPL mesh projected with the sample's camera, box, 2-D keypoints).
+sample view (image, SMPL or SMPL-X mesh projected with the sample's camera, box, 2-D keypoints).
 
 The keypoints and skeleton follow :func:`hmr.core.schema.inspect.draw_samples` (the store's
 convention, its ``skeleton`` edges, only labelled joints), drawn with OpenCV at exact pixels:
@@ -7,6 +7,8 @@ joints whose name has the word ``left`` in :data:`LEFT`, ``right`` in :data:`RIG
 in :data:`CENTRE`. The mesh is rendered by the project's rasteriser (:func:`hmr.core.render.render_mesh`)
 in the camera frame: SMPL posed by the sample's parameters, moved by ``smpl_transl`` and
 projected with ``cam_intrinsics``; a sample without SMPL, translation or intrinsics gets none.
+A sample with SMPL-X only (PROX, AGORA ``fit=smplx``: the ``extra_smplx_*`` columns) gets the
+SMPL-X mesh instead (:func:`sample_smplx_mesh`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ RIGHT = (255, 60, 40)    # red
 CENTRE = (60, 220, 60)   # green
 BOX = (255, 220, 0)      # yellow
 THUMB_PX = 160
-_models: dict[tuple[str, str | None], object] = {}
+_models: dict[tuple, object] = {}  # (gender, folder) SMPL, ('smplx', gender, folder) SMPL-X
 _models_lock = threading.Lock()
 
 
@@ -89,15 +91,60 @@ def sample_camera(sample: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return k, np.array([tx / s, ty / s, z])
 
 
+def has_smplx(sample: dict) -> bool:
+    """Whether the sample carries an SMPL-X fit in ``extra_smplx_*`` columns (PROX, AGORA):
+    ``extra_has_smplx`` where the store has it, else any non-zero pose, shape or translation
+    value (the rule of :mod:`hmr.fitting.smplx_transfer`)."""
+    if "extra_smplx_global_orient" not in sample or "extra_smplx_body_pose" not in sample:
+        return False
+    if "extra_has_smplx" in sample:
+        return bool(np.asarray(sample["extra_has_smplx"]).reshape(-1)[0])
+    return any(np.asarray(sample[f"extra_smplx_{k}"]).any()
+               for k in ("global_orient", "body_pose", "betas", "transl") if f"extra_smplx_{k}" in sample)
+
+
+def smplx_camera(sample: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(intrinsics (3, 3) px, rotation (3, 3), translation (3,) m) taking the SMPL-X body's
+    vertices into the camera frame, or None when nothing places it.
+
+    The SMPL-X fits of PROXD and AGORA are stored in the camera frame (identity rotation);
+    PROX's MoSh++ fits are in the Vicon frame (``extra_smplx_in_camera_frame`` 0), which
+    ``cam_extrinsics`` takes to the camera: applied here to the vertices (a rigid map of the
+    posed mesh needs no body model, unlike moving the root of the parameters)."""
+    if not sample["has_intrinsics"]:
+        return None
+    k = np.asarray(sample["cam_intrinsics"], np.float64)
+    frame = sample.get("extra_smplx_in_camera_frame")
+    if frame is not None and not int(np.asarray(frame).reshape(-1)[0]):
+        if not sample["has_extrinsics"]:
+            return None
+        ext = np.asarray(sample["cam_extrinsics"], np.float64)
+        return k, ext[:3, :3], ext[:3, 3]
+    return k, np.eye(3), np.zeros(3)
+
+
+def mesh_model(sample: dict) -> str | None:
+    """The body model the sample view draws: ``"smpl"`` when the sample has SMPL, else
+    ``"smplx"`` when it has an SMPL-X fit, else None."""
+    return "smpl" if sample["has_smpl"] else "smplx" if has_smplx(sample) else None
+
+
 def mesh_status(sample: dict) -> str:
-    """Why the sample view has a mesh or not, for the page (no torch needed): ``"drawn"``,
-    ``"no SMPL"``, ``"SMPL-X only: mesh not drawn"`` (the ``extra_smplx_*`` columns of PROX or
-    AGORA, not yet drawn here), ``"no camera: mesh not drawn"`` (SMPL but neither translation
-    with intrinsics nor a weak-perspective camera) or ``"behind the camera: mesh not drawn"``."""
-    if not sample["has_smpl"]:
-        if "extra_smplx_global_orient" in sample:  # PROX, AGORA fit=smplx: hmr smplx-to-smpl fills SMPL
-            return "SMPL-X only: mesh not drawn"
+    """Why the sample view has a mesh or not, for the page (no torch needed): ``"drawn"``
+    (SMPL, or SMPL-X when the sample has only that: :func:`mesh_model`), ``"no SMPL"``,
+    ``"no camera: mesh not drawn"`` (SMPL but neither translation with intrinsics nor a
+    weak-perspective camera; SMPL-X without intrinsics, or in another frame than the camera's
+    without extrinsics) or ``"behind the camera: mesh not drawn"``."""
+    model = mesh_model(sample)
+    if model is None:
         return "no SMPL"
+    if model == "smplx":
+        camera = smplx_camera(sample)
+        if camera is None:
+            return "no camera: mesh not drawn"
+        transl = np.asarray(sample.get("extra_smplx_transl", np.zeros(3)), np.float64).reshape(3)
+        depth = (camera[1] @ transl + camera[2])[2]  # the root's depth, near enough for a verdict
+        return "drawn" if depth > 0 else "behind the camera: mesh not drawn"
     camera = sample_camera(sample)
     if camera is None:
         return "no camera: mesh not drawn"
@@ -106,12 +153,15 @@ def mesh_status(sample: dict) -> str:
     return "drawn"
 
 
-def sample_mesh(sample: dict, body_model: str | None = None
+def sample_mesh(sample: dict, body_model: str | None = None, smplx_model: str | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(vertices in the camera frame (V, 3) m, faces, intrinsics) or None when the sample has no
-    SMPL or nothing places it (:func:`sample_camera`). ``body_model``: SMPL folder (None:
-    $HMR_BODY_MODEL, else the mannequin)."""
-    camera = sample_camera(sample) if sample["has_smpl"] else None
+    """(vertices in the camera frame (V, 3) m, faces, intrinsics) or None when the sample has
+    neither SMPL nor SMPL-X, or nothing places it (:func:`sample_camera`, :func:`smplx_camera`).
+    ``body_model``: SMPL folder (None: $HMR_BODY_MODEL, else the mannequin); ``smplx_model``:
+    SMPL-X folder (None: $HMR_SMPLX_MODEL, else the SMPL-X mannequin)."""
+    if not sample["has_smpl"]:
+        return sample_smplx_mesh(sample, smplx_model) if has_smplx(sample) else None
+    camera = sample_camera(sample)
     if camera is None:
         return None
     import torch
@@ -126,6 +176,47 @@ def sample_mesh(sample: dict, body_model: str | None = None
                     betas=torch.from_numpy(np.asarray(sample["smpl_betas"])[None]))
     verts = out.vertices[0].numpy().astype(np.float64) + camera[1]
     return verts, np.asarray(model.faces), camera[0]
+
+
+def _smplx_body(gender: str, path: str | None = None):
+    from hmr.core.body.smplx_model import load_smplx_model
+
+    with _models_lock:
+        if ("smplx", gender, path) not in _models:
+            # flat hand mean: the parameters below come with absolute hand poses
+            _models["smplx", gender, path] = load_smplx_model(path, gender=gender, flat_hand_mean=True)
+        return _models["smplx", gender, path]
+
+
+def sample_smplx_mesh(sample: dict, smplx_model: str | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(vertices in the camera frame (V, 3) m, faces, intrinsics) of the sample's SMPL-X fit, or
+    None without one or without a camera (:func:`smplx_camera`).
+
+    The columns are read as ``hmr smplx-to-smpl`` reads them (one reader,
+    :func:`hmr.fitting.smplx_transfer._smplx_params`): PCA hand poses (PROX: 12 components,
+    ``extra_smplx_hand_pca``; AGORA: ``extra_smplx_num_pca_comps`` 0, axis-angle) expanded with
+    the model's components, the mean hand added unless ``extra_smplx_flat_hand_mean``;
+    ``extra_smplx_gender`` (AGORA) or ``gender`` picks the model. AGORA's children are drawn
+    with the adult shape (the kid template is not loaded here)."""
+    camera = smplx_camera(sample) if has_smplx(sample) else None
+    if camera is None:
+        return None
+    import torch
+
+    from hmr.core.schema.fields import GENDERS
+    from hmr.fitting.smplx_transfer import _smplx_params  # the transfer's reader: written once
+
+    code = int(np.asarray(sample.get("extra_smplx_gender", sample["gender"])).reshape(-1)[0])
+    gender = GENDERS[code] if code < len(GENDERS) else "neutral"
+    model = _smplx_body(gender if gender in ("male", "female") else "neutral", smplx_model)
+    cols = {k: np.asarray(v)[None] for k, v in sample.items() if k.startswith("extra_smplx_")}
+    cols["image_path"] = np.array([sample["image_path"]], dtype=object)
+    with torch.no_grad():
+        params = _smplx_params(cols, np.array([0]), model, torch.float32, "cpu")
+        verts = model(**params).vertices[0].numpy().astype(np.float64)  # (10475, 3), fit frame
+    k, rot, transl = camera
+    return verts @ rot.T + transl, model.faces, k
 
 
 def side_colour(name: str) -> tuple[int, int, int]:
@@ -151,7 +242,7 @@ def skeleton_edges(store) -> list[tuple[int, int]]:
 
 
 def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
-                body_model: str | None = None) -> tuple[np.ndarray, dict]:
+                body_model: str | None = None, smplx_model: str | None = None) -> tuple[np.ndarray, dict]:
     """The sample view (RGB) and what was drawn: ``{"image": bool, "mesh": bool, "keypoints": n}``."""
     img, found = sample_image(store, sample)
     drawn = {"image": found, "mesh": False, "keypoints": 0}
@@ -159,7 +250,7 @@ def sample_view(store, sample: dict, *, mesh: bool = True, radius: int = 4,
     if mesh:
         from hmr.core.render import render_mesh  # torch comes with it: not on the page's first load
 
-        placed = sample_mesh(sample, body_model)
+        placed = sample_mesh(sample, body_model, smplx_model)
         if placed is not None and (placed[0][:, 2] > 0).all():
             rgb, coverage, _ = render_mesh(placed[0], placed[1], placed[2], h, w, background=img, supersample=1)
             alpha = 0.6 * coverage[..., None]  # see the image through the mesh
@@ -192,4 +283,5 @@ def encode(rgb: np.ndarray, ext: str = ".png", quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-__all__ = ["LEFT", "RIGHT", "CENTRE", "BOX", "thumbnail", "sample_view", "sample_mesh", "mesh_status", "encode"]
+__all__ = ["LEFT", "RIGHT", "CENTRE", "BOX", "thumbnail", "sample_view", "sample_mesh", "sample_smplx_mesh",
+           "mesh_model", "mesh_status", "encode"]

@@ -26,6 +26,7 @@ import numpy as np
 from hmr.core.errors import HmrError
 from hmr.core.utils.atomic import atomic_path
 from hmr.core.schema.fields import GENDERS, SMPL_SOURCES
+from hmr.core.schema.marks import read_rows
 from hmr.core.schema.store import SampleStore, open_store
 
 #: the columns a query may filter (min_/max_ or equality) and sort on
@@ -402,18 +403,7 @@ class ReviewIndex:
 
 def rows_of(store: SampleStore, name: str, rows: list[int]) -> np.ndarray:
     """``store.read(name)[rows]`` reading each chunk the rows fall in once (not the whole column)."""
-    if not rows:
-        return store.read(name, 0, 0)
-    step = store.block_rows()
-    rows_arr = np.asarray(rows)
-    out = None
-    for c in np.unique(rows_arr // step):
-        block = store.read(name, int(c) * step, (int(c) + 1) * step)
-        sel = np.flatnonzero(rows_arr // step == c)
-        if out is None:
-            out = np.empty((len(rows), *block.shape[1:]), dtype=block.dtype)
-        out[sel] = block[rows_arr[sel] - int(c) * step]
-    return out
+    return read_rows(store, name, rows)
 
 
 def _json_number(v: Any) -> Any:

@@ -16,7 +16,7 @@ body{font:13px system-ui,sans-serif;margin:0;display:flex;height:100vh;color:#22
 .card.marked{border-color:#d22;opacity:.75}.card.selected{outline:3px solid #27f}
 .card .meta{padding:2px 4px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 #view{width:100%;image-rendering:auto;border:1px solid #999}pre{font-size:11px;white-space:pre-wrap;word-break:break-all}
-button{margin:4px 2px}.err{color:#c00}
+button{margin:4px 2px}.err{color:#c00}.help{color:#666;font-size:11px}
 </style></head><body>
 <div id="side">
 <h3>hmr review</h3>
@@ -37,8 +37,12 @@ button{margin:4px 2px}.err{color:#c00}
 <button id="apply">apply</button>
 <hr><label>reason<input id="sel-reason" placeholder="e.g. flipped left/right"></label>
 <button id="mark-selection">mark the whole selection</button>
+<button id="unmark-selection">unmark the whole selection</button>
 <div id="status"></div>
 <div id="rarity-progress"></div>
+<div id="missing-marks"></div>
+<hr><div id="keys" class="help">keys: j / &rarr; next sample, k / &larr; previous, x mark or unmark it
+(with the reason typed on the sample, else the one on the left), Esc close the sample</div>
 </div>
 <div id="main"><div><span id="total"></span> samples
 <button id="prev">&lt;</button><span id="page"></span><button id="next">&gt;</button></div>
@@ -53,7 +57,7 @@ PAGE_HTML = PAGE_HTML.replace("@SMPL_SOURCES@", "".join(f"<option>{s}</option>" 
 APP_JS = r"""
 'use strict';
 const LIMIT = 48;
-let offset = 0, total = 0, params = {}, versions = {};
+let offset = 0, total = 0, params = {}, versions = {}, items = [], current = null;  // current: index in items
 const $ = (id) => document.getElementById(id);
 const FILTERS = ['store', 'dataset', 'split', 'smpl_source', 'has_smpl', 'has3d', 'marked',
                  'min_joints2d', 'min_fit_error', 'min_eval_error', 'sort'];
@@ -67,14 +71,37 @@ async function api(url, body) {
 }
 function status(text, bad) { const s = $('status'); s.textContent = text; s.className = bad ? 'err' : ''; }
 
+let storeList = [];
 async function loadStores() {
   const data = await api('/api/stores');
+  storeList = data.stores;
   for (const s of data.stores) {
     const o = document.createElement('option'); o.value = s.store;
     o.textContent = `${s.dataset}/${s.split}`; $('f-store').appendChild(o);
-    const m = await api('/api/marks?store=' + s.store); versions[s.store] = m.version;
   }
   $('stores').textContent = data.stores.map(s => `${s.dataset}/${s.split}: ${s.num_samples}`).join(', ');
+  await loadMarks();
+}
+
+async function loadMarks() {
+  // versions for the next write, and the marks whose sample is not in the store (any more)
+  const box = $('missing-marks'); box.innerHTML = '';
+  for (const s of storeList) {
+    const m = await api('/api/marks?store=' + s.store); versions[s.store] = m.version;
+    if (!m.missing.length) continue;
+    const line = document.createElement('div'); line.className = 'err missing'; line.dataset.store = s.store;
+    line.textContent = `${s.dataset}/${s.split}: ${m.missing.length} marks name samples not in this store ` +
+      `(re-converted?): ` + m.missing.slice(0, 5).map(x => `${x.source_key || x.identity} (${x.reason})`).join(', ');
+    const b = document.createElement('button'); b.textContent = 'forget them'; b.className = 'forget';
+    b.onclick = async () => {
+      try { const d = await api('/api/marks', {store: s.store, version: versions[s.store],
+                                               forget: m.missing.map(x => x.identity)});
+            versions[s.store] = d.version; status(`forgot ${m.missing.length} marks`); }
+      catch (e) { status(e.message, true); }
+      loadMarks();
+    };
+    line.appendChild(b); box.appendChild(line);
+  }
 }
 
 function readFilters() {
@@ -85,13 +112,13 @@ function readFilters() {
 async function loadPage() {
   const q = new URLSearchParams({...params, offset: offset, limit: LIMIT});
   let data;
-  try { data = await api('/api/samples?' + q); } catch (e) { status(e.message, true); return; }
-  if (data.pending) { waitForRarity(); return; }
-  total = data.total;
+  try { data = await api('/api/samples?' + q); } catch (e) { status(e.message, true); return false; }
+  if (data.pending) { waitForRarity(); return false; }
+  total = data.total; items = data.items;
   $('total').textContent = total;
   $('page').textContent = ` ${total ? offset + 1 : 0}-${Math.min(offset + LIMIT, total)} `;
   const grid = $('grid'); grid.innerHTML = '';
-  for (const it of data.items) {
+  items.forEach((it, i) => {
     const c = document.createElement('div');
     c.className = 'card' + (it.mark !== null ? ' marked' : '');
     c.dataset.store = it.store; c.dataset.row = it.row;
@@ -101,10 +128,11 @@ async function loadPage() {
     const err = it.eval_error !== null ? ` err ${it.eval_error}` : (it.fit_error !== null ? ` fit ${it.fit_error}` : '');
     meta.textContent = `#${it.row} ${it.smpl_source} j${it.joints2d}${err}` + (it.mark !== null ? ` [${it.mark}]` : '');
     meta.title = it.image_path; c.appendChild(meta);
-    c.onclick = () => openSample(it.store, it.row, c);
+    c.onclick = () => openAt(i);
     grid.appendChild(c);
-  }
+  });
   document.body.dataset.loaded = String(Date.now());
+  return true;
 }
 
 let rarityTimer = null;
@@ -127,12 +155,20 @@ async function waitForRarity() {
   await poll();
 }
 
+function cardOf(store, row) { return document.querySelector(`.card[data-store="${store}"][data-row="${row}"]`); }
+
+async function openAt(i) {
+  if (i < 0 || i >= items.length) return;
+  current = i;
+  await openSample(items[i].store, items[i].row, cardOf(items[i].store, items[i].row));
+}
+
 async function openSample(store, row, card) {
   document.querySelectorAll('.card.selected').forEach(e => e.classList.remove('selected'));
-  if (card) card.classList.add('selected');
+  if (card) { card.classList.add('selected'); card.scrollIntoView({block: 'nearest'}); }
   const s = await api(`/api/sample/${store}/${row}`);
   versions[store] = s.version;
-  const d = $('detail'); d.innerHTML = '';
+  const d = $('detail'); d.innerHTML = ''; d.dataset.store = store; d.dataset.row = row;
   const h = document.createElement('h3'); h.textContent = `${s.provenance.dataset}/${s.provenance.split} #${row}`;
   d.appendChild(h);
   const img = document.createElement('img'); img.id = 'view'; img.src = `/view/${store}/${row}.png`;
@@ -140,6 +176,9 @@ async function openSample(store, row, card) {
   if (s.mesh !== 'drawn' && s.mesh !== 'no SMPL') {
     const note = document.createElement('div'); note.id = 'mesh-note'; note.className = 'err';
     note.textContent = s.mesh; d.appendChild(note);  // e.g. "no camera: mesh not drawn"
+  } else if (s.mesh === 'drawn') {
+    const note = document.createElement('div'); note.id = 'mesh-model'; note.className = 'help';
+    note.textContent = `mesh: ${s.mesh_model === 'smplx' ? 'SMPL-X' : 'SMPL'}`; d.appendChild(note);
   }
   const m = document.createElement('div'); m.id = 'mark-state';
   m.textContent = s.mark ? `marked: ${s.mark.reason}` : 'not marked'; d.appendChild(m);
@@ -153,6 +192,13 @@ async function openSample(store, row, card) {
   pre.textContent = JSON.stringify({provenance: s.provenance, eval_error: s.eval_error, eval_metric: s.eval_metric,
                                     fields: s.fields, extra: s.extra}, null, 1);
   d.appendChild(pre);
+  d.dataset.marked = s.mark ? '1' : '0';
+}
+
+function closeSample() {
+  document.querySelectorAll('.card.selected').forEach(e => e.classList.remove('selected'));
+  const d = $('detail'); d.innerHTML = '<p>click a sample</p>'; delete d.dataset.store; delete d.dataset.row;
+  current = null;
 }
 
 async function mark(store, row, reason, clear) {
@@ -166,26 +212,64 @@ async function mark(store, row, reason, clear) {
     const m = await api('/api/marks?store=' + store); versions[store] = m.version;  // next try is on top
     return;
   }
+  const keep = current;
   await loadPage();
-  const card = document.querySelector(`.card[data-store="${store}"][data-row="${row}"]`);
-  await openSample(store, row, card);
+  const i = items.findIndex(it => it.store === store && it.row === row);
+  if (i >= 0) await openAt(i); else { current = keep; await openSample(store, row, null); }
 }
 
-async function markSelection() {
+async function step(delta) {
+  // the next / previous sample of the filtered list, across pages
+  if (!items.length) return;
+  const i = current === null ? (delta > 0 ? 0 : items.length - 1) : current + delta;
+  if (i >= 0 && i < items.length) return openAt(i);
+  if (i >= items.length && offset + LIMIT < total) {
+    offset += LIMIT; if (await loadPage()) return openAt(0);
+  } else if (i < 0 && offset > 0) {
+    offset = Math.max(0, offset - LIMIT); if (await loadPage()) return openAt(items.length - 1);
+  }
+}
+
+function toggleMark() {
+  const d = $('detail');
+  if (d.dataset.row === undefined) return;
+  const reason = ($('mark-reason') && $('mark-reason').value.trim()) || $('sel-reason').value.trim() || 'excluded';
+  return mark(Number(d.dataset.store), Number(d.dataset.row), reason, d.dataset.marked === '1');
+}
+
+document.addEventListener('keydown', (ev) => {
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName);
+  if (ev.key === 'Escape') { if (typing) document.activeElement.blur(); else closeSample(); ev.preventDefault(); return; }
+  if (typing) return;
+  if (ev.key === 'j' || ev.key === 'ArrowRight' || ev.key === 'ArrowDown') { step(1); ev.preventDefault(); }
+  else if (ev.key === 'k' || ev.key === 'ArrowLeft' || ev.key === 'ArrowUp') { step(-1); ev.preventDefault(); }
+  else if (ev.key === 'x') { toggleMark(); ev.preventDefault(); }
+});
+
+async function selection(unmark) {
+  // every sample of the applied filters, on every page: the server counts them first
   const reason = $('sel-reason').value.trim();
-  if (!reason) { status('give a reason', true); return; }
-  if (!confirm(`mark all ${total} selected samples as excluded?`)) return;
+  if (!unmark && !reason) { status('give a reason', true); return; }
+  const body = {params: params, reason: reason, unmark: unmark, versions: versions};
+  let n;
+  try { n = await api('/api/marks/selection', {...body, dry_run: true}); } catch (e) { status(e.message, true); return; }
+  if (n.pending) { waitForRarity(); return; }
+  const what = unmark ? `unmark ${n.changed} marked samples of the ${n.count} selected`
+                      : `mark all ${n.count} selected samples as excluded ("${reason}")`;
+  if (!confirm(`${what}? (every page of the current filters)`)) return;
   try {
-    const r = await api('/api/marks/selection', {params: params, reason: reason, versions: versions});
-    if (r.pending) { waitForRarity(); return; }
-    Object.assign(versions, r.versions); status(`${r.marked} marked`);
+    const r = await api('/api/marks/selection', body);
+    Object.assign(versions, r.versions);
+    status(unmark ? `${r.unmarked} unmarked` : `${r.marked} marked`);
   } catch (e) { status(e.message, true); }
   await loadPage();
 }
 
-$('apply').onclick = () => { readFilters(); offset = 0; loadPage(); };
-$('prev').onclick = () => { offset = Math.max(0, offset - LIMIT); loadPage(); };
-$('next').onclick = () => { if (offset + LIMIT < total) { offset += LIMIT; loadPage(); } };
-$('mark-selection').onclick = markSelection;
+$('apply').onclick = () => { readFilters(); offset = 0; current = null; loadPage(); };
+$('prev').onclick = () => { offset = Math.max(0, offset - LIMIT); current = null; loadPage(); };
+$('next').onclick = () => { if (offset + LIMIT < total) { offset += LIMIT; current = null; loadPage(); } };
+$('mark-selection').onclick = () => selection(false);
+$('unmark-selection').onclick = () => selection(true);
 loadStores().then(loadPage).catch(e => status(e.message, true));
 """

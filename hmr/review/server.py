@@ -15,11 +15,15 @@ Routes (all GET unless said otherwise; JSON answers ``application/json``)::
                               "state", "done", "total", "error", "cache"}]}; a samples query
                               that needs rarity before it is done starts the job and is
                               answered 202 {"pending": "rarity_mm", "rarity": [...]}
-    /api/marks?store=S        the marks document of store S
-    POST /api/marks           {"store", "version", "set": {row: reason}, "clear": [rows]}
-                              -> the new document, 409 when version is not current
-    POST /api/marks/selection {"store"?, "version"s: {S: v}, "reason", "params": {...}}
-                              marks every sample the filters select
+    /api/marks?store=S        the marks of store S on its current rows: {"version", "file",
+                              "marks": {row: mark}, "missing": [marks whose sample is not in the store]}
+    POST /api/marks           {"store", "version", "set": {row: reason}, "clear": [rows],
+                              "forget": [identities of missing marks]}
+                              -> the new marks, 409 when version is not current
+    POST /api/marks/selection {"versions": {S: v}, "params": {...}, "reason" | "unmark": true,
+                              "dry_run"?: true} marks (or unmarks) every sample the filters
+                              select, on every page; dry_run only counts them (the page's
+                              confirmation): {"count", "per_store": {S: n}, "changed"}
 
 Nothing is executed from data files: stores are read through :mod:`hmr.core.schema`, marks
 are JSON, images are decoded by OpenCV.
@@ -40,9 +44,10 @@ import numpy as np
 
 from hmr.core.errors import HmrError
 from hmr.core.schema.fields import FIELD_NAMES
+from hmr.core.schema.marks import marks_path
 from hmr.review import draw
 from hmr.review.index import RarityPending, ReviewIndex
-from hmr.review.marks import MarksConflict, read_marks, update_marks
+from hmr.review.marks import MarksConflict, marks_view, resolve_marks, update_marks
 from hmr.review.page import APP_JS, PAGE_HTML
 
 MAX_LIMIT = 500
@@ -57,16 +62,34 @@ class ReviewApp:
     """The state behind the server: the index and the marks (read on every request, so a
     second tab, process or ``hmr review`` sees each write)."""
 
-    def __init__(self, index: ReviewIndex, body_model: str | None = None):
+    def __init__(self, index: ReviewIndex, body_model: str | None = None, smplx_model: str | None = None):
         self.index = index
         self.body_model = body_model  # SMPL folder of the sample view's mesh
+        self.smplx_model = smplx_model  # SMPL-X folder, for samples with SMPL-X only
+        self._marks: dict[int, tuple[tuple, Any]] = {}  # store -> (marks file's stat, its ResolvedMarks)
+        self._marks_lock = threading.Lock()
 
-    def marks(self, k: int) -> dict[str, Any]:
+    def marks(self, k: int):
+        """Store ``k``'s marks on its current rows (:class:`hmr.core.schema.marks.ResolvedMarks`),
+        resolved again whenever the file changed (another tab, process or ``hmr review``)."""
         e = self.index.entries[k]
-        return read_marks(e.path, e.store)
+        path = marks_path(e.path)
+        try:
+            st = path.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except FileNotFoundError:
+            stamp = ()
+        with self._marks_lock:
+            cached = self._marks.get(k)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        resolved = resolve_marks(e.path, e.store)
+        with self._marks_lock:
+            self._marks[k] = (stamp, resolved)
+        return resolved
 
     def marked_rows(self) -> list[set[int]]:
-        return [{int(r) for r in self.marks(k)["marks"]} for k in range(len(self.index.entries))]
+        return [set(self.marks(k).rows) for k in range(len(self.index.entries))]
 
     def entry(self, k: str | int):
         try:
@@ -110,7 +133,8 @@ class ReviewApp:
             picked = list(zip(s[offset:offset + limit].tolist(), r[offset:offset + limit].tolist()))
         items = []
         for k in sorted({k for k, _ in picked}):
-            cards = self.index.describe(k, [row for kk, row in picked if kk == k], self.marks(k)["marks"])
+            marks = {str(r): m for r, m in self.marks(k).rows.items()}
+            cards = self.index.describe(k, [row for kk, row in picked if kk == k], marks)
             items += cards
         order = {key: i for i, key in enumerate(picked)}
         items.sort(key=lambda it: order[(it["store"], it["row"])])
@@ -121,27 +145,44 @@ class ReviewApp:
         fields = {name: _jsonable(s[name]) for name in FIELD_NAMES if name in s}
         extras = {name: _jsonable(v) for name, v in s.items() if name not in fields}
         a = e.store.attrs
-        mark = self.marks(int(k))["marks"].get(str(int(row)))
+        marks = self.marks(int(k))
+        mark = marks.rows.get(int(row))
         return {"store": int(k), "row": int(row), "fields": fields, "extra": extras,
                 "provenance": {"store": str(e.path), "dataset": a.get("dataset"), "split": a.get("split"),
                                "converter": a.get("converter"), "converter_version": a.get("converter_version"),
                                "source_key": str(s["source_key"]), "image_root": a.get("image_root"),
                                "keypoint_convention": a.get("keypoint_convention")},
                 "eval_error": e.eval_errors.get(int(row)), "eval_metric": e.eval_metric,
-                "mark": mark, "version": self.marks(int(k))["version"], "mesh": draw.mesh_status(s)}
+                "mark": mark, "version": marks.version, "mesh": draw.mesh_status(s), "mesh_model": draw.mesh_model(s)}
+
+    def marks_json(self, k: int) -> dict[str, Any]:
+        return {"store": k, **marks_view(self.marks(k))}
 
     def post_marks(self, body: dict[str, Any]) -> dict[str, Any]:
         k, e = self.entry(body.get("store", -1))
         set_marks = {int(r): str(reason) for r, reason in (body.get("set") or {}).items()}
-        return update_marks(e.path, set_marks=set_marks, clear=[int(r) for r in body.get("clear") or []],
-                            expected_version=body.get("version"), store=e.store)
+        resolved = update_marks(e.path, set_marks=set_marks, clear=[int(r) for r in body.get("clear") or []],
+                                forget=[str(i) for i in body.get("forget") or []],
+                                expected_version=body.get("version"), store=e.store)
+        return {"store": k, **marks_view(resolved)}
 
     def post_selection(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Marks (``reason``) or unmarks (``unmark``) every sample the filters ``params``
+        select, whatever page the browser shows; ``dry_run``: only the counts, for the page's
+        confirmation. ``changed``: how many of them the action would change."""
         params = {str(a): str(b) for a, b in (body.get("params") or {}).items()}
+        unmark = bool(body.get("unmark"))
         reason = str(body.get("reason", "")).strip()
-        if not reason:
+        if not unmark and not reason:
             raise HmrError("give a reason for the marks")
-        s, r = self.index.query(params, self.marked_rows())
+        marked = self.marked_rows()
+        s, r = self.index.query(params, marked)
+        per_store = {str(k): int((s == k).sum()) for k in np.unique(s).tolist()}
+        changed = sum(int(np.isin(r[s == k], list(marked[k])).sum()) for k in np.unique(s).tolist())
+        if not unmark:
+            changed = int(len(r))  # every selected sample gets this reason (re-marked ones too)
+        if body.get("dry_run"):
+            return {"count": int(len(r)), "per_store": per_store, "changed": changed, "unmark": unmark}
         if len(r) > MAX_SELECTION:
             raise HmrError(f"the selection has {len(r)} samples; narrow it to {MAX_SELECTION} or fewer")
         versions = body.get("versions") or {}
@@ -149,9 +190,11 @@ class ReviewApp:
         for k in np.unique(s).tolist():
             e = self.index.entries[k]
             rows = r[s == k].tolist()
-            out[str(k)] = update_marks(e.path, set_marks={row: reason for row in rows},
-                                       expected_version=versions.get(str(k)), store=e.store)["version"]
-        return {"marked": int(len(r)), "versions": out}
+            change = {"clear": rows} if unmark else {"set_marks": {row: reason for row in rows}}
+            out[str(k)] = update_marks(e.path, **change, expected_version=versions.get(str(k)),
+                                       store=e.store).version
+        return {"count": int(len(r)), "marked": 0 if unmark else int(len(r)), "unmarked": changed if unmark else 0,
+                "versions": out}
 
     # -- files ------------------------------------------------------------------------
     def image_file(self, k: str, rel: str) -> Path:
@@ -246,7 +289,7 @@ def make_handler(app: ReviewApp):
                 if parts == ["api", "rarity"]:
                     return self._json({"stores": [e.rarity_progress(k) for k, e in enumerate(app.index.entries)]})
                 if parts == ["api", "marks"]:
-                    return self._json(app.marks(app.entry(params.get("store", ""))[0]))
+                    return self._json(app.marks_json(app.entry(params.get("store", ""))[0]))
                 if len(parts) == 4 and parts[:2] == ["api", "sample"]:
                     return self._json(app.sample_fields(parts[2], parts[3]))
                 if len(parts) == 3 and parts[0] == "thumb" and parts[2].endswith(".jpg"):
@@ -255,7 +298,7 @@ def make_handler(app: ReviewApp):
                 if len(parts) == 3 and parts[0] == "view" and parts[2].endswith(".png"):
                     e, s = app.sample(parts[1], parts[2][:-4])
                     img, _ = draw.sample_view(e.store, s, mesh=params.get("mesh", "1") != "0",
-                                              body_model=app.body_model)
+                                              body_model=app.body_model, smplx_model=app.smplx_model)
                     return self._send(200, draw.encode(img, ".png"), "image/png")
                 if len(parts) >= 3 and parts[0] == "files":
                     rel = url.path.split("/", 3)[3]
@@ -281,11 +324,11 @@ def make_handler(app: ReviewApp):
 
 
 def make_server(index: ReviewIndex, port: int = 8000, host: str = "127.0.0.1",
-                body_model: str | None = None) -> ThreadingHTTPServer:
+                body_model: str | None = None, smplx_model: str | None = None) -> ThreadingHTTPServer:
     """A server on ``host:port`` (port 0: a free one, see ``server.server_address``)."""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise HmrError(f"hmr review binds to the loopback only, not {host!r}")
-    server = ThreadingHTTPServer((host, port), make_handler(ReviewApp(index, body_model)))
+    server = ThreadingHTTPServer((host, port), make_handler(ReviewApp(index, body_model, smplx_model)))
     server.daemon_threads = True
     return server
 

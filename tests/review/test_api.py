@@ -160,7 +160,7 @@ def test_mark_a_filtered_selection(server):
 def test_concurrent_writers_lose_nothing(tmp_path):
     """Eight threads and two processes' worth of writes, no version check: every mark lands."""
     from hmr.core.schema import open_store
-    from hmr.review.marks import read_marks, update_marks
+    from hmr.review.marks import resolve_marks, update_marks
     from tests.review.conftest import make_store
 
     path = make_store(tmp_path, n=40, name="conc")
@@ -175,12 +175,12 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         t.start()
     for t in threads:
         t.join()
-    data = read_marks(path, store)
-    assert sorted(map(int, data["marks"])) == list(range(40)) and data["version"] == 40
-    assert data["marks"]["9"]["reason"] == "w1"
+    data = resolve_marks(path, store)
+    assert sorted(data.rows) == list(range(40)) and data.version == 40
+    assert data.rows[9]["reason"] == "w1" and data.rows[9]["source_key"] == "ann:1009"
 
 
-def test_marks_of_another_store_are_refused(tmp_path):
+def test_marks_of_another_dataset_or_unreadable_are_refused(tmp_path):
     from hmr.core.errors import HmrError
     from hmr.core.schema import open_store
     from hmr.review.marks import marks_path, update_marks
@@ -189,10 +189,13 @@ def test_marks_of_another_store_are_refused(tmp_path):
 
     path = make_store(tmp_path, n=6, name="small")
     update_marks(path, set_marks={1: "x"}, store=open_store(path))
-    text = marks_path(path).read_text().replace('"num_samples": 6', '"num_samples": 7')
-    marks_path(path).write_text(text)
-    with pytest.raises(HmrError, match="store of 7 samples"):
+    text = marks_path(path).read_text()
+    marks_path(path).write_text(text.replace('"dataset": "small"', '"dataset": "other"'))
+    with pytest.raises(HmrError, match="made for dataset 'other'"):
         marked_excluded(path, open_store(path))
+    marks_path(path).write_text(text.replace('"schema": 2', '"schema": 9'))
+    with pytest.raises(HmrError, match="marks schema 9"):
+        marked_excluded(path)
     marks_path(path).write_text("{not json")
     with pytest.raises(HmrError, match="not JSON"):
         marked_excluded(path)
@@ -369,5 +372,11 @@ def test_the_page_says_why_a_mesh_is_not_drawn(server, store_path):
     behind = dict(store[2], smpl_transl=np.array([0, 0, -4.0], np.float32))
     assert mesh_status(behind) == "behind the camera: mesh not drawn"
     assert mesh_status(dict(store[2], has_intrinsics=False, extra_weak_cam=np.array([0.9, 0.0, 0.1]))) == "drawn"
-    smplx_only = dict(store[1], extra_smplx_global_orient=np.zeros(3, np.float32))
-    assert mesh_status(smplx_only) == "SMPL-X only: mesh not drawn"
+    smplx_zero = dict(store[1], extra_smplx_global_orient=np.zeros(3, np.float32),
+                      extra_smplx_body_pose=np.zeros(63, np.float32))
+    assert mesh_status(smplx_zero) == "no SMPL"  # SMPL-X columns holding nothing: no fit
+    smplx_only = dict(smplx_zero, extra_smplx_transl=np.array([0, 0, 3.0], np.float32))
+    assert mesh_status(smplx_only) == "drawn"  # tests/review/test_smplx.py draws it
+    assert mesh_status(dict(smplx_only, has_intrinsics=False)) == "no camera: mesh not drawn"
+    assert mesh_status(dict(smplx_only, extra_smplx_transl=np.array([0, 0, -3.0], np.float32))) == \
+        "behind the camera: mesh not drawn"
