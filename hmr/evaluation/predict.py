@@ -6,7 +6,8 @@ given) the person is cropped and normalised as in evaluation and training (the m
 predicts SMPL, and three files are written:
 
 - ``<stem>.json``: ``global_orient`` (3,) and ``body_pose`` (69,) axis-angle (rad),
-  ``betas`` (10,), ``cam`` = weak perspective [s, tx, ty], ``cam_t`` (m) for the crop camera,
+  ``betas`` (10,) (for models that regress SMPL; Graphormer gives its mesh only),
+  ``cam`` = weak perspective [s, tx, ty], ``cam_t`` (m) for the crop camera,
   ``crop_intrinsics`` (px, crop of ``crop_px``), ``image_intrinsics``: the same camera in full
   image pixels (so ``cam_t`` places the body in the original image), ``bbox_xywh``;
 - ``<stem>.npz``: the same arrays plus ``vertices`` (6890, 3) in metres (camera frame, crop
@@ -70,15 +71,17 @@ def predict_images(checkpoint: str | os.PathLike, images: list[str | os.PathLike
         with torch.no_grad():
             pred = to_prediction(model(x[None].to(dev)))
             verts = prediction_meshes(pred, neutral).vertices[0].cpu().numpy()
-        aa = matrix_to_axis_angle(pred.pose_rotmat[0].double()).reshape(-1).cpu().numpy()
         centre, side = box_to_square(box, crop_scale)
         a = side / size  # image px per crop px
         c = (size - 1) / 2.0
         crop_k = np.array([[focal, 0, c], [0, focal, c], [0, 0, 1.0]])
         image_k = np.array([[focal * a, 0, centre[0]], [0, focal * a, centre[1]], [0, 0, 1.0]])
-        arrays = {"global_orient": aa[:3], "body_pose": aa[3:], "betas": pred.betas[0].cpu().numpy(),
-                  "cam": pred.cam[0].cpu().numpy(), "cam_t": pred.cam_t[0].cpu().numpy(),
-                  "crop_intrinsics": crop_k, "image_intrinsics": image_k, "bbox_xywh": box}
+        arrays = {}
+        if pred.pose_rotmat is not None:  # a mesh-only model (Graphormer) gives no SMPL parameters
+            aa = matrix_to_axis_angle(pred.pose_rotmat[0].double()).reshape(-1).cpu().numpy()
+            arrays.update(global_orient=aa[:3], body_pose=aa[3:], betas=pred.betas[0].cpu().numpy())
+        arrays.update(cam=pred.cam[0].cpu().numpy(), cam_t=pred.cam_t[0].cpu().numpy(), crop_intrinsics=crop_k,
+                      image_intrinsics=image_k, bbox_xywh=box)
         record = {"image": str(path), "crop_px": size, **{k: np.asarray(v, float).tolist() for k, v in arrays.items()}}
         atomic_write_text(out / f"{path.stem}.json", json.dumps(record, indent=1) + "\n", many=True, fsync=True)
         with atomic_path(out / f"{path.stem}.npz", many=True, fsync=True) as tmp:

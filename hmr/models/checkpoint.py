@@ -102,7 +102,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     if bad is not None:  # a diverged run: every prediction would be NaN
         raise ConfigError(f"checkpoint weights '{bad}' hold NaN or inf (a diverged run?)", path=path, record=bad)
     try:
-        if config.type == "graphcmr":  # the coarse graph is in the checkpoint's own buffers
+        if config.type in ("graphcmr", "graphormer"):  # the coarse graph is in the checkpoint's own buffers
             from hmr.models.graphcmr import GraphMesh
 
             built = {"mesh": GraphMesh.from_state(state)}

@@ -45,15 +45,31 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 224, 224
     model.eval()
     param = next(model.parameters())
     x = torch.zeros(input_shape, dtype=param.dtype, device=param.device)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False, custom_mapping=_extra_formulas()) as counter:
         model(x)
     model.train(was_training)
     counts = counter.get_flop_counts()
     root = type(model).__name__
     by_module = {}
-    for name, _ in model.named_children():
-        ops = counts.get(f"{root}.{name}", {})
-        by_module[name] = int(sum(ops.values()))
+    for name, child in model.named_children():
+        # a container (ModuleList) is never called itself: its direct members' counts add up
+        parts = [f"{root}.{name}.{sub}" for sub, _ in child.named_children()] \
+            if isinstance(child, (nn.ModuleList, nn.ModuleDict)) else [f"{root}.{name}"]
+        by_module[name] = int(sum(sum(counts.get(part, {}).values()) for part in parts))
     return FlopsReport(tuple(input_shape), int(counter.get_total_flops()),
                        sum(p.numel() for p in model.parameters()),
                        sum(p.numel() for p in model.parameters() if p.requires_grad), by_module)
+
+
+def _extra_formulas() -> dict:
+    """Kernels torch's counter has no formula for: attention on the CPU (the fused
+    ``scaled_dot_product_attention`` of Graphormer's encoder; its CUDA kernels are counted),
+    with the formula torch uses for those: ``Q Kᵀ`` and ``softmax(…) V`` products."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    def cpu_attention(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return {op: cpu_attention} if op is not None else {}
+

@@ -36,8 +36,8 @@ from hmr.models.regressor import IterativeRegressor, MeanParams, load_mean_param
 class ModelConfig:
     """Network hyper-parameters (``[model]`` table of a training config)."""
 
-    #: the algorithm: "hmr" (HMR/SPIN, this module), "graphcmr" (:mod:`hmr.models.graphcmr`) or
-    #: "pare" (:mod:`hmr.models.pare`)
+    #: the algorithm: "hmr" (HMR/SPIN, this module), "graphcmr" (:mod:`hmr.models.graphcmr`),
+    #: "pare" (:mod:`hmr.models.pare`) or "graphormer" (:mod:`hmr.models.graphormer`)
     type: str = "hmr"
     backbone: str = "resnet50"
     #: timm global pooling ("" = the model's default: avg for CNNs, token/avg for transformers),
@@ -69,6 +69,18 @@ class ModelConfig:
     pare_branch_channels: int = 128
     pare_branch_layers: int = 2
     pare_smpl_features: int = 64
+    #: Graphormer (:mod:`hmr.models.graphormer`; it uses ``mesh_level`` 2: 431 vertices for SMPL):
+    #: each encoder block's hidden size (progressive reduction), the token widths between the
+    #: blocks, which blocks hold graph residual blocks (1 = yes), layers and attention heads per
+    #: block, dropout, and the largest fraction of joint / vertex tokens masked in training
+    #: (masked vertex modeling; 0 = off). Defaults: the public MeshGraphormer body model.
+    transformer_hidden: list[int] = field(default_factory=lambda: [1024, 256, 64])
+    transformer_dims: list[int] = field(default_factory=lambda: [512, 128])
+    transformer_graph: list[int] = field(default_factory=lambda: [0, 0, 1])
+    transformer_layers: int = 4
+    transformer_heads: int = 4
+    transformer_dropout: float = 0.1
+    mask_ratio: float = 0.3
 
 
 @dataclass
@@ -147,7 +159,7 @@ def smpl_output(body_model: nn.Module, pose_rotmat: torch.Tensor, betas: torch.T
                       betas=betas, pose2rot=False)
 
 
-MODEL_TYPES = ("hmr", "graphcmr", "pare")
+MODEL_TYPES = ("hmr", "graphcmr", "pare", "graphormer")
 
 
 def create_model(config: ModelConfig, **kwargs) -> nn.Module:
@@ -163,6 +175,11 @@ def create_model(config: ModelConfig, **kwargs) -> nn.Module:
 
         kwargs.pop("mean", None)
         return PARE(config, **kwargs)
+    if config.type == "graphormer":
+        from hmr.models.graphormer import Graphormer
+
+        kwargs.pop("mean", None)
+        return Graphormer(config, **kwargs)
     if config.type != "hmr":
         raise ConfigError(f"model.type = {config.type!r}: choose one of {list(MODEL_TYPES)}")
     return HMR(config, **kwargs)

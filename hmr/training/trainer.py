@@ -180,6 +180,11 @@ class Trainer:
             label_dists = load_label_distributions(config.loss.label_distribution_file, config.loss)
         self.objective = Objective(config.loss, config.data.convention, focal_length_px=config.model.focal_length_px,
                                    crop_px=config.model.img_size, label_dists=label_dists).to(self.device)
+        self.mesh_objective = None  # a model that regresses no SMPL brings its own loss (Graphormer)
+        if config.model.type == "graphormer":
+            from hmr.training.graphormer_objective import GraphormerObjective
+
+            self.mesh_objective = GraphormerObjective(config.loss, config.data.convention, self.body_model, self.model)
         self.optimizer = build_optimizer(config.optim, self.model, self.objective.sigma_parameters(),
                                          config.loss.sigma_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))
@@ -255,9 +260,12 @@ class Trainer:
         with torch.autocast(self.device.type, enabled=False):
             if self.spin is not None:  # SPIN: SMPLify from the prediction supervises the SMPL terms
                 batch, spin_terms = self.spin.supervise(batch, out)
-            body_out = smpl_output(self.loss_body, out.pose_rotmat.float(), out.betas.float())
-            loss, terms = self.objective(out, body_out, batch)
-            if getattr(out, "vertices", None) is not None:  # a mesh-regressing model (GraphCMR)
+            if self.mesh_objective is not None:  # Graphormer: joints and meshes, no SMPL parameters
+                loss, terms = self.mesh_objective(out, batch)
+            else:
+                body_out = smpl_output(self.loss_body, out.pose_rotmat.float(), out.betas.float())
+                loss, terms = self.objective(out, body_out, batch)
+            if self.mesh_objective is None and getattr(out, "vertices", None) is not None:  # GraphCMR
                 mesh_loss, mesh_terms = self.mesh_terms(out, batch)
                 loss = loss + mesh_loss
                 terms.update(mesh_terms, loss=loss)
