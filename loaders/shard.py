@@ -37,6 +37,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from bisect import bisect_left
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ from hmr.core import crop as geo
 from hmr.core.crop import DEFAULT_CROP_SCALE
 from hmr.core.errors import HmrError, SchemaError
 from hmr.core.schema.marks import (MARKS_FORMAT, MARKS_SCHEMA, MARKS_SUFFIX,  # noqa: F401 (read by hmr shard; re-exported)
-                                   marked_excluded, marks_path, read_marks)
+                                   marked_excluded, marks_path, read_marks, resolve_marks)
 from hmr.core.schema.sample_keys import safe_key, sample_key, set_name
 from hmr.core.utils.atomic import atomic_path, atomic_write_text, output_lock, write_error
 
@@ -373,7 +374,13 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
     if len(store) == 0:
         raise SchemaError("store has no samples: nothing to shard", path=store_path)
     per_shard = cfg.samples_per_shard or estimate_samples_per_shard(store, image_root, cfg)
-    excluded = marked_excluded(store_path, store)
+    # marks name samples by source identity: placed on this conversion's rows; those whose
+    # sample is gone are listed in the index (marks_not_found), not dropped in silence
+    resolved = resolve_marks(store_path, store)
+    excluded = {row: str(m.get("reason", "")) for row, m in resolved.rows.items() if m.get("excluded", True)}
+    if resolved.missing:
+        print(f"hmr shard: {len(resolved.missing)} marks in {resolved.file.name} name samples that are not in "
+              f"{Path(store_path).name} (listed under marks_not_found in {INDEX_NAME})", file=sys.stderr)
     marked = sorted(excluded)  # each shard takes its rows' marks by bisection, not a scan of all
     jobs = [ShardJob(str(Path(store_path).resolve()), str(image_root), str(set_dir), k, a, b, name,
                      cfg.crop_settings(), cfg.strict,
@@ -411,7 +418,7 @@ def _shard_locked(store, store_path, set_dir: Path, name: str, cfg: ShardConfig,
     if not any(r.num_samples for r in results.values()):
         _nothing_sharded(set_dir, store_path, [s for r in results.values() for s in r.skipped])
     _write_index(set_dir, store, name, cfg, [results[k] for k in sorted(results)],
-                 time.perf_counter() - t0, len(todo))
+                 time.perf_counter() - t0, len(todo), resolved.missing)
     return set_dir
 
 
@@ -453,7 +460,7 @@ def shard_stores(store_paths: Sequence[str | os.PathLike], out_dir: str | os.Pat
 
 
 def _write_index(set_dir: Path, store, name: str, cfg: ShardConfig, results: Sequence[ShardResult],
-                 seconds: float, written: int) -> None:
+                 seconds: float, written: int, marks_not_found: Sequence[dict[str, Any]] = ()) -> None:
     index = {
         "format": INDEX_FORMAT, "version": INDEX_VERSION, "name": name,
         "dataset": store.dataset, "split": store.split, "store": str(Path(store.path).resolve()),
@@ -463,6 +470,9 @@ def _write_index(set_dir: Path, store, name: str, cfg: ShardConfig, results: Seq
         "shards": [{"name": r.name, "num_samples": r.num_samples, "bytes": r.bytes, "sha256": r.sha256,
                     "rows": list(r.rows)} for r in results],
         "skipped": [s for r in results for s in r.skipped],
+        **({"marks_not_found": [{"source_key": m.get("source_key", ""), "row_when_marked": m.get("row"),
+                                 "reason": m.get("reason", "")} for m in marks_not_found]}
+           if marks_not_found else {}),
         "last_run": {"seconds": round(seconds, 3), "shards_written": written},
     }
     atomic_write_text(set_dir / INDEX_NAME, json.dumps(index, indent=1))

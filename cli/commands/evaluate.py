@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(markdown(result))
     if "excluded_marked" in result:
         ex = result["excluded_marked"]
-        print(f"left out {ex['count']} samples marked excluded in {ex['file']}")
+        print(f"left out {ex['count']} samples marked excluded in {ex['file']}"
+              + (f" ({ex['not_found']} marks name samples not in this store)" if ex.get("not_found") else ""))
     print(f"written to {out}")
     return 0

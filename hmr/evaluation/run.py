@@ -220,7 +220,7 @@ def evaluate_model(model, bench_name: str, store_path: str | os.PathLike, out_di
     meta = {**source, "store": str(store.path), "crop_scale": scale, "body_model": opts.body_model or "default",
             "conventions": conventions(bench, pve_convention, reference_text)}
     if excluded is not None:
-        meta["excluded_marked"] = {"file": excluded["file"], "count": len(excluded["rows"])}
+        meta["excluded_marked"] = excluded["summary"]
     result = summarise(bench, errors, meta=meta)
     keys = store.read("source_key")[rows]
     write_report(out_dir, result, errors, keys)
@@ -231,10 +231,14 @@ def evaluate_model(model, bench_name: str, store_path: str | os.PathLike, out_di
 
 def _exclude_marked(store_path, store, rows: np.ndarray) -> dict[str, Any]:
     """The benchmark rows marked excluded by ``hmr review`` (``--exclude-marked``), and the file."""
-    from hmr.core.schema.marks import marked_excluded, marks_path
+    from hmr.core.schema.marks import resolve_marks
 
-    marked = np.array(sorted(marked_excluded(store_path, store)), dtype=np.int64)
-    return {"file": str(marks_path(store_path)), "rows": marked[np.isin(marked, rows)]}
+    resolved = resolve_marks(store_path, store)  # by source identity: marks survive a re-conversion
+    marked = np.array(sorted(r for r, m in resolved.rows.items() if m.get("excluded", True)), dtype=np.int64)
+    marked = marked[np.isin(marked, rows)]
+    # marks whose sample is not in this store (any more) are counted, not dropped in silence
+    return {"file": str(resolved.file), "rows": marked,
+            "summary": {"file": str(resolved.file), "count": len(marked), "not_found": len(resolved.missing)}}
 
 
 def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, torch.Tensor], dataset: CropDataset,
@@ -262,7 +266,7 @@ def _evaluate_2d(bench: Benchmark, store, rows: np.ndarray, preds: dict[str, tor
             "conventions": {"joints": "LSP 14 (lsp14) of SPIN's 49 joints (J_regressor_extra + SMPL), projected "
                                       "with the predicted crop camera", "pck": bench.follows}}
     if excluded is not None:
-        meta["excluded_marked"] = {"file": excluded["file"], "count": len(excluded["rows"])}
+        meta["excluded_marked"] = excluded["summary"]
     from hmr.evaluation.report import summarise_2d
 
     result = summarise_2d(bench, errors, meta=meta)

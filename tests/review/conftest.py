@@ -21,15 +21,18 @@ KNOWN = 5  # a sample whose left shoulder sits at a known pixel
 KNOWN_PX = (70, 40)  # x, y
 
 
-def make_store(tmp: Path, n: int = N, name: str = "demo") -> Path:
+def make_store(tmp: Path, n: int = N, name: str = "demo", order=None) -> Path:
+    """A store of ``n`` samples (source keys ``ann:1000`` ...); ``order``: the samples (by
+    number) in the order to write them, e.g. another conversion of the same source that
+    reorders or drops samples (each sample's values depend on its number only)."""
     images = tmp / f"{name}-images"
-    images.mkdir(parents=True)
+    images.mkdir(parents=True, exist_ok=True)
     conv = get_convention("coco")
-    rng = np.random.default_rng(0)
     path = tmp / f"{name}_val.zarr"
     with StoreWriter(path, dataset=name, split="val", converter="test", converter_version="1",
                      image_root=images, keypoint_convention="coco") as w:
-        for i in range(n):
+        for i in (range(n) if order is None else order):
+            rng = np.random.default_rng(i)
             rel = f"sub/img_{i:03d}.jpg"
             (images / "sub").mkdir(exist_ok=True)
             cv2.imwrite(str(images / rel), np.full((H, W, 3), 90, np.uint8))
