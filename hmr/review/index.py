@@ -7,8 +7,8 @@ fixed reference mesh, :func:`hmr.evaluation.run.reference_mesh`) poses every SMP
 the first filter or sort asking for it starts a background job (:class:`RarityJob`, progress
 in ``/api/rarity``) and is answered "pending" until it is done. The result is cached beside the
 store in ``<store>.review-rarity.npz`` (the values, and what they were computed from: the
-store's attributes, sample count and SMPL column sizes, the body model and the reference mesh),
-written atomically and reused by a later ``hmr review`` when all of that matches.
+SHA-256 of the store's SMPL column files, the sample count, the body model and the reference
+mesh), written atomically and reused by a later ``hmr review`` when all of that matches.
 """
 
 from __future__ import annotations
@@ -157,9 +157,10 @@ class RarityJob:
     def _run(self) -> None:
         e = self.entry
         try:
+            key = rarity_key(e.store, e.body_model)  # what the values are computed from, taken first
             values = pose_rarity(e.store, e.body_model, progress=self._advance)
             try:
-                write_rarity_cache(e.path, e.store, e.body_model, values)
+                write_rarity_cache(e.path, e.store, e.body_model, values, key)
             except OSError as exc:  # a read-only folder: the values still serve this session
                 self.error = f"not cached ({exc.strerror or exc})"
             with e.lock:
@@ -175,23 +176,59 @@ def rarity_cache_path(store_path: str | os.PathLike) -> Path:
 
 
 def rarity_key(store: SampleStore, body_model: str | None) -> dict[str, Any]:
-    """What a cached rarity was computed from; a cache is used only when all of it matches.
-    The store: its attributes (creation time, converter version, ...), sample count and the
-    on-disk sizes of the SMPL columns read; the body model folder; the reference mesh."""
-    sizes = {}
-    for name in RARITY_FIELDS:
-        col = store.path / name
-        if col.is_dir():
-            sizes[name] = sum(f.stat().st_size for f in sorted(col.rglob("*")) if f.is_file())
-    if store.path.is_file():
-        sizes["file"] = store.path.stat().st_size
+    """What a cached rarity was computed from; a cache is used only when all of it matches:
+    the content of the store's SMPL columns (:func:`column_digests`: a re-conversion that
+    changes a pose, or a rewrite of the store, invalidates it; one that writes the same values
+    does not), the sample count, the body model folder and the reference mesh."""
     model = body_model or os.environ.get("HMR_BODY_MODEL") or "the built-in mannequin"
     if model != "the built-in mannequin":
         model = str(Path(model).resolve())
-    attrs = {k: v for k, v in store.attrs.items() if k != "image_root"}  # moving the images changes nothing
-    return {"format": RARITY_FORMAT, "num_samples": len(store), "store_attrs": attrs, "column_bytes": sizes,
+    return {"format": RARITY_FORMAT, "num_samples": len(store), "content_sha256": column_digests(store, RARITY_FIELDS),
             "body_model": model, "reference": RARITY_REFERENCE,
             "measure": "mean vertex distance (mm), the model of the sample's gender, no translation"}
+
+
+def column_digests(store: SampleStore, fields: tuple[str, ...]) -> dict[str, str]:
+    """SHA-256 of every file holding ``fields``, by its path in the store (a file store: the
+    file itself). Taken from the store's output manifest (``<store>.manifest.json``, written
+    by the converter) for files it lists with their current size that are not newer than it;
+    hashed here otherwise (a store without a manifest, or changed after it was written)."""
+    import hashlib
+
+    root = Path(store.path)
+    if root.is_dir():
+        files = {f"{name}/{p.relative_to(root / name).as_posix()}": p for name in fields if (root / name).is_dir()
+                 for p in sorted((root / name).rglob("*")) if p.is_file()}
+    else:
+        files = {root.name: root}
+    recorded, written_ns = _manifest_digests(root)
+    out = {}
+    for rel, p in files.items():
+        st = p.stat()
+        size_sha = recorded.get(rel)
+        if size_sha is not None and size_sha[0] == st.st_size and st.st_mtime_ns <= written_ns:
+            out[rel] = size_sha[1]
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        out[rel] = h.hexdigest()
+    return out
+
+
+def _manifest_digests(store_path: Path) -> tuple[dict[str, tuple[int, str]], int]:
+    """({path in the store: (size, sha256)}, the manifest's mtime in ns) from the store's
+    output manifest; ({}, 0) when there is none or it cannot be read."""
+    from manifests.output import output_manifest_path
+
+    path = output_manifest_path(store_path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        files = {str(f["path"]): (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
+        return files, path.stat().st_mtime_ns
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}, 0
 
 
 def read_rarity_cache(store_path: str | os.PathLike, store: SampleStore,
@@ -213,12 +250,13 @@ def read_rarity_cache(store_path: str | os.PathLike, store: SampleStore,
 
 
 def write_rarity_cache(store_path: str | os.PathLike, store: SampleStore, body_model: str | None,
-                       values: np.ndarray) -> Path:
-    """Writes ``<store>.review-rarity.npz`` under a temporary name, renamed when complete."""
+                       values: np.ndarray, key: dict[str, Any] | None = None) -> Path:
+    """Writes ``<store>.review-rarity.npz`` under a temporary name, renamed when complete.
+    ``key``: :func:`rarity_key` as taken before computing the values (default: now)."""
     path = rarity_cache_path(store_path)
+    key = key if key is not None else rarity_key(store, body_model)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, rarity_mm=np.asarray(values, np.float64),
-                 key=np.array(json.dumps(rarity_key(store, body_model), sort_keys=True)))
+        np.savez(f, rarity_mm=np.asarray(values, np.float64), key=np.array(json.dumps(key, sort_keys=True)))
     return path
 
 

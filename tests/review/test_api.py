@@ -148,13 +148,53 @@ def test_marks_round_trip_and_version_conflict(server, store_path):
 
 
 def test_mark_a_filtered_selection(server):
+    """The whole filtered selection, on every page: counted first (the page's confirmation),
+    then marked with one reason, then unmarked."""
     v = get_json(f"{server}/api/marks?store=0")["version"]
-    status, r = post_json(f"{server}/api/marks/selection",
-                          {"params": {"min_fit_error": "30"}, "reason": "bad fit", "versions": {"0": v}})
-    assert status == 200 and r["marked"] == sum(1 for i in range(N) if i * 1.5 >= 30)
+    want = [i for i in range(N) if i * 1.5 >= 30]
+    body = {"params": {"min_fit_error": "30"}, "reason": "bad fit", "versions": {"0": v}}
+    status, dry = post_json(f"{server}/api/marks/selection", {**body, "dry_run": True})
+    assert status == 200 and dry["count"] == len(want) == dry["changed"] and dry["per_store"] == {"0": len(want)}
+    assert get_json(f"{server}/api/marks?store=0")["version"] == v  # counting wrote nothing
+    status, r = post_json(f"{server}/api/marks/selection", body)
+    assert status == 200 and r["marked"] == len(want) and r["versions"] == {"0": v + 1}
     marks = get_json(f"{server}/api/marks?store=0")["marks"]
-    assert sorted(map(int, marks)) == [i for i in range(N) if i * 1.5 >= 30]
+    assert sorted(map(int, marks)) == want and {m["reason"] for m in marks.values()} == {"bad fit"}
+    # unmark the even ones among them: a selection that also holds unmarked samples
+    unmark = {"params": {"has_smpl": "1"}, "unmark": True, "versions": {"0": v + 1}}
+    status, dry = post_json(f"{server}/api/marks/selection", {**unmark, "dry_run": True})
+    assert dry["count"] == N // 2 and dry["changed"] == sum(1 for i in want if i % 2 == 0)
+    status, r = post_json(f"{server}/api/marks/selection", unmark)
+    assert status == 200 and r["unmarked"] == dry["changed"]
+    marks = get_json(f"{server}/api/marks?store=0")["marks"]
+    assert sorted(map(int, marks)) == [i for i in want if i % 2 == 1]
+    assert post_json(f"{server}/api/marks/selection", {"params": {}, "reason": ""})[0] == 400
     post_json(f"{server}/api/marks", {"store": 0, "clear": list(map(int, marks))})
+
+
+def test_marks_whose_sample_is_gone_are_listed_and_can_be_forgotten(tmp_path):
+    from hmr.review.index import ReviewIndex
+    from hmr.review.marks import marks_path
+    from hmr.review.server import serve_in_thread
+    from tests.review.conftest import make_store
+
+    path = make_store(tmp_path, n=6, name="gone")
+    marks_path(path).write_text(json.dumps({
+        "format": "hmrkit-review-marks", "schema": 2, "version": 2, "dataset": "gone", "split": "val",
+        "marks": {"ann:1002": {"row": 4, "source_key": "ann:1002", "reason": "flipped", "excluded": True},
+                  "ann:9999": {"row": 5, "source_key": "ann:9999", "reason": "cut", "excluded": True}}}))
+    srv, _ = serve_in_thread(ReviewIndex([path]), 0)
+    url = f"http://127.0.0.1:{srv.server_address[1]}"
+    try:
+        m = get_json(f"{url}/api/marks?store=0")
+        assert list(m["marks"]) == ["2"] and m["marks"]["2"]["reason"] == "flipped"  # found by its key
+        assert [(x["identity"], x["row"]) for x in m["missing"]] == [("ann:9999", 5)]
+        assert [it["row"] for it in get_json(f"{url}/api/samples?marked=1")["items"]] == [2]
+        status, doc = post_json(f"{url}/api/marks", {"store": 0, "version": 2, "forget": ["ann:9999"]})
+        assert status == 200 and doc["missing"] == [] and list(doc["marks"]) == ["2"] and doc["version"] == 3
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_concurrent_writers_lose_nothing(tmp_path):
@@ -331,29 +371,65 @@ def test_rarity_is_computed_once_and_cached_beside_the_store(tmp_path, monkeypat
         other.column("rarity_mm")
 
 
-def test_rarity_cache_of_another_conversion_is_not_used(tmp_path):
-    from hmr.review.index import RarityPending, ReviewIndex, rarity_cache_path, write_rarity_cache
+def _recomputed(path) -> np.ndarray:
+    """The rarity of a store when its cache does not apply: pending, then computed."""
+    from hmr.review.index import RarityPending, ReviewIndex
+
+    entry = ReviewIndex([path]).entries[0]
+    with pytest.raises(RarityPending):
+        entry.column("rarity_mm")
+    entry.rarity_job.thread.join(120)
+    assert entry.rarity_progress(0)["state"] == "done", entry.rarity_progress(0)
+    return entry.column("rarity_mm")
+
+
+def test_rarity_cache_follows_the_store_content(tmp_path):
+    """The cache is keyed by the SHA-256 of the SMPL column files: a conversion that writes the
+    same values reuses it, one whose poses differ (another order) does not; an unreadable cache
+    is recomputed."""
+    from hmr.review.index import ReviewIndex, rarity_cache_path, write_rarity_cache
     from tests.review.conftest import make_store
 
     a = make_store(tmp_path / "a", n=6, name="conv")
     write_rarity_cache(a, ReviewIndex([a]).entries[0].store, None, np.arange(6.0))
     assert ReviewIndex([a]).entries[0].column("rarity_mm").tolist() == list(range(6))
-    time.sleep(1.1)  # 'created' is kept to the second
-    b = make_store(tmp_path / "b", n=6, name="conv")  # the same name, converted again: another 'created'
-    assert ReviewIndex([b]).entries[0].store.attrs["created"] != ReviewIndex([a]).entries[0].store.attrs["created"]
-    rarity_cache_path(b).write_bytes(rarity_cache_path(a).read_bytes())
-    entry = ReviewIndex([b]).entries[0]
-    with pytest.raises(RarityPending):
-        entry.column("rarity_mm")
-    entry.rarity_job.thread.join(120)
-    assert entry.rarity_progress(0)["state"] == "done"
-    assert entry.column("rarity_mm").tolist() != list(range(6))
-    rarity_cache_path(b).write_bytes(b"not an npz")  # unreadable: recomputed, not an error
-    entry = ReviewIndex([b]).entries[0]
-    with pytest.raises(RarityPending):
-        entry.column("rarity_mm")
-    entry.rarity_job.thread.join(120)
-    assert np.isfinite(entry.column("rarity_mm")[0::2]).all()
+    time.sleep(1.1)  # 'created' is kept to the second: it differs, the content does not
+    same = make_store(tmp_path / "same", n=6, name="conv")
+    assert ReviewIndex([same]).entries[0].store.attrs["created"] != ReviewIndex([a]).entries[0].store.attrs["created"]
+    rarity_cache_path(same).write_bytes(rarity_cache_path(a).read_bytes())
+    assert ReviewIndex([same]).entries[0].column("rarity_mm").tolist() == list(range(6))
+    other = make_store(tmp_path / "other", n=6, name="conv", order=[5, 4, 3, 2, 1, 0])
+    rarity_cache_path(other).write_bytes(rarity_cache_path(a).read_bytes())
+    values = _recomputed(other)
+    assert values.tolist() != list(range(6)) and np.isfinite(values[1::2]).all()  # samples 4, 2, 0 have SMPL
+    rarity_cache_path(other).write_bytes(b"not an npz")  # unreadable: recomputed, not an error
+    np.testing.assert_array_equal(_recomputed(other), values)
+
+
+def test_rarity_cache_key_takes_the_output_manifest_digests(tmp_path):
+    """With the converter's output manifest beside the store, the digests of the files it
+    lists are its own (no hashing); a file changed after the manifest is hashed again."""
+    import os
+
+    from hmr.core.schema import open_store
+    from hmr.review.index import RARITY_FIELDS, column_digests
+    from manifests.output import output_manifest_path, write_output_manifest
+    from tests.review.conftest import make_store
+
+    path = make_store(tmp_path, n=6, name="man")
+    hashed = column_digests(open_store(path), RARITY_FIELDS)
+    assert set(hashed) >= {"smpl_body_pose/.zarray", "smpl_betas/.zarray"} and len(hashed) > len(RARITY_FIELDS)
+    write_output_manifest(path, converter="test", converter_version="1", schema_version=1, source_manifest=None,
+                          raw_files=[], raw_root=tmp_path, counts={"val": 6}, progress=False)
+    assert column_digests(open_store(path), RARITY_FIELDS) == hashed
+    doc = json.loads(output_manifest_path(path).read_text())
+    pose = next(f for f in doc["files"] if f["path"].startswith("smpl_body_pose/0"))
+    pose["sha256"] = "0" * 64  # what the manifest says is what the key takes
+    output_manifest_path(path).write_text(json.dumps(doc))
+    assert column_digests(open_store(path), RARITY_FIELDS)[pose["path"]] == "0" * 64
+    later = output_manifest_path(path).stat().st_mtime_ns + 10**9
+    os.utime(path / pose["path"], ns=(later, later))  # rewritten after the manifest: hashed
+    assert column_digests(open_store(path), RARITY_FIELDS) == hashed
 
 
 def test_the_page_says_why_a_mesh_is_not_drawn(server, store_path):
