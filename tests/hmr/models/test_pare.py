@@ -195,3 +195,36 @@ def test_checkpoint_rebuilds_and_evaluate_scores_it(tmp_path, body):
     result = evaluate(ckpt, "3dpw", path, tmp_path / "eval", EvalOptions(batch_size=2, num_workers=0, worst=0,
                                                                        device="cpu"))
     assert result["num_samples"] == 4 and np.isfinite(result["PA-MPJPE"]) and result["PVE"] > 0
+
+
+def test_predict_writes_pare_parameters(tmp_path, body):
+    import json
+
+    from hmr.evaluation.predict import predict_images
+
+    image = tmp_path / "person.jpg"
+    cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 255, (80, 60, 3), dtype=np.uint8))
+    config = ModelConfig(**SMALL)
+    torch.manual_seed(0)
+    model = create_model(config).eval()
+    ckpt = save_checkpoint(tmp_path / "run" / "last.pt", {"config": {"model": asdict(config)},
+                                                         "model": model.state_dict()})
+    predict_images(ckpt, [image], tmp_path / "out", device="cpu")
+    record = json.loads((tmp_path / "out" / "person.json").read_text())
+    assert len(record["body_pose"]) == 69 and len(record["betas"]) == 10
+    assert np.isfinite(record["body_pose"]).all()
+
+
+@pytest.mark.slow
+def test_hmr_flops_counts_pare_at_its_published_size(capsys):
+    import re
+
+    from cli.main import main
+
+    assert main(["flops", "pare_normal"]) == 0
+    text = capsys.readouterr().out
+    params = float(re.search(r"params\s+([\d.]+) M", text).group(1))
+    macs = float(re.search(r"multiply-accumulates ([\d.]+) G", text).group(1))
+    assert 32.5 < params < 33.2  # HRNet-W32 trunk 29.3 M + fusion and the two branches
+    assert 15.0 < macs < 16.0  # at 224 px; the two 56 x 56 branches cost 4.4 GMACs
+    assert re.search(r"part_branch\s+[\d.]+ GFLOPs", text)
