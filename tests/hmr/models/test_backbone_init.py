@@ -176,3 +176,16 @@ def test_models_initialise_their_backbone_from_the_config(tmp_path, model_type):
     assert torch.equal(model.backbone.layer2[1].conv2.weight, state["backbone.layer2.1.conv2.weight"])
     untouched = create_model(cfg, load_backbone_checkpoint=False, **extra)
     assert untouched.init_report is None
+
+
+def test_pare_trunk_initialises_from_an_mmpose_hrnet(tmp_path):
+    from hmr.models import create_model
+    from hmr.models.hmr import ModelConfig
+
+    state = random_state({**mmpose_hrnet_shapes(32), **head_shapes(32)}, seed=9)
+    path = write_mmpose_checkpoint(tmp_path / "hrnet_w32_coco_pose.pth", state)
+    cfg = ModelConfig(type="pare", backbone="hrnet_w32", img_size=64, pare_branch_channels=32, pare_smpl_features=16,
+                      backbone_checkpoint=str(path), backbone_min_match=0.9)
+    report = create_model(cfg).init_report
+    assert report.layout == "mmpose-topdown" and report.fraction_of_layout == 1.0
+    assert list(report.expected_missing) == [HRNET_LOW_RES_FUSE_REASON]
