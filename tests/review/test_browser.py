@@ -46,9 +46,14 @@ def browser():
 
 
 def _wait(driver, predicate, timeout=60):
+    """Until ``predicate(driver)``; an element replaced while it was read (the page redraws
+    the grid and the sample after each change) is read again at the next poll."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: predicate(d))
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
+                         ).until(lambda d: predicate(d))
 
 
 def _png(url: str) -> np.ndarray:
@@ -141,3 +146,99 @@ def test_review_page_in_a_headless_browser(browser, tmp_path):
     index = json.loads((set_dir / "index.json").read_text())
     assert index["num_samples"] == 21
     assert sorted(s["index"] for s in index["skipped"] if s.get("marked")) == [3, KNOWN, 11]
+
+
+def test_keyboard_and_whole_selection_curation(browser, tmp_path):
+    """j / k / arrows walk the filtered list (across pages), x marks and unmarks the open
+    sample, Esc closes it; the whole filtered selection (more than a page) is counted by the
+    server, confirmed, marked with a reason and unmarked."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from hmr.core.schema import open_store
+    from hmr.review.index import ReviewIndex
+    from hmr.review.marks import resolve_marks
+    from hmr.review.server import serve_in_thread
+
+    path = make_store(tmp_path, n=100, name="keys")
+    server, _ = serve_in_thread(ReviewIndex([path]), 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+
+    def press(*keys):
+        ActionChains(browser).send_keys(*keys).perform()
+
+    def detail_row():
+        return browser.execute_script("return document.getElementById('detail').dataset.row ?? null")
+
+    def wait_row(row):
+        _wait(browser, lambda d: detail_row() == str(row))
+
+    try:
+        browser.get(url)
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .card")) == 48)
+        press("j")
+        wait_row(0)
+        press("j")
+        wait_row(1)
+        press("k")
+        wait_row(0)
+        press(Keys.ARROW_RIGHT)
+        wait_row(1)
+        assert browser.find_element(By.CSS_SELECTOR, ".card.selected").get_attribute("data-row") == "1"
+        press("x")  # no reason typed anywhere: "excluded"
+        _wait(browser, lambda d: d.find_element(By.ID, "mark-state").text == "marked: excluded")
+        assert "marked" in browser.find_element(By.CSS_SELECTOR, '.card[data-row="1"]').get_attribute("class")
+        assert {r: m["reason"] for r, m in resolve_marks(path).rows.items()} == {1: "excluded"}
+        press("x")
+        _wait(browser, lambda d: d.find_element(By.ID, "mark-state").text == "not marked")
+        assert resolve_marks(path).rows == {}
+        press(Keys.ESCAPE)
+        _wait(browser, lambda d: detail_row() is None)
+        # the last card of the first page, then on to the second page
+        browser.find_element(By.CSS_SELECTOR, '.card[data-row="47"]').click()
+        wait_row(47)
+        press("j")
+        wait_row(48)
+        assert browser.find_element(By.ID, "page").text.strip() == "49-96"
+        press("k")
+        wait_row(47)
+        assert browser.find_element(By.ID, "page").text.strip() == "1-48"
+        # the whole selection: 50 samples with SMPL, over two pages
+        Select(browser.find_element(By.ID, "f-has_smpl")).select_by_value("1")
+        browser.find_element(By.ID, "apply").click()
+        _wait(browser, lambda d: d.find_element(By.ID, "total").text == "50")
+        browser.find_element(By.ID, "sel-reason").send_keys("bulk")
+        browser.find_element(By.ID, "mark-selection").click()
+        _wait(browser, lambda d: _alert(d) is not None)
+        alert = browser.switch_to.alert
+        assert "mark all 50 selected samples" in alert.text and "every page" in alert.text
+        alert.dismiss()  # nothing is written
+        _wait(browser, lambda d: _alert(d) is None)
+        assert resolve_marks(path).rows == {}
+        browser.find_element(By.ID, "mark-selection").click()
+        _wait(browser, lambda d: _alert(d) is not None)
+        browser.switch_to.alert.accept()
+        _wait(browser, lambda d: d.find_element(By.ID, "status").text == "50 marked")
+        rows = resolve_marks(path, open_store(path)).rows
+        assert sorted(rows) == list(range(0, 100, 2)) and {m["reason"] for m in rows.values()} == {"bulk"}
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card.marked")) == 48)
+        browser.find_element(By.ID, "unmark-selection").click()
+        _wait(browser, lambda d: _alert(d) is not None)
+        assert "unmark 50 marked samples of the 50 selected" in browser.switch_to.alert.text
+        browser.switch_to.alert.accept()
+        _wait(browser, lambda d: d.find_element(By.ID, "status").text == "50 unmarked")
+        assert resolve_marks(path).rows == {}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _alert(driver):
+    from selenium.common.exceptions import NoAlertPresentException
+
+    try:
+        return driver.switch_to.alert.text
+    except NoAlertPresentException:
+        return None
