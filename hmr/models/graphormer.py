@@ -113,6 +113,26 @@ def token_keep_mask(batch: int, count: int, ratio: float, device) -> torch.Tenso
     return rank >= masked
 
 
+def check_encoder_config(config: ModelConfig) -> tuple[list[int], list[int]]:
+    """The encoder sizes ``(hidden, dims)`` of ``config``, checked (a checkpoint's config too):
+    :class:`ConfigError` names the key."""
+    hidden, dims, graph = config.transformer_hidden, config.transformer_dims, config.transformer_graph
+    for key, values, low in (("transformer_hidden", hidden, 2), ("transformer_dims", dims, 1),
+                             ("transformer_graph", graph, 0)):
+        if not all(type(v) is int and v >= low for v in values):
+            raise ConfigError(f"model.{key} = {values!r}: integers of at least {low}")
+    if not hidden or len(dims) != len(hidden) - 1 or len(graph) != len(hidden):
+        raise ConfigError(f"model.transformer_hidden {hidden} needs len - 1 = {len(hidden) - 1} "
+                          f"transformer_dims (got {dims}) and as many transformer_graph flags (got {graph})")
+    if config.transformer_layers < 1 or config.transformer_heads < 1:
+        raise ConfigError("model.transformer_layers and model.transformer_heads must be at least 1")
+    if any(g and h % 2 for g, h in zip(graph, hidden)):
+        raise ConfigError(f"model.transformer_hidden {hidden}: a block with graph blocks needs an even width")
+    if not 0.0 <= config.mask_ratio <= 1.0 or not 0.0 <= config.transformer_dropout < 1.0:
+        raise ConfigError("model.mask_ratio must be in [0, 1] and model.transformer_dropout in [0, 1)")
+    return list(hidden), list(dims)
+
+
 class MeshResBlock(nn.Module):
     """MeshGraphormer's graph residual block (``_gcnn.GraphResBlock``) on ``(B, n, width)``."""
 
@@ -216,11 +236,7 @@ class Graphormer(nn.Module):
         if self.input_config.size_px != config.img_size:
             raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
                               f"model's img_size {config.img_size}")
-        hidden, dims = list(config.transformer_hidden), list(config.transformer_dims)
-        if not hidden or len(dims) != len(hidden) - 1 or len(config.transformer_graph) != len(hidden):
-            raise ConfigError(f"model.transformer_hidden {hidden} needs len - 1 = {len(hidden) - 1} "
-                              f"transformer_dims (got {dims}) and as many transformer_graph flags (got "
-                              f"{list(config.transformer_graph)})")
+        hidden, dims = check_encoder_config(config)
         self.backbone = create_backbone(config.backbone, pooling="flatten", img_size=config.img_size,
                                         drop_path_rate=config.drop_path_rate, extra=config.backbone_args)
         self._grid: list[torch.Tensor] = []

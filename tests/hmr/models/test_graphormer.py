@@ -189,3 +189,13 @@ def test_flops_count_the_encoder_attention_included(model):
     assert report.by_module["blocks"] == 2 * (block1 + block2)
     assert report.by_module["upsampling"] == 2 * 3 * (431 * 1723 + 1723 * 6890)
     assert report.flops == sum(report.by_module.values())
+
+
+@pytest.mark.parametrize("change", [dict(transformer_dims=[]), dict(transformer_graph=[1]),
+                                    dict(transformer_hidden=[64, "32"]), dict(transformer_heads=0),
+                                    dict(transformer_hidden=[64, 33]), dict(mask_ratio=1.5)])
+def test_bad_encoder_configs_are_refused(change, body):
+    from hmr.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.transformer|model.mask_ratio"):
+        Graphormer(ModelConfig(**{**SMALL, **change}), body_model=body)
