@@ -14,7 +14,13 @@ loopback port in this process and asked over HTTP, one request at a time:
 - ``sort``: worst fit error first (reads ``extra_fit_error`` once),
 - ``command -> first page``: ``python -m cli.main review STORE --port 0`` started as a process,
   timed from its start to the first page's answer: Python's imports included (the goal of
-  2 s counts them; the start path imports no torch).
+  2 s counts them; the start path imports no torch),
+- ``mark 1,000``: :func:`hmr.review.marks.update_marks` of 1,000 rows spread over the store
+  (the first write reads every row's source key once, to name the samples by identity),
+- ``page, marks kept``: open + first page of a new index with those marks beside the store
+  (the conversion they were made on: only the marked rows' keys are read),
+- ``page, marks re-matched``: the same when the marks say they were made on another
+  conversion (every row's source key read to find the marked samples again).
 
 Run: ``.venv/bin/python benchmarks/review.py [--sizes 10000 100000 1000000]``; ``--smoke``: toy sizes.
 """
@@ -101,6 +107,38 @@ def measure(path: Path, n: int) -> dict[str, float]:
             "filter (cold)": t_cold, "filter (warm)": t_warm, "sort": t_sort}
 
 
+def measure_marks(path: Path, n: int) -> dict[str, float]:
+    """Seconds to mark 1,000 samples, then to open the store and show its first page with
+    the marks of this conversion, and with marks of another conversion to re-match."""
+    from hmr.core.schema import open_store
+    from hmr.review.marks import marks_path, update_marks
+
+    rows = np.linspace(0, n - 1, min(1000, n)).astype(int).tolist()
+    t0 = time.perf_counter()
+    update_marks(path, set_marks={r: "benchmark" for r in rows}, store=open_store(path))
+    t_mark = time.perf_counter() - t0
+
+    def page() -> float:
+        t0 = time.perf_counter()
+        server, _ = serve_in_thread(ReviewIndex([path]), 0)
+        try:
+            _, first = timed_get(f"http://127.0.0.1:{server.server_address[1]}/api/samples?limit=48")
+            seconds = time.perf_counter() - t0
+            assert sum(it["mark"] is not None for it in first["items"]) == sum(r < 48 for r in rows)
+        finally:
+            server.shutdown()
+            server.server_close()
+        return seconds
+
+    t_kept = page()
+    doc = json.loads(marks_path(path).read_text())
+    doc["store_created"] = "another conversion"
+    marks_path(path).write_text(json.dumps(doc))
+    t_rematched = page()
+    marks_path(path).unlink()
+    return {"mark 1,000": t_mark, "page, marks kept": t_kept, "page, marks re-matched": t_rematched}
+
+
 def command_to_first_page(path: Path, n: int) -> float:
     """Seconds from starting ``hmr review STORE`` (a new Python process) to the first page."""
     t0 = time.perf_counter()
@@ -130,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(machine_line())
     names = ["open", "first page", "open + first page", "filter (cold)", "filter (warm)", "sort",
-             "command -> first page"]
+             "command -> first page", "mark 1,000", "page, marks kept", "page, marks re-matched"]
     widths = {k: max(17, len(k)) for k in names}
     print(f"{'samples':>10}  {'write s':>8}  " + "  ".join(f"{k:>{widths[k]}}" for k in names))
     try:
@@ -141,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             t_write = time.perf_counter() - t0
             figures = measure(path, n)
             figures["command -> first page"] = command_to_first_page(path, n)
+            figures.update(measure_marks(path, n))
             cells = "  ".join(f"{figures[k]:>{widths[k] - 2}.3f} s" for k in names)
             print(f"{n:>10}  {t_write:>8.2f}  " + cells, flush=True)
             shutil.rmtree(path)
