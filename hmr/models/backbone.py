@@ -43,7 +43,9 @@ MMPose top-down checkpoints (the benchmark's ``resnet50_coco_pose.pth``,
   (reported in :attr:`InitReport.expected_missing`): the classification head
   (``incre_modules``, ``downsamp_modules``, ``final_layer``), and the fuse layers that make
   stage 4's lower-resolution outputs in its last module, because a top-down pose HRNet is
-  built with ``multiscale_output=False`` (only the stride-4 output is fused).
+  built with ``multiscale_output=False`` (only the stride-4 output is fused). A group is
+  reported so whenever an HRNet file holds none of it, MMPose-wrapped or a bare backbone
+  state dict alike; what :class:`InitReport` leaves out of ``fraction_of_layout``.
 """
 
 from __future__ import annotations
@@ -290,16 +292,24 @@ def mmpose_to_timm(keys) -> dict[str, str]:
     return names
 
 
-def _expected_missing(missing: list[str], own_keys) -> dict[str, list[str]]:
-    """The missing tensors of a timm HRNet that a top-down pose checkpoint cannot have."""
+def _expected_missing(missing: list[str], own_keys, source_keys) -> dict[str, list[str]]:
+    """The missing tensors of a timm HRNet that a pose HRNet's checkpoint cannot have: a group
+    counts when the file is an HRNet's (it has stage 4) and holds none of the group's tensors
+    (an ImageNet HRNet's file missing part of its head is missing it for real)."""
+    if not any(k.startswith("stage4.") for k in source_keys):
+        return {}
     last_stage4 = max((int(m.group(1)) for k in own_keys if (m := _HRNET_FUSE.match(k))), default=None)
-    groups: dict[str, list[str]] = {}
-    for key in missing:
+
+    def low_res_fuse(key: str) -> bool:
         fuse = _HRNET_FUSE.match(key)
-        if _HRNET_CLASSIFIER.match(key):
-            groups.setdefault(HRNET_CLASSIFIER_REASON, []).append(key)
-        elif fuse and int(fuse.group(1)) == last_stage4 and int(fuse.group(2)) > 0:
-            groups.setdefault(HRNET_LOW_RES_FUSE_REASON, []).append(key)
+        return bool(fuse) and int(fuse.group(1)) == last_stage4 and int(fuse.group(2)) > 0
+
+    groups: dict[str, list[str]] = {}
+    for reason, member in ((HRNET_CLASSIFIER_REASON, lambda k: bool(_HRNET_CLASSIFIER.match(k))),
+                           (HRNET_LOW_RES_FUSE_REASON, low_res_fuse)):
+        names = [k for k in missing if member(k)]
+        if names and not any(member(k) for k in source_keys):
+            groups[reason] = names
     return groups
 
 
@@ -351,8 +361,7 @@ def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike, *,
             report.matched.append(key)
     report.unused = sorted(report.unused + [k for k in source if k not in own])
     report.head.sort()
-    if mmpose:
-        report.expected_missing = _expected_missing(report.missing, own)
+    report.expected_missing = _expected_missing(report.missing, own, source)
     backbone.load_state_dict(to_load, strict=False)
     if report.fraction_of_layout < min_fraction:
         raise ConfigError(f"only {report.fraction_of_layout:.0%} of the backbone matched "

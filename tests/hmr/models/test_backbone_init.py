@@ -190,3 +190,20 @@ def test_pare_trunk_initialises_from_an_mmpose_hrnet(tmp_path):
     report = create_model(cfg).init_report
     assert report.layout == "mmpose-topdown" and report.fraction_of_layout == 1.0
     assert list(report.expected_missing) == [HRNET_LOW_RES_FUSE_REASON]
+
+
+def test_bare_pose_backbone_and_imagenet_hrnet_files(tmp_path, hrnets):
+    model = hrnets[32]
+    # a pose HRNet's backbone saved on its own: no MMPose wrapper, no head, same gaps
+    bare = {k[len("backbone."):]: v for k, v in random_state(mmpose_hrnet_shapes(32), seed=3).items()}
+    torch.save(bare, tmp_path / "bare.pth")
+    report = load_backbone_weights(model, tmp_path / "bare.pth", min_fraction=1.0)
+    assert report.layout == "plain" and report.head == [] and report.unused == []
+    assert set(report.expected_missing) == {HRNET_CLASSIFIER_REASON, HRNET_LOW_RES_FUSE_REASON}
+    # an ImageNet HRNet's file lacking part of its head: missing for real, the check sees it
+    full = {k: v for k, v in model.state_dict().items() if not k.startswith("final_layer.")}
+    torch.save(full, tmp_path / "imagenet.pth")
+    report = load_backbone_weights(model, tmp_path / "imagenet.pth")
+    assert report.expected_missing == {} and sorted(report.missing) == sorted(
+        k for k in model.state_dict() if k.startswith("final_layer."))
+    assert report.fraction_of_layout == report.fraction_matched < 1.0
