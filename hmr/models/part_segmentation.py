@@ -121,7 +121,7 @@ def part_map_camera(batch: dict, joints: torch.Tensor, *, crop_px: int, focal_le
     keypoints' convention, no translation."""
     dev = joints.device
     t_fit, ok_fit = fit_translation(joints.float(), batch["keypoints2d"].float().to(dev), 2.0 * focal_length_px / crop_px)
-    centre = (crop_px - 1) / 2.0
+    centre = crop_px / 2.0  # where the loaders' keypoints are 0 (u = 2 x / S − 1)
     k_crop = torch.tensor([[focal_length_px, 0.0, centre], [0.0, focal_length_px, centre], [0.0, 0.0, 1.0]],
                           device=dev).expand(len(joints), 3, 3)
     known = (batch["has_smpl_transl"].to(dev).bool() & batch["has_intrinsics"].to(dev).bool())

@@ -131,6 +131,8 @@ def test_translation_fitted_to_keypoints_draws_the_same_map(body):
     """Without a known camera the translation comes from the 2D keypoints (SPIN's
     estimate_translation): on exact keypoints it finds the true one."""
     batch = random_body_batch(body, 4, crop_px=224, render=False, seed=2)
+    # the loaders' keypoints are 0 at x = S / 2 (u = 2 x / S - 1): the principal point there
+    batch["cam_intrinsics"][:, :2, 2] = 112.0
     out = body(global_orient=batch["smpl_global_orient"], body_pose=batch["smpl_body_pose"], betas=batch["smpl_betas"])
     joints = predicted_joints(out, "spin_49")
     t, ok = fit_translation(joints, batch["keypoints2d"], 2 * 5000.0 / 224)
@@ -228,3 +230,25 @@ def test_hmr_flops_counts_pare_at_its_published_size(capsys):
     assert 32.5 < params < 33.2  # HRNet-W32 trunk 29.3 M + fusion and the two branches
     assert 15.0 < macs < 16.0  # at 224 px; the two 56 x 56 branches cost 4.4 GMACs
     assert re.search(r"part_branch\s+[\d.]+ GFLOPs", text)
+
+
+def test_trunk_initialises_from_an_mmpose_top_down_hrnet_checkpoint(tmp_path):
+    """An MMPose top-down HRNet checkpoint (``state_dict`` of ``backbone.*`` + ``keypoint_head.*``
+    keys, its last stage fusing into the high-resolution branch only) fills the trunk but the
+    lower branches' last fuse layers, which PARE too starts from scratch."""
+    from hmr.models.feature_backbone import FusedFeatures
+
+    source = FusedFeatures("hrnet_w18_small").trunk.state_dict()
+    last = max(int(k.split(".")[1]) for k in source if k.startswith("stage4."))
+    lower_fuse = tuple(f"stage4.{last}.fuse_layers.{i}." for i in (1, 2, 3))
+    state = {f"backbone.{k}": v + 1.0 if v.is_floating_point() else v for k, v in source.items()
+             if not k.startswith(lower_fuse)}
+    state["keypoint_head.final_layer.weight"] = torch.zeros(17, 16, 1, 1)
+    torch.save({"meta": {"epoch": 210}, "state_dict": state}, tmp_path / "hrnet_coco.pth")
+    model = create_model(ModelConfig(**dict(SMALL, backbone="hrnet_w18_small",
+                                            backbone_checkpoint=str(tmp_path / "hrnet_coco.pth"))))
+    report = model.init_report
+    assert report.fraction_matched > 0.75 and report.unused == ["keypoint_head.final_layer.weight"]
+    assert report.missing and all(k.startswith(lower_fuse) for k in report.missing)
+    loaded = model.backbone.trunk.state_dict()
+    assert torch.equal(loaded["conv1.weight"], source["conv1.weight"] + 1.0)
