@@ -14,9 +14,9 @@ arguments that load weights or configs (``pretrained``, ``pretrained_cfg``,
 URL, hub or folder) and string values that look like paths or URLs. Initial weights come
 from a user file (ImageNet
 classification, or a COCO/MPII pose-estimation checkpoint as in the benchmark's
-"L1 + COCO" variant), read with ``torch.load(weights_only=True)`` (numpy scalars, which
-MMCV/MMEngine write into a checkpoint's ``meta``, are the only objects allowed besides
-tensors and containers). Keys are matched after stripping the usual wrappers
+"L1 + COCO" variant), read with ``torch.load(weights_only=True)`` (numpy scalars and
+arrays, which MMCV/MMEngine write into a checkpoint's ``meta``, are the only objects allowed
+besides tensors and containers). Keys are matched after stripping the usual wrappers
 (``state_dict``/``model`` entries, ``module.``, ``backbone.``, ``model.`` prefixes);
 :class:`InitReport` says what matched, what was missing and why, and what in the file was
 not used.
@@ -222,17 +222,19 @@ class InitReport:
 
 
 def _allowed_globals() -> list:
-    """Numpy scalar and dtype constructors: MMCV/MMEngine ``meta`` holds numpy scalars (a best
-    score, a seed); they build values, never call code of the file's choosing."""
+    """Numpy scalar, array and dtype constructors: MMCV/MMEngine ``meta`` holds numpy values (a
+    best score, MMPose 1.x ``dataset_meta`` arrays: keypoint sigmas, colours). They rebuild
+    values; anything an array holds goes through the same restricted unpickler."""
     import numpy as np
 
     try:
-        from numpy._core.multiarray import scalar
+        from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy < 2
-        from numpy.core.multiarray import scalar
-    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "bool")]
-    # files pickled under numpy 1.x name the scalar constructor by its old module
-    return [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtypes = [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "uint8", "bool")]
+    # files pickled under numpy 1.x name these by their old module
+    return [scalar, (scalar, "numpy.core.multiarray.scalar"), _reconstruct,
+            (_reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype, *dtypes]
 
 
 def _unwrap(state: object, path: Path) -> dict[str, torch.Tensor]:

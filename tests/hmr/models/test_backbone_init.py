@@ -146,17 +146,20 @@ def test_wrong_width_or_family_is_refused_with_the_report(tmp_path, hrnets, resn
         load_backbone_weights(resnet50, path, min_fraction=0.5)  # the shared stem and layer1 match
 
 
-def test_meta_with_numpy_scalars_loads_and_code_is_still_refused(tmp_path):
+def test_meta_with_numpy_values_loads_and_code_is_still_refused(tmp_path):
     model = timm.create_model("resnet18", pretrained=False, num_classes=0)
     state = {f"backbone.{k}": v for k, v in model.state_dict().items()}
     state["keypoint_head.final_layer.weight"] = torch.zeros(17, 512, 1, 1)
-    path = write_mmpose_checkpoint(tmp_path / "np.pth", state,
-                                   hook_msgs={"best_score": np.float64(0.72), "best_epoch": np.int64(200)})
+    # MMCV 0.x hook messages hold numpy scalars, MMPose 1.x dataset_meta numpy arrays
+    meta = {"hook_msgs": {"best_score": np.float64(0.72), "best_epoch": np.int64(200)},
+            "dataset_meta": {"sigmas": np.full(17, 0.05), "keypoint_colors": np.zeros((17, 3), np.uint8)}}
+    path = write_mmpose_checkpoint(tmp_path / "np.pth", state, **meta)
     assert load_backbone_weights(model, path, min_fraction=1.0).fraction_matched == 1.0
-    evil = tmp_path / "evil.pth"
-    torch.save({"meta": {"x": np.zeros(3)}, "state_dict": state}, evil)  # an array: not a plain scalar
-    with pytest.raises(ConfigError, match="weights-only"):
-        load_backbone_weights(model, evil)
+    for name, smuggled in (("object", ConfigError("x")), ("object-array", np.array([ConfigError("x")]))):
+        evil = tmp_path / f"{name}.pth"
+        torch.save({"meta": {"x": smuggled}, "state_dict": state}, evil)
+        with pytest.raises(ConfigError, match="weights-only"):
+            load_backbone_weights(model, evil)
 
 
 @pytest.mark.parametrize("model_type", ["hmr", "graphcmr"])
