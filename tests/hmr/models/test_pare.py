@@ -165,7 +165,7 @@ def test_segmentation_loss_is_cross_entropy_over_kept_samples():
 def test_configs_choose_pare(tmp_path):
     for name in ("pare_normal", "pare_l1", "pare_l1_coco", "pare_l1_coco_aug"):
         cfg = load_config(name).validate()
-        assert cfg.model.type == "pare" and cfg.model.backbone == "hrnet_w32" and cfg.data.mix == "mix6"
+        assert cfg.model.type == "pare" and cfg.model.backbone == "hrnet_w32" and cfg.data.mix == "pare"
         assert (cfg.model.pare_branch_channels, cfg.model.pare_branch_layers, cfg.model.pare_smpl_features) == (128, 2, 64)
         assert cfg.loss.scale == 60.0 and cfg.loss.weight_part_segmentation == 1.0 and cfg.train.batch_size == 64
     assert load_config("pare_l1").loss.pose == "l1" and load_config("pare_normal").loss.pose == "mse"
