@@ -132,7 +132,7 @@ def measure_marks(path: Path, n: int) -> dict[str, float]:
 
     t_kept = page()
     doc = json.loads(marks_path(path).read_text())
-    doc["store_created"] = "another conversion"
+    doc["source_keys_sha256"] = "another conversion"
     marks_path(path).write_text(json.dumps(doc))
     t_rematched = page()
     marks_path(path).unlink()

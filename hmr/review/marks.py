@@ -5,7 +5,7 @@ sample's identity (its raw record's ``source_key``), each with the row it had wh
 they survive a re-conversion of the same source in another order::
 
     {"format": "hmrkit-review-marks", "schema": 2, "version": 7, "identity": "source_key",
-     "dataset": "3dpw", "split": "test", "num_samples": 35515, "store_created": "...",
+     "dataset": "3dpw", "split": "test", "num_samples": 35515, "source_keys_sha256": "...",
      "marks": {"ann:1204": {"row": 1204, "source_key": "ann:1204", "reason": "flipped left/right",
                             "excluded": true, "time": "..."}}}
 
@@ -31,7 +31,8 @@ from typing import Any, Iterator, Mapping
 
 from hmr.core.errors import HmrError
 from hmr.core.schema.marks import (MARKS_FORMAT, MARKS_SCHEMA, ResolvedMarks, marks_path, read_marks,
-                                   read_rows, resolve_marks, store_identities)
+                                   resolve_marks, source_keys_digest, store_identities,
+                                   store_source_keys)
 from hmr.core.schema.store import open_store
 from hmr.core.utils.atomic import atomic_write_text
 
@@ -83,19 +84,19 @@ def update_marks(store_path: str | os.PathLike, *, set_marks: Mapping[int, str] 
         for row in clear or []:
             rows.pop(int(row), None)
         gone = set(forget or [])
-        ids = store_identities(store)  # identities of every row: read once per open store
-        order = sorted(rows)
-        keys = read_rows(store, "source_key", order)  # once per chunk (a selection may mark 100,000 rows)
-        marks = {str(m["identity"]): {k: v for k, v in m.items() if k != "identity"}
-                 for m in current.missing if m["identity"] not in gone}
-        for row, key in zip(order, keys):
+        ids, keys = store_identities(store), store_source_keys(store)  # read once per open store
+        missing = [m for m in current.missing if m["identity"] not in gone]
+        marks = {str(m["identity"]): {k: v for k, v in m.items() if k != "identity"} for m in missing}
+        placed = {}
+        for row in sorted(rows):
             mark = {k: v for k, v in rows[row].items() if k not in ("identity", "row", "source_key")}
-            marks[str(ids[row])] = {"row": row, "source_key": str(key), **mark}
+            marks[str(ids[row])] = {"row": row, "source_key": str(keys[row]), **mark}
+            placed[row] = {**marks[str(ids[row])], "identity": str(ids[row])}
         new = {"format": MARKS_FORMAT, "schema": MARKS_SCHEMA, "version": current.version + 1,
                "identity": "source_key", "dataset": store.dataset, "split": store.split, "num_samples": n,
-               "store_created": store.attrs.get("created"), "marks": marks}
+               "source_keys_sha256": source_keys_digest(store), "marks": marks}
         atomic_write_text(path, json.dumps(new, indent=1) + "\n")
-    return resolve_marks(store_path, store)
+    return ResolvedMarks(path, new["version"], placed, missing, new)
 
 
 def marks_view(resolved: ResolvedMarks) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def test_evaluate_exclude_marked(tmp_path, capsys):
     # as if made on another conversion of the source: rows elsewhere, one sample gone since;
     # the marks are found by source key, the lost one is counted
     doc = json.loads(marks_path(path).read_text())
-    doc["store_created"] = "another conversion"
+    doc["source_keys_sha256"] = "another conversion"
     for mark in doc["marks"].values():
         mark["row"] = (mark["row"] + 2) % 6  # 1 -> 3, 4 -> 0: not the marked rows
     doc["marks"]["gone:7"] = {"row": 2, "source_key": "gone:7", "reason": "blurred", "excluded": True}

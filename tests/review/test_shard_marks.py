@@ -101,3 +101,16 @@ def test_repeated_and_empty_source_keys_get_distinct_identities():
 
     ids = sample_identities(["a", "b", "a", "", "a", "c", ""])
     assert ids.tolist() == ["a", "b", "a#1", "row:3", "a#2", "c", "row:6"]
+
+
+def test_a_reconversion_with_as_many_samples_is_not_taken_for_the_same_store(tmp_path):
+    """Same sample count, rebuilt at once (the same creation second): the source-key digest
+    tells it from the store the marks were made on, and the marks move with their samples."""
+    from hmr.review.marks import resolve_marks
+
+    path = make_store(tmp_path, n=10, name="swap")
+    update_marks(path, set_marks={0: "flipped", 5: "cut"}, store=open_store(path))
+    assert sorted(resolve_marks(path).rows) == [0, 5]
+    _reconvert(path, tmp_path, [5, 1, 2, 3, 4, 0, 6, 7, 8, 9])
+    resolved = resolve_marks(path)
+    assert {r: m["reason"] for r, m in resolved.rows.items()} == {5: "flipped", 0: "cut"} and not resolved.missing

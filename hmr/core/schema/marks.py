@@ -6,7 +6,7 @@ and the review page itself (:mod:`hmr.review.marks`, which also writes them). Im
 module costs no torch, which keeps ``hmr review``'s start fast. The file (schema 2)::
 
     {"format": "hmrkit-review-marks", "schema": 2, "version": 7, "identity": "source_key",
-     "dataset": "3dpw", "split": "test", "num_samples": 35515, "store_created": "...",
+     "dataset": "3dpw", "split": "test", "num_samples": 35515, "source_keys_sha256": "...",
      "marks": {"courtyard_arguing_00:frame=120:person=1":
                {"row": 1204, "source_key": "courtyard_arguing_00:frame=120:person=1",
                 "reason": "flipped left/right", "excluded": true, "time": "..."}}}
@@ -16,9 +16,9 @@ record (:func:`sample_identities`), which a converter writes the same way every 
 converts the same source. A store converted again, in another order or with samples added or
 dropped, keeps its marks: :func:`resolve_marks` finds each marked sample's current row, and a
 mark whose sample is no longer in the store is reported (``missing``), not dropped. ``row`` is
-where the sample was when it was marked (a hint, and the fast path: when the store is the
-conversion the marks were made on and every marked row still holds its source key, nothing
-else is read).
+where the sample was when it was marked (a hint, and the fast path: when the store's
+``source_key`` column is the one the marks were written against, ``source_keys_sha256``, the
+rows are used as they are).
 
 Schema 1 files (keyed by row, the source key inside each mark) are still read: a mark whose
 row still holds its source key stays there, the others are looked up by source key. The next
@@ -39,7 +39,8 @@ import numpy as np
 from hmr.core.errors import HmrError
 
 __all__ = ["MARKS_SUFFIX", "MARKS_FORMAT", "MARKS_SCHEMA", "ResolvedMarks", "marks_path", "read_marks",
-           "resolve_marks", "marked_excluded", "sample_identities", "store_identities", "read_rows"]
+           "resolve_marks", "marked_excluded", "sample_identities", "store_identities", "store_source_keys",
+           "source_keys_digest", "read_rows"]
 
 MARKS_SUFFIX = ".marks.json"
 MARKS_FORMAT = "hmrkit-review-marks"
@@ -47,7 +48,9 @@ MARKS_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
 ROW_IDENTITY = "row:"  # samples without a source key are named by their row (valid for one conversion)
 
-_identities: "weakref.WeakKeyDictionary[Any, np.ndarray]" = weakref.WeakKeyDictionary()
+# per open store (a store is not rewritten under an open reader): its keys and identities, its digest
+_identities: "weakref.WeakKeyDictionary[Any, tuple[np.ndarray, np.ndarray]]" = weakref.WeakKeyDictionary()
+_digests: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def marks_path(store_path: str | os.PathLike) -> Path:
@@ -59,36 +62,75 @@ def marks_path(store_path: str | os.PathLike) -> Path:
 def sample_identities(source_keys: Sequence[str]) -> np.ndarray:
     """(N,) identity of each row from the store's ``source_key`` column: the key itself; for the
     k-th repeat of a key (k >= 1, in row order) ``key#k``; ``row:<n>`` for an empty key."""
-    keys = np.asarray(source_keys, dtype=object)
-    out = keys.copy()
-    if not len(keys):
+    keys = np.asarray(source_keys, dtype=object).tolist()
+    distinct = set(keys)
+    if len(distinct) == len(keys) and "" not in distinct:  # the usual store: every key once
+        out = np.empty(len(keys), dtype=object)
+        out[:] = keys
         return out
-    _, inverse, counts = np.unique(keys.astype(str), return_inverse=True, return_counts=True)
-    repeated = np.flatnonzero(counts[inverse] > 1)
+    keys = [str(k) for k in keys]
     seen: dict[str, int] = {}
-    for r in repeated.tolist():  # only the rows whose key repeats: identities stay cheap on big stores
-        key = keys[r]
+    ids = []
+    for r, key in enumerate(keys):
+        if not key:
+            ids.append(f"{ROW_IDENTITY}{r}")
+            continue
         k = seen.get(key, 0)
         seen[key] = k + 1
-        if k:
-            out[r] = f"{key}#{k}"
-    for r in np.flatnonzero(keys.astype(str) == "").tolist():
-        out[r] = f"{ROW_IDENTITY}{r}"
+        ids.append(f"{key}#{k}" if k else key)
+    out = np.empty(len(ids), dtype=object)
+    out[:] = ids
     return out
 
 
 def store_identities(store) -> np.ndarray:
     """:func:`sample_identities` of a store, read once per open store (cached with it)."""
+    return _keys_and_identities(store)[1]
+
+
+def store_source_keys(store) -> np.ndarray:
+    """The store's ``source_key`` column, read once per open store (cached with it)."""
+    return _keys_and_identities(store)[0]
+
+
+def _keys_and_identities(store) -> tuple[np.ndarray, np.ndarray]:
     try:
         return _identities[store]
     except (KeyError, TypeError):
         pass
-    ids = sample_identities(store.read("source_key"))
+    keys = store.read("source_key")
+    both = (keys, sample_identities(keys))
     try:
-        _identities[store] = ids
+        _identities[store] = both
     except TypeError:  # not weak-referenceable: computed again next time
         pass
-    return ids
+    return both
+
+
+def source_keys_digest(store) -> str:
+    """SHA-256 of the files of the store's ``source_key`` column (of the whole file for a
+    single-file store): equal digests mean every row holds the same sample. About 10 MB for a
+    million samples, so hashing it is cheap next to reading and comparing the keys."""
+    import hashlib
+
+    try:
+        return _digests[store]
+    except (KeyError, TypeError):
+        pass
+    root = Path(store.path)
+    folder = root / "source_key"
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else [root]
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode() if p != root else b"store")
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    try:
+        _digests[store] = h.hexdigest()
+    except TypeError:
+        pass
+    return h.hexdigest()
 
 
 def read_rows(store, name: str, rows: Sequence[int]) -> np.ndarray:
@@ -162,11 +204,12 @@ class ResolvedMarks:
 def resolve_marks(store_path: str | os.PathLike, store=None) -> ResolvedMarks:
     """Each mark's current row in the store (opened from ``store_path`` when not given).
 
-    Fast path: the store is the conversion the marks were made on (same sample count and
-    creation time, or a schema-1 file of the same sample count) and every mark's recorded row
-    still holds its source key: the rows stand, and only the chunks holding them are read.
-    Otherwise every row's identity is computed (the ``source_key`` column, read once per open
-    store) and each mark is looked up; the ones not found are returned in ``missing``."""
+    Fast paths: the store's ``source_key`` column is byte for byte the one the marks were
+    written against (:func:`source_keys_digest`): the recorded rows stand; or, for a schema-1
+    file (no digest), every recorded row still holds its mark's source key (only the chunks
+    holding them are read). Otherwise every row's identity is computed (the ``source_key``
+    column, read once per open store) and each mark is looked up; the ones not found are
+    returned in ``missing``."""
     from hmr.core.schema.store import open_store
 
     store = store if store is not None else open_store(store_path)
@@ -176,23 +219,31 @@ def resolve_marks(store_path: str | os.PathLike, store=None) -> ResolvedMarks:
     if not marks:
         return out
     n = len(store)
-    same = doc.get("num_samples") == n and (doc.get("from_schema") == 1
-                                            or doc.get("store_created") == store.attrs.get("created"))
     ident = list(marks)
     rows = np.array([int(marks[i].get("row", -1)) for i in ident], dtype=np.int64)
-    if same and ((rows >= 0) & (rows < n)).all():
-        keys = read_rows(store, "source_key", rows)
-        want = [str(marks[i].get("source_key", "")) for i in ident]
-        if all(str(k) == w for k, w in zip(keys, want)):
-            out.rows = {int(r): {**marks[i], "identity": i} for i, r in zip(ident, rows.tolist())}
+    found = np.array([bool(marks[i].get("found", True)) for i in ident])
+    in_store = (rows >= 0) & (rows < n)
+    if doc.get("num_samples") == n and (in_store | ~found).all():
+        if doc.get("source_keys_sha256") == source_keys_digest(store):  # the rows' keys are unchanged
+            # marks written as not found were looked for in this very column: still missing
+            out.rows = {int(r): {**marks[i], "identity": i} for i, r, f in zip(ident, rows.tolist(), found) if f}
+            out.missing = [{"identity": i, **marks[i]} for i, f in zip(ident, found) if not f]
             return out
-    position = {str(k): r for r, k in enumerate(store_identities(store).tolist())}
+        if doc.get("from_schema") == 1:  # no digest: rows stand where they still hold their keys
+            keys = read_rows(store, "source_key", rows)
+            if all(str(k) == str(marks[i].get("source_key", "")) for k, i in zip(keys, ident)):
+                out.rows = {int(r): {**marks[i], "identity": i} for i, r in zip(ident, rows.tolist())}
+                return out
+    wanted, position = set(ident), {}
+    for r, k in enumerate(store_identities(store).tolist()):  # one pass; no map of every row
+        if k in wanted:
+            position[k] = r
     for i in ident:
         row = position.get(i)
         if row is None:
-            out.missing.append({"identity": i, **marks[i]})
+            out.missing.append({"identity": i, **marks[i], "found": False})
         else:
-            out.rows[row] = {**marks[i], "identity": i}
+            out.rows[row] = {**{k: v for k, v in marks[i].items() if k != "found"}, "identity": i}
     return out
 
 
