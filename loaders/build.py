@@ -4,7 +4,9 @@
 (``["shards/h36m-train", ...]``, equal ratios unless ``ratios`` is given), or sources already
 resolved (``[(ShardSet, ratio), ...]``). :func:`build_loader` streams them mixed by ratio;
 in resampled mode (training) an epoch is one pass, on average, over *every* source's samples
-(their sum), split over the ranks. :func:`batches_from_step` turns the loader into the endless
+(their sum), split over the ranks; in finite mode one set's shards are read once per epoch,
+split over ranks × workers, and :func:`exact_epoch_batches` says where every rank's epoch
+ends (training with ``data.resampled = false``). :func:`batches_from_step` turns the loader into the endless
 stream a training run consumes, resumable at any step. The trainer's configs come through
 here (:mod:`hmr.training.data` only maps a config onto these arguments).
 """
@@ -19,7 +21,8 @@ from hmr.core.errors import ConfigError
 from loaders.augment import SmplRootModel
 from loaders.mixes import MIXES, load_mix, resolve_mix
 from loaders.shard import INDEX_NAME, ShardSet, is_remote, load_shard_set
-from loaders.stream import EpochLoader, ShardStream, StreamConfig, batches_per_epoch, placement
+from loaders.stream import (EpochLoader, ShardStream, StreamConfig, batches_per_epoch, finite_batches_per_epoch,
+                            placement)
 
 Spec = str | os.PathLike | Sequence[str | os.PathLike] | Sequence[tuple[ShardSet, float]]
 
@@ -38,7 +41,10 @@ def resolve_sources(spec: Spec, shard_root: str | os.PathLike | None = None,
     entries = [spec] if isinstance(spec, (str, os.PathLike)) else spec
     # URL prefixes (http(s)://, s3://, gs://) are read as given; local entries are paths.
     paths = [p if isinstance(p, str) and is_remote(p) else Path(p) for p in entries]
-    if shard_root is not None:  # bare set names live under shard_root
+    if shard_root is not None and is_remote(str(shard_root)):  # bare names under a URL prefix
+        paths = [p if isinstance(p, str) or p.is_absolute() else str(shard_root).rstrip("/") + "/" + p.as_posix()
+                 for p in paths]
+    elif shard_root is not None:  # bare set names live under shard_root
         paths = [p if isinstance(p, str) or p.is_absolute() or (p / INDEX_NAME).exists()
                  else Path(shard_root) / p for p in paths]
     sets = [load_shard_set(p) for p in paths]
@@ -64,6 +70,20 @@ def build_loader(spec: Spec, cfg: StreamConfig | None = None, *,
         world = placement(rank, world_size).world_size
         epoch_batches = batches_per_epoch(sum(s.num_samples for s, _ in sources), cfg.batch_size, world)
     return EpochLoader(stream, epoch_batches, num_workers=num_workers, pin_memory=pin_memory)
+
+
+def exact_epoch_batches(sources: Sequence[tuple[ShardSet, float]], batch_size: int, world_size: int = 1,
+                        num_workers: int = 0) -> int:
+    """Epoch length (batches per rank) of finite-mode training on one shard set: each epoch
+    reads every shard once, split over ranks × workers, and every rank stops after the same
+    number of batches (:func:`loaders.stream.finite_batches_per_epoch`). A mix has no such
+    epoch: its ratios, not its sizes, decide what is read."""
+    if len(sources) != 1:
+        raise ConfigError(f"an exact epoch (data.resampled = false) reads one shard set, not {len(sources)}: "
+                          "train a mix with resampled streams")
+    sset = sources[0][0]
+    return finite_batches_per_epoch([int(s["num_samples"]) for s in sset.shards], batch_size, world_size,
+                                    num_workers)
 
 
 def batches_from_step(loader: EpochLoader, start_step: int = 0) -> Iterator[dict]:

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from hmr.core.errors import ConfigError, HmrError
 from hmr.core.sources import shard_set_name, shard_set_spellings
-from loaders.shard import INDEX_NAME, ShardSet, load_shard_set
+from loaders.shard import INDEX_NAME, ShardSet, is_remote, load_shard_set
 
 BENCHMARK_SOURCE = ("github.com/smplbody/hmr-benchmarks @ 6d782f06, configs/mixed/"
                     "resnet50_hmr_mix{N}.py, MixedDataset.partition")
@@ -202,31 +202,75 @@ def load_mix(spec: str) -> Mix:
 
 
 def find_shard_sets(root: str | os.PathLike) -> dict[str, ShardSet]:
-    """Shard sets under ``root`` (each ``root/<name>/index.json``), by name."""
+    """Shard sets under ``root`` (each ``root/<name>/index.json``), by name. ``root`` may be a
+    URL prefix (``s3://``, ``gs://``, ``http(s)://``): listed through fsspec, which reads an
+    HTTP server's directory pages (a server without them lists nothing; :func:`resolve_mix`
+    does not need the list)."""
+    if not is_remote(root):
+        indexes: list = sorted(Path(root).glob(f"*/{INDEX_NAME}"))
+    else:
+        fs, _ = _url_fs(root)
+        fs.invalidate_cache()  # a listing cached earlier in this process may be stale
+        try:
+            listed = fs.glob(_join(root, f"*/{INDEX_NAME}"))
+        except Exception as exc:  # noqa: BLE001 - storage libraries raise their own classes
+            raise HmrError(f"cannot list shard sets ({type(exc).__name__}: {exc})", path=root) from None
+        # fsspec gives http(s) results as URLs and object stores' without their protocol
+        indexes = sorted(p if "://" in p else f"{str(root).split('://', 1)[0]}://{p}" for p in listed)
     found = {}
-    for index in sorted(Path(root).glob(f"*/{INDEX_NAME}")):
+    for index in indexes:
         sset = load_shard_set(index)
         found[sset.name] = sset
     return found
 
 
+def _url_fs(url: str):
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
+def _join(root: str, name: str) -> str:
+    return str(root).rstrip("/") + "/" + name
+
+
+def _probe_remote(root: str, names: list[str]) -> ShardSet | None:
+    """The first of ``names`` with an ``index.json`` under the URL ``root`` (one request each):
+    a set is found by name, as in a folder, without listing the bucket or server."""
+    fs, _ = _url_fs(root)
+    for name in names:
+        if fs.exists(_join(root, f"{name}/{INDEX_NAME}")):
+            return load_shard_set(_join(root, name))
+    return None
+
+
 def resolve_mix(mix: Mix, root: str | os.PathLike, aliases: dict[str, str] | None = None
                 ) -> list[tuple[ShardSet, float]]:
-    """The mix's shard sets under ``root`` with normalised ratios; errors name what is missing."""
-    available = find_shard_sets(root)
+    """The mix's shard sets under ``root`` with normalised ratios; errors name what is missing.
+    ``root`` is a folder or a URL prefix (``http(s)://``, ``s3://``, ``gs://``): under a URL
+    each component's names are tried in order as ``<root>/<name>/index.json``."""
+    remote = is_remote(root)
+    available = {} if remote else find_shard_sets(root)
     aliases = aliases or {}
     missing = []
     out = []
     for comp, ratio in zip(mix.components, mix.ratios()):
         names = [aliases.get(n, n) for n in comp.candidates()]
-        found = [n for n in names if n in available]
-        if not found:
+        if remote:
+            sset = _probe_remote(str(root), names)
+            if sset is not None:
+                available[sset.name] = sset
+        else:
+            found = [n for n in names if n in available]
+            sset = available[found[0]] if found else None
+        if sset is None:
             asked = [aliases.get(n, n) for n in comp.preferred()]
             missing.append(" or ".join(asked) + (f" (benchmark file {comp.ann_file})" if comp.ann_file else ""))
             continue
-        out.append((available[found[0]], ratio))
+        out.append((sset, ratio))
     if missing:
+        where = (f"found: {', '.join(available) or 'none'}" if not remote else
+                 f"no <name>/{INDEX_NAME} there, or the server cannot be reached")
         raise HmrError(f"mix '{mix.name}' needs shard sets that are not under {root}: {', '.join(missing)} "
-                       f"(found: {', '.join(available) or 'none'}); shard them with 'hmr shard'",
-                       path=root)
+                       f"({where}); shard them with 'hmr shard'", path=root)
     return out

@@ -8,21 +8,29 @@ members must be exactly ``<key>.jpg``, ``<key>.json`` and ``<key>.kp.npy``: a ``
 ``.pickle`` member (which webdataset's default decoders unpickle) fails even when the index
 was updated to match it. Shard names must stay inside the set (:func:`load_shard_set`
 refuses the others before anything is read).
+
+A set given by URL prefix (``http(s)://``, ``s3://``, ``gs://``; docs/scale-out.md) is checked
+the same way: its ``index.json`` is read from the prefix and every shard is streamed once
+(size, sha256 and members from the one read, nothing written to disk). Shard files the index
+does not list are found where the storage can list a prefix (object stores, HTTP servers
+with directory pages); elsewhere that one check is skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tarfile
 from pathlib import Path
 
 from hmr.core.errors import HmrError
-from loaders.shard import INDEX_NAME, MEMBER_EXTENSIONS, ShardSet, _sha256, load_shard_set
+from loaders.shard import INDEX_NAME, MEMBER_EXTENSIONS, ShardSet, _sha256, is_remote, load_shard_set
 
 
 def _index_problems(sset: ShardSet) -> list[str]:
     """What the index itself gets wrong: no shards, counts that do not add up, rows of the
     store that no shard covers (a dropped shard), shard files the index does not list."""
-    where = sset.root / INDEX_NAME
+    where = _at(sset, INDEX_NAME)
     if not sset.shards:
         return [f"{where}: lists no shards"]
     problems = []
@@ -43,10 +51,32 @@ def _index_problems(sset: ShardSet) -> list[str]:
         problems.append(f"{where}: {total} samples + {len(sset.index.get('skipped', []))} skipped "
                         f"!= the store's {store_n}")
     listed = {s["name"] for s in sset.shards}
-    for f in sorted(sset.root.glob("shard-*.tar")):
-        if f.name not in listed:
+    for f in _shard_files(sset):
+        if f.rsplit("/", 1)[-1] not in listed:
             problems.append(f"{f}: a shard file the index does not list")
     return problems
+
+
+def _at(sset: ShardSet, name: str) -> str:
+    """Where a file of the set is: a path, or a URL under the set's prefix."""
+    return f"{sset.root}/{name}" if isinstance(sset.root, str) else str(sset.root / name)
+
+
+def _shard_files(sset: ShardSet) -> list[str]:
+    """The set's ``shard-*.tar`` files; for a URL prefix, those its storage lists ([] where it
+    cannot list: an HTTP server without directory pages)."""
+    if not isinstance(sset.root, str):
+        return [str(f) for f in sorted(sset.root.glob("shard-*.tar"))]
+    import fsspec
+
+    try:
+        fs, _ = fsspec.core.url_to_fs(sset.root)
+        fs.invalidate_cache()  # a listing cached earlier in this process may be stale
+        listed = fs.glob(_at(sset, "shard-*.tar"))
+    except Exception:  # noqa: BLE001 - no listing: the index's own checks still run
+        return []
+    scheme = sset.root.split("://", 1)[0]
+    return sorted(f if "://" in f else f"{scheme}://{f}" for f in listed)
 
 
 def _member_problems(f: Path, names: list[str]) -> tuple[list[str], int]:
@@ -69,39 +99,107 @@ def _member_problems(f: Path, names: list[str]) -> tuple[list[str], int]:
 
 def verify_shard_set(path: str | os.PathLike, check_digest: bool = True) -> list[str]:
     """Problems with a shard set (missing / resized / altered / miscounted shards, an index
-    that does not add up, shard names outside the set, members that are not ours); [] if none."""
-    import tarfile
-
+    that does not add up, shard names outside the set, members that are not ours); [] if none.
+    ``path``: the set's folder or URL prefix."""
     try:
         sset = load_shard_set(path)
     except (HmrError, KeyError, TypeError, ValueError) as exc:
         return [f"{path}: unusable shard index ({exc})"]
     problems = _index_problems(sset)
+    read = _read_remote_shard if is_remote(str(sset.root)) else _read_local_shard
     for s in sset.shards:
         if not {"name", "bytes", "sha256", "num_samples"} <= set(s):
-            problems.append(f"{sset.root / INDEX_NAME}: shard entry {s} lacks name/bytes/sha256/num_samples")
+            problems.append(f"{_at(sset, INDEX_NAME)}: shard entry {s} lacks name/bytes/sha256/num_samples")
             continue
-        f = sset.root / s["name"]
-        if not f.exists():
+        f = _at(sset, s["name"])
+        shard = read(f, s["bytes"], check_digest)
+        if shard.missing:
             problems.append(f"{f}: missing")
-            continue
-        if f.stat().st_size != s["bytes"]:
-            problems.append(f"{f}: {f.stat().st_size} bytes, index says {s['bytes']} (truncated?)")
-            continue
-        if check_digest and _sha256(f) != s["sha256"]:
+        elif shard.unreadable:
+            problems.append(f"{f}: unreadable ({shard.error})")
+        elif shard.size != s["bytes"]:
+            problems.append(f"{f}: {shard.size} bytes, index says {s['bytes']} (truncated?)")
+        elif check_digest and shard.sha256 != s["sha256"]:
             problems.append(f"{f}: sha256 differs from the index")
-            continue
-        try:
-            with tarfile.open(f) as tf:
-                members = tf.getmembers()
-        except (tarfile.TarError, OSError) as exc:
-            problems.append(f"{f}: unreadable tar ({exc})")
-            continue
-        odd = [m.name for m in members if not m.isfile()]
-        if odd:
-            problems.append(f"{f}: member {odd[0]!r} is not a regular file")
-        member_problems, count = _member_problems(f, [m.name for m in members if m.isfile()])
-        problems.extend(member_problems)
-        if count != s["num_samples"]:
-            problems.append(f"{f}: {count} samples, index says {s['num_samples']}")
+        elif shard.error is not None:
+            problems.append(f"{f}: unreadable tar ({shard.error})")
+        else:
+            odd = [name for name, is_file in shard.members if not is_file]
+            if odd:
+                problems.append(f"{f}: member {odd[0]!r} is not a regular file")
+            member_problems, count = _member_problems(f, [name for name, is_file in shard.members if is_file])
+            problems.extend(member_problems)
+            if count != s["num_samples"]:
+                problems.append(f"{f}: {count} samples, index says {s['num_samples']}")
     return problems
+
+
+class _ShardRead:
+    """What one read of a shard found: its size, sha256 (when asked), (name, is a regular
+    file) of its members, or why the tar (``error``) or the file (``unreadable``) could not
+    be read."""
+
+    def __init__(self) -> None:
+        self.missing, self.unreadable, self.size, self.sha256 = False, False, -1, ""
+        self.members: list[tuple[str, bool]] = []
+        self.error: str | None = None
+
+
+def _read_local_shard(f: str, expected_bytes: int, check_digest: bool) -> _ShardRead:
+    out, path = _ShardRead(), Path(f)
+    if not path.exists():
+        out.missing = True
+        return out
+    out.size = path.stat().st_size
+    if out.size != expected_bytes:
+        return out
+    if check_digest:
+        out.sha256 = _sha256(path)
+    try:
+        with tarfile.open(path) as tf:
+            out.members = [(m.name, m.isfile()) for m in tf.getmembers()]
+    except (tarfile.TarError, OSError) as exc:
+        out.error = str(exc)
+    return out
+
+
+class _Counting:
+    """A read-only stream that counts (and hashes) the bytes read through it."""
+
+    def __init__(self, raw, digest: bool):
+        self.raw, self.size = raw, 0
+        self.sha = hashlib.sha256() if digest else None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.size += len(data)
+        if self.sha is not None:
+            self.sha.update(data)
+        return data
+
+
+def _read_remote_shard(url: str, expected_bytes: int, check_digest: bool) -> _ShardRead:
+    """One streamed read of a remote shard: tar members as they pass, then the rest of the
+    bytes for the size and digest (a tar cut short still reports its size, like a local one)."""
+    from loaders.stream import open_shard
+
+    out = _ShardRead()
+    try:
+        with open_shard(url) as raw:
+            fh = _Counting(raw, check_digest)
+            try:
+                with tarfile.open(fileobj=fh, mode="r|") as tf:
+                    out.members = [(m.name, m.isfile()) for m in tf]
+            except (tarfile.TarError, EOFError) as exc:
+                out.error = str(exc)
+            while fh.read(1 << 20):
+                pass
+    except FileNotFoundError:
+        out.missing = True
+        return out
+    except Exception as exc:  # noqa: BLE001 - storage libraries raise their own classes
+        out.unreadable, out.error = True, f"{type(exc).__name__}: {exc}"
+        return out
+    out.size = fh.size
+    out.sha256 = fh.sha.hexdigest() if fh.sha is not None else ""
+    return out

@@ -614,7 +614,7 @@ class EpochLoader:
         return self.batches_per_epoch
 
     def __iter__(self) -> Iterator[dict]:
-        loader = DataLoader(self.dataset, batch_size=None, **self.kwargs)
+        loader = DataLoader(self.dataset, batch_size=None, worker_init_fn=_worker_ignores_sigterm, **self.kwargs)
         remaining = None
         if self.batches_per_epoch is not None:
             remaining = self.batches_per_epoch - self.dataset.resume_batches
@@ -622,6 +622,38 @@ class EpochLoader:
         self.dataset.resume_batches = 0
 
 
+def _worker_ignores_sigterm(worker_id: int) -> None:
+    """DataLoader workers ignore SIGTERM: Slurm's preemption and torchrun's shutdown signal a
+    whole process group, and a worker killed by it would crash the trainer it feeds before
+    that trainer checkpoints (hmr.training.trainer stops on SIGTERM). The loader still ends
+    its workers itself, and a worker whose trainer died exits (PyTorch's parent watchdog)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def batches_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:
     """Nominal epoch length per rank: every sample once, on average, across the rank set."""
     return max(1, num_samples // (batch_size * world_size))
+
+
+def finite_batches_per_epoch(shard_samples: Sequence[int], batch_size: int, world_size: int = 1,
+                             num_workers: int = 0) -> int:
+    """Batches that every rank makes in every finite-mode epoch of one shard set.
+
+    Each of the ``world_size × workers`` places reads every ``places``-th shard of the epoch's
+    permutation, so it gets at least ``len // places`` shards — at worst the smallest ones —
+    and makes ``samples // batch_size`` batches of them (drop_last). Ending every rank's epoch
+    there keeps the ranks stepping together (DDP), the DataLoader's round-robin over workers
+    intact (exact resume), and reads no sample twice; every sample is read when the shards
+    split evenly (equal shards, their count a multiple of the places, a worker's samples a
+    multiple of the batch)."""
+    workers = max(1, num_workers)
+    places = world_size * workers
+    if len(shard_samples) < places:
+        raise HmrError(f"{len(shard_samples)} shards cannot feed {world_size} ranks × {workers} workers: "
+                       "reshard with fewer samples per shard or use fewer workers")
+    fewest = sum(sorted(int(n) for n in shard_samples)[:len(shard_samples) // places])
+    if fewest < batch_size:
+        raise HmrError(f"a worker may get only {fewest} samples per epoch, fewer than a batch of {batch_size}")
+    return workers * (fewest // batch_size)

@@ -10,12 +10,13 @@ COMMAND = "verify"
 HELP = "check raw files against a source manifest (with --root), a converted store, or a shard set"
 EXAMPLE = ("hmr verify coco2014 --root /data/coco      # raw files\n"
            "  hmr verify out/coco_train.zarr                # a converter output\n"
-           "  hmr verify shards/coco2017-train              # a shard set (its index.json)")
+           "  hmr verify shards/coco2017-train              # a shard set (its index.json)\n"
+           "  hmr verify https://host/sets/coco2017-train   # a shard set by URL (http(s), s3, gs)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("target", help="source manifest name or .toml path (with --root), "
-                        "or a store / its .manifest.json")
+                        "or a store / its .manifest.json, or a shard set's folder or URL prefix")
     parser.add_argument("--root", type=Path, help="dataset root folder (source verification)")
     parser.add_argument("--quick", action="store_true", help="sizes only, skip checksums")
     parser.add_argument("--workers", type=int, default=None, help="hashing threads")
@@ -40,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
                                          strict=args.strict, extract=args.extract,
                                          progress=progress)
     else:
+        from loaders.shard import is_remote
+
+        if is_remote(args.target):  # a shard set's URL prefix (docs/scale-out.md)
+            return _verify_shards(args.target, quick=args.quick, as_json=args.json)
         target = Path(args.target)
         if (target / "index.json").is_file():
             return _verify_shards(target, quick=args.quick, as_json=args.json)
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _verify_shards(folder: Path, *, quick: bool, as_json: bool) -> int:
+def _verify_shards(folder: Path | str, *, quick: bool, as_json: bool) -> int:
     import json
 
     from loaders import verify_shard_set

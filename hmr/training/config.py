@@ -112,6 +112,9 @@ class TrainConfig:
     eval_bench: str = "3dpw"
     eval_data: str = ""
     eval_max_samples: int = 0
+    #: every process writes the sample keys of each step to ``samples/rank_RRRRR.jsonl``
+    #: (hmr.training.sample_log): an audit of how the data is split over ranks and resumed
+    log_samples: bool = False
 
 
 @dataclass
@@ -119,7 +122,8 @@ class DataConfig:
     """What to train on; interpreted by :func:`hmr.training.data.build_batches`."""
 
     source: str = "shards"  # shards | random
-    #: folder holding the shard sets (``<root>/<set>/index.json``), for ``mix``
+    #: folder or URL prefix (http(s)://, s3://, gs://) holding the shard sets
+    #: (``<root>/<set>/index.json``), for ``mix``
     root: str = ""
     #: a loaders mix preset (``mix1`` .. ``mix11``) or a mix TOML/JSON file
     mix: str = ""
@@ -132,6 +136,10 @@ class DataConfig:
     #: {flip_prob = 0.5, rotation_prob = 0.0}; unnamed ones keep SPIN's defaults
     augmentation: dict = field(default_factory=dict)
     shuffle_buffer: int = 1000
+    #: true: each (rank, worker) draws shards at random, forever (an epoch is a nominal length);
+    #: false: each epoch reads every shard of one set once, split over ranks × workers, and
+    #: ends when every rank has the same count of batches (loaders.build.exact_epoch_batches)
+    resampled: bool = True
     #: MiB of decoded samples kept in memory across epochs (loaders.cache; 0 = off). Pays
     #: with num_workers = 0 (workers restart every epoch and start empty): small machines
     cache_mb: int = 0

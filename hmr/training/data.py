@@ -7,7 +7,8 @@ gives it to the model, so checkpoints record it, and the shard batches are norma
 :func:`build_batches` returns a callable ``start_step -> iterator of batches`` that the trainer
 calls once (with the resumed step), so a resumed run continues its data stream exactly. Shards
 are assembled and mixed in one place, :func:`loaders.build.build_loader` (an epoch: the sum of
-the sets' samples); this module only maps the ``[data]`` table onto it. The shard stream's
+the sets' samples; with ``data.resampled = false``, one exact pass over one set split over
+the ranks); this module only maps the ``[data]`` table onto it. The shard stream's
 callable also carries ``batches_per_epoch`` (SPIN merges its fits per epoch). Random bodies
 (:mod:`hmr.training.random_batches`) need no shards.
 """
@@ -20,7 +21,7 @@ from hmr.core.crop import DEFAULT_CROP_SCALE, InputConfig
 from hmr.core.errors import ConfigError
 from hmr.training.config import Config
 from loaders.augment import AugmentConfig
-from loaders.build import batches_from_step, build_loader, resolve_sources
+from loaders.build import batches_from_step, build_loader, exact_epoch_batches, resolve_sources
 from loaders.mixes import load_mix, resolve_mix
 from loaders.occlusion import OcclusionConfig
 from loaders.shard import is_remote, load_shard_set
@@ -92,12 +93,13 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
         raise ConfigError(f"data.augmentation: {exc}") from None
     net_input = input_config(config, sources)  # the sets resolved once
     stream_cfg = StreamConfig(out_size=net_input.size_px, mean=net_input.mean, std=net_input.std,
-                              batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=True,
+                              batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=data.resampled,
                               seed=t.seed, train=data.augment, convention=data.convention, occlusion=occlusion,
                               augment=augment, cache_mb=data.cache_mb,
                               normalise_on_device=True)  # the trainer's move_batch normalises
+    epoch = None if data.resampled else exact_epoch_batches(sources, t.batch_size, world_size, data.num_workers)
     loader = build_loader(sources, stream_cfg, num_workers=data.num_workers, pin_memory=t.device != "cpu",
-                          rank=rank, world_size=world_size)
+                          rank=rank, world_size=world_size, epoch_batches=epoch)
 
     def stream(start_step: int) -> Iterator[dict]:
         return batches_from_step(loader, start_step)

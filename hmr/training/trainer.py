@@ -8,9 +8,10 @@ off (the loaders seed their stream from it).
 
 - Device: CUDA when present (bf16 autocast and channels-last there by default), else CPU in
   fp32. The body model always runs in fp32 (its blend shapes lose mm-level accuracy in bf16).
-- Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in DDP, NCCL on
-  CUDA and gloo on CPU; each process takes ``train.batch_size`` samples per step, rank 0
-  logs and writes checkpoints.
+- Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1, one node or several) the model is
+  wrapped in DDP, NCCL on CUDA and gloo on CPU; each process takes ``train.batch_size``
+  samples per step, global rank 0 logs and writes checkpoints (the run folder must be on
+  storage every node reads), a signal to any rank stops all of them after the same step.
 - Checkpoints (:mod:`hmr.models.checkpoint`, in the run folder of :mod:`hmr.training.run_folder`)
   every ``train.checkpoint_every`` steps, at the end, and on SIGTERM/SIGINT (Slurm
   preemption): model and its input config, optimiser, scheduler, objective (Balanced-MSE σ),
@@ -198,6 +199,11 @@ class Trainer:
                                         pose_prior=spin_prior, run_dir=self.run_dir)
         if resume_path is not None:
             self.resume(resume_path)
+        self._control = None  # the process group of the per-step stop flag (None: the default)
+        if self.world > 1:
+            if self.device.type == "cuda":  # a CPU flag over gloo: no GPU sync per step
+                self._control = dist.new_group(backend="gloo")
+            self._check_same_step()
 
     # -- checkpoints ----------------------------------------------------------------------
     def _gather_rng(self) -> list:
@@ -249,6 +255,16 @@ class Trainer:
             set_rng_state(rngs[self.rank])
         else:  # a different world size cannot continue the same random streams
             seed_everything(self.config.train.seed + self.rank + 1_000_003 * self.step)
+
+    def _check_same_step(self) -> None:
+        """Every rank must start at the same step: one that found no checkpoint (a run folder
+        on a disk only one node sees) would train from scratch beside resumed ones."""
+        steps: list = [None] * self.world
+        dist.all_gather_object(steps, self.step)
+        if len(set(steps)) > 1:
+            raise ConfigError(f"the ranks start at different steps {steps}: the run folder must be on "
+                              "storage that every node reads (resume found different checkpoints)",
+                              path=self.run_dir)
 
     # -- one step -------------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -369,6 +385,19 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._stop_signal = signum
 
+    def _stopping(self) -> bool:
+        """Whether a SIGTERM/SIGINT reached any rank. The signal reaches the processes of a
+        multi-node job at different moments (Slurm's preemption, one node's torchrun): the ranks
+        agree on it each step, so all of them stop after the same step and checkpoint it together."""
+        flag = self._stop_signal is not None
+        if self.world == 1:
+            return flag
+        stop = torch.tensor([int(flag)])
+        dist.all_reduce(stop, op=dist.ReduceOp.MAX, group=self._control)
+        if stop.item() and self._stop_signal is None:
+            self._stop_signal = 0  # another rank's signal: stop (and skip the final evaluation) too
+        return bool(stop.item())
+
     def _spin_merge_every(self, batches: Batches) -> int:
         """Steps between SPIN's fits-table merges: ``spin.merge_every`` or the data's epoch."""
         if self.spin is None:
@@ -403,14 +432,21 @@ class Trainer:
                    desc=self.config.name or "train", unit="step", dynamic_ncols=True)
         sums: dict[str, torch.Tensor] = {}  # kept on the device: no host sync per step
         count, wait_s, t0, last = 0, 0.0, time.perf_counter(), {}
+        samples = None
+        if t.log_samples:
+            from hmr.training.sample_log import SampleLog
+
+            samples = SampleLog(self.run_dir, self.rank, resume_step=self.step if self.step else None)
         try:
-            while self.step < end and self._stop_signal is None:
+            while self.step < end and not self._stopping():
                 tw = time.perf_counter()
                 try:
                     batch = next(stream)
                 except StopIteration:
                     raise ConfigError(f"the data stream ended at step {self.step} of {end}") from None
                 wait_s += time.perf_counter() - tw
+                if samples is not None:
+                    samples.log(self.step + 1, batch)
                 terms = self.train_step(batch)
                 for k, v in terms.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
@@ -440,6 +476,8 @@ class Trainer:
         finally:
             bar.close()
             logger.close()
+            if samples is not None:
+                samples.close()
             for s, handler in old.items():
                 signal.signal(s, handler)
         return last
