@@ -33,7 +33,8 @@ def prox(tmp_path_factory):
     return result.store, store, wrote
 
 
-def _reference_pixels(fit: dict, k: np.ndarray, gender: str, rot=np.eye(3), transl=np.zeros(3)) -> np.ndarray:
+def _reference_pixels(fit: dict, k: np.ndarray, gender: str, rot: np.ndarray | None = None,
+                      transl: np.ndarray | None = None) -> np.ndarray:
     """(V, 2) pixels of the fit's vertices by smplx with PCA hands, as PROX's fitting code poses it."""
     import smplx
 
@@ -46,7 +47,7 @@ def _reference_pixels(fit: dict, k: np.ndarray, gender: str, rot=np.eye(3), tran
              "reye_pose", "expression", "transl")
     with torch.no_grad():
         verts = model(**{n: torch.from_numpy(fit[n]) for n in names}).vertices[0].numpy().astype(np.float64)
-    cam = verts @ rot.T + transl
+    cam = verts if rot is None else verts @ rot.T + transl
     uv = cam @ k.T
     return uv[:, :2] / uv[:, 2:]
 
