@@ -1,6 +1,7 @@
 """The page in a real headless browser (Debian's Chromium + ChromeDriver, driven by Selenium):
 load a store, filter, open a sample, check keypoints and mesh are drawn (pixels), mark three
-samples, reload and see the marks, shard and find them excluded.
+samples, reload and see the marks, shard and find them excluded; curate with the keyboard and
+by whole selections; forget a mark whose sample is gone; see a PROX sample's SMPL-X mesh.
 
 Skips when Chromium, ChromeDriver or Selenium is absent (``apt-get install chromium
 chromium-driver``, ``pip install selenium``). ``HMR_REVIEW_SCREENSHOT=path.png`` saves a
@@ -149,9 +150,10 @@ def test_review_page_in_a_headless_browser(browser, tmp_path):
 
 
 def test_keyboard_and_whole_selection_curation(browser, tmp_path):
-    """j / k / arrows walk the filtered list (across pages), x marks and unmarks the open
-    sample, Esc closes it; the whole filtered selection (more than a page) is counted by the
-    server, confirmed, marked with a reason and unmarked."""
+    """A mark whose sample is not in the store is shown and forgotten on request; j / k /
+    arrows walk the filtered list (across pages), x marks and unmarks the open sample, Esc
+    closes it; the whole filtered selection (more than a page) is counted by the server,
+    confirmed, marked with a reason and unmarked."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -159,10 +161,14 @@ def test_keyboard_and_whole_selection_curation(browser, tmp_path):
 
     from hmr.core.schema import open_store
     from hmr.review.index import ReviewIndex
-    from hmr.review.marks import resolve_marks
+    from hmr.review.marks import marks_path, resolve_marks
     from hmr.review.server import serve_in_thread
 
     path = make_store(tmp_path, n=100, name="keys")
+    # a mark made on another conversion, whose sample is not in this one
+    marks_path(path).write_text(json.dumps({
+        "format": "hmrkit-review-marks", "schema": 2, "version": 1, "dataset": "keys", "split": "val",
+        "marks": {"ann:5555": {"row": 3, "source_key": "ann:5555", "reason": "gone", "excluded": True}}}))
     server, _ = serve_in_thread(ReviewIndex([path]), 0)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
 
@@ -178,6 +184,11 @@ def test_keyboard_and_whole_selection_curation(browser, tmp_path):
     try:
         browser.get(url)
         _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .card")) == 48)
+        _wait(browser, lambda d: "1 marks name samples not in this store" in d.find_element(By.ID, "missing-marks").text)
+        assert "ann:5555 (gone)" in browser.find_element(By.ID, "missing-marks").text
+        browser.find_element(By.CSS_SELECTOR, "#missing-marks button.forget").click()
+        _wait(browser, lambda d: d.find_element(By.ID, "missing-marks").text == "")
+        assert resolve_marks(path).missing == [] and resolve_marks(path).version == 2
         press("j")
         wait_row(0)
         press("j")
@@ -242,3 +253,35 @@ def _alert(driver):
         return driver.switch_to.alert.text
     except NoAlertPresentException:
         return None
+
+
+def test_smplx_sample_in_the_browser(browser, tmp_path):
+    """A PROX sample (SMPL-X only, PCA hands) opened on the page: the view has its SMPL-X mesh,
+    named under the picture, at the pixels the server drew it."""
+    from selenium.webdriver.common.by import By
+
+    from hmr.review.index import ReviewIndex
+    from hmr.review.server import serve_in_thread
+    from tests.fixtures.converters_2d import convert
+    from tests.fixtures.prox import write_prox
+
+    write_prox(tmp_path / "raw", "train", n=1)
+    result, _ = convert("prox", tmp_path / "raw", tmp_path / "out", "train")
+    server, _ = serve_in_thread(ReviewIndex([result.store]), 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        browser.get(url)
+        _wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#grid .card")) == 1)
+        browser.find_element(By.CSS_SELECTOR, '.card[data-row="0"]').click()
+        _wait(browser, lambda d: d.execute_script("const i=document.getElementById('view');"
+                                                  "return i && i.complete && i.naturalWidth > 0"), timeout=180)
+        assert browser.find_element(By.ID, "mesh-model").text == "mesh: SMPL-X"
+        assert not browser.find_elements(By.ID, "mesh-note")
+        with_mesh, without = (_png(f"{url}view/0/0.png{q}") for q in ("", "?mesh=0"))
+        diff = np.abs(with_mesh.astype(int) - without.astype(int)).sum(axis=2)
+        assert (diff > 20).sum() > 20000
+        y, x = np.unravel_index(np.argmax(diff), diff.shape)
+        assert browser.execute_script(PIXEL_JS, int(x), int(y)) == with_mesh[y, x].tolist()
+    finally:
+        server.shutdown()
+        server.server_close()
