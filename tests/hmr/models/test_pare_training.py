@@ -79,7 +79,7 @@ def test_pare_trains_on_synthetic_shards_and_is_evaluated(tmp_path):
     from hmr.evaluation.run import EvalOptions, evaluate
     from hmr.training.launch import train
     from tests.fixtures.spin import spin_shards
-    from tests.hmr.models.test_graphcmr_training import _mean_pose_pa_mpjpe
+    from hmr.evaluation.baselines import evaluate_mean_pose
 
     set_dir = spin_shards(tmp_path, n=32)
     overrides = [*SMALL, "model.img_size=64", 'model.backbone_checkpoint=""', 'data.source="shards"',
@@ -93,8 +93,8 @@ def test_pare_trains_on_synthetic_shards_and_is_evaluated(tmp_path):
         first, last = records[0][term], np.mean([r[term] for r in records[-2:]])
         assert last < 0.8 * first, (term, first, last)
     store = next((tmp_path / "stores").glob("*.zarr"))
-    result = evaluate(tmp_path / "run" / "last.pt", "smpl", store, tmp_path / "eval",
-                      EvalOptions(num_workers=0, worst=0, device="cpu", allow_other_dataset=True))
-    baseline = _mean_pose_pa_mpjpe(store)
+    options = EvalOptions(num_workers=0, worst=0, device="cpu", allow_other_dataset=True)
+    result = evaluate(tmp_path / "run" / "last.pt", "smpl", store, tmp_path / "eval", options)
+    baseline = evaluate_mean_pose(tmp_path / "run" / "last.pt", "smpl", store, tmp_path / "baseline", options)["PA-MPJPE"]
     # 40 steps prove the path, not the accuracy (docs/models.md records a longer run)
     assert np.isfinite(result["PA-MPJPE"]) and 0 < result["PA-MPJPE"] < 4 * baseline
