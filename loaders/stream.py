@@ -30,6 +30,7 @@ shortened.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import os
 import re
@@ -495,7 +496,7 @@ class ShardStream(IterableDataset):
 
     def __iter__(self) -> Iterator[dict]:
         _secure_webdataset()
-        where = placement(self.rank, self.world_size)
+        where = self._resumed_place(placement(self.rank, self.world_size))
         cfg = self.cfg
         streams = [component_samples(s, c, cfg, self.epoch, where, self.cache)
                    for c, (s, _) in enumerate(self.sources)]
@@ -513,6 +514,16 @@ class ShardStream(IterableDataset):
                 batch = []
         if batch and not cfg.drop_last:
             yield collate(batch, cfg.channels_last, cfg.mean, cfg.std, not cfg.normalise_on_device)
+
+    def _resumed_place(self, where: Placement) -> Placement:
+        """The worker part this DataLoader worker plays. The DataLoader asks its workers for
+        batches round-robin from worker 0, but after ``resume_batches`` = k the next batch of
+        the uninterrupted epoch is worker k mod n's: DataLoader worker i plays worker
+        (i + k) mod n, so the batches come in the uninterrupted order."""
+        if where.num_workers <= 1 or not self.resume_batches:
+            return where
+        worker = (where.worker + self.resume_batches) % where.num_workers
+        return Placement(where.rank, where.world_size, worker, where.num_workers)
 
     def _skip_samples(self, where: Placement) -> int:
         """Raw samples this worker already turned into batches before ``resume_batches``.
@@ -614,22 +625,55 @@ class EpochLoader:
         return self.batches_per_epoch
 
     def __iter__(self) -> Iterator[dict]:
-        loader = DataLoader(self.dataset, batch_size=None, worker_init_fn=_worker_ignores_sigterm, **self.kwargs)
+        closing = _closing_flag() if self.kwargs["num_workers"] > 0 else None
+        init = functools.partial(_worker_signals, closing) if closing is not None else None
+        loader = DataLoader(self.dataset, batch_size=None, worker_init_fn=init, **self.kwargs)
         remaining = None
         if self.batches_per_epoch is not None:
             remaining = self.batches_per_epoch - self.dataset.resume_batches
-        yield from islice(loader, remaining)
+        try:
+            yield from islice(loader, remaining)
+        finally:
+            if closing is not None:
+                closing.value = 1
+                _LIVE_CLOSING_FLAGS.remove(closing)
         self.dataset.resume_batches = 0
 
 
-def _worker_ignores_sigterm(worker_id: int) -> None:
-    """DataLoader workers ignore SIGTERM: Slurm's preemption and torchrun's shutdown signal a
-    whole process group, and a worker killed by it would crash the trainer it feeds before
-    that trainer checkpoints (hmr.training.trainer stops on SIGTERM). The loader still ends
-    its workers itself, and a worker whose trainer died exits (PyTorch's parent watchdog)."""
+#: the "this iteration is ending" flags of the EpochLoader iterations alive in this process
+_LIVE_CLOSING_FLAGS: list = []
+
+
+def _closing_flag():
+    """A flag shared with one iteration's DataLoader workers (created before they start):
+    set when the iteration ends, and at interpreter exit, so that a worker then takes the
+    SIGTERM its DataLoader or multiprocessing sends it (see :func:`_worker_signals`)."""
+    import atexit
+    import multiprocessing
+
+    if not hasattr(_closing_flag, "registered"):
+        # registered after multiprocessing's own exit hook, so it runs first (atexit is LIFO)
+        atexit.register(lambda: [setattr(flag, "value", 1) for flag in _LIVE_CLOSING_FLAGS])
+        _closing_flag.registered = True
+    flag = multiprocessing.RawValue("b", 0)
+    _LIVE_CLOSING_FLAGS.append(flag)
+    return flag
+
+
+def _worker_signals(closing, worker_id: int) -> None:
+    """A DataLoader worker ignores SIGTERM while its iteration runs: Slurm's preemption and
+    torchrun's shutdown signal whole process groups, and a worker killed by it would crash the
+    trainer it feeds before that trainer checkpoints (hmr.training.trainer stops on SIGTERM).
+    Once the iteration ends (``closing``), SIGTERM ends the worker as usual: the DataLoader's
+    own shutdown and multiprocessing's at exit rely on it."""
     import signal
 
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def on_sigterm(signum, frame) -> None:
+        if closing.value:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def batches_per_epoch(num_samples: int, batch_size: int, world_size: int = 1) -> int:

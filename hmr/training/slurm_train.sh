@@ -6,7 +6,11 @@
 # Extra arguments go to `hmr train` unchanged (config name, overrides, --out). The run resumes
 # from its latest checkpoint automatically, so a requeued or preempted job continues where it
 # stopped: on SIGTERM (sent by Slurm before the time limit, see --signal below) the trainer
-# writes a checkpoint and exits, and `scontrol requeue` / a resubmission picks it up.
+# writes a checkpoint and exits, and `scontrol requeue` / a resubmission picks it up. The
+# signal may reach the nodes at different moments: the ranks agree on it and all stop after
+# the same step. The run folder (--out) must be on storage every node reads. This launch
+# (torchrun, c10d rendezvous, --resume) is what tests/hmr/training/test_multinode.py runs on
+# 2 "nodes" on the loopback; docs/scale-out.md, "Training on several nodes".
 #
 #SBATCH --job-name=hmr-train
 #SBATCH --ntasks-per-node=1
