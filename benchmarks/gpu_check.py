@@ -13,7 +13,10 @@ It runs, in order, and prints every figure with the device and the machine line:
    fraction from input), for several N;
 4. evaluation throughput on the device (``benchmarks/evaluate.py --device cuda``: SMPL of
    prediction and ground truth + metrics, samples/s, against the network's forward rate);
-5. SMPLify fits/s, batched against one at a time (``benchmarks/smplify.py --device cuda``).
+5. SMPLify fits/s, batched against one at a time (``benchmarks/smplify.py --device cuda``);
+6. each of the five algorithms (HMR, SPIN, GraphCMR, PARE, Graphormer: their ``*_normal``
+   configs, backbones and input sizes) in a short bf16 + channels-last training on the same
+   synthetic shards, printing images/s of its last logging interval (issue 18's figure).
 
 A part that fails is reported and the next one still runs; the exit status is non-zero when
 any part failed. ``--smoke`` runs the same parts on the CPU at toy sizes (the test suite does,
@@ -78,6 +81,43 @@ def feed(set_dir: Path, run_dir: Path, workers: int, device: str, smoke: bool) -
     return train("tiny_cpu", overrides, out=run_dir, progress=False)
 
 
+#: the five algorithms of the benchmark table, by their "Normal" config
+ALGORITHMS = ("hmr_normal", "spin_normal", "graphcmr_normal", "pare_normal", "graphormer_normal")
+#: CPU smoke sizes per algorithm (the model's own small settings, as its tests use)
+SMOKE_MODEL = {
+    "hmr_normal": ['model.backbone="test_resnet"'],
+    "spin_normal": ['model.backbone="test_resnet"'],
+    "graphcmr_normal": ['model.backbone="test_resnet"', "model.graph_channels=64", "model.graph_layers=1",
+                        "model.mesh_level=2"],
+    "pare_normal": ['model.backbone="test_resnet"', "model.pare_branch_channels=16", "model.pare_smpl_features=8"],
+    "graphormer_normal": ['model.backbone="test_resnet"', "model.transformer_hidden=[64, 32]",
+                          "model.transformer_dims=[32]", "model.transformer_graph=[0, 1]",
+                          "model.transformer_layers=1", "model.transformer_heads=2"],
+}
+
+
+def train_algorithm(algo: str, set_dir: Path, run_dir: Path, workers: int, device: str, smoke: bool
+                    ) -> dict[str, float]:
+    """A short training of one algorithm at its config's backbone and input size (bf16 +
+    channels-last on the GPU); the scalars of its last logging interval."""
+    from hmr.training.launch import train
+
+    if smoke:
+        sizes = [*SMOKE_MODEL[algo], "model.img_size=64", "train.batch_size=2", "train.total_steps=2",
+                 "train.log_every=1", 'train.precision="fp32"']
+        if algo.startswith("spin"):
+            sizes += ["spin.camera_iters=2", "spin.body_iters=2"]
+    else:
+        sizes = ["train.batch_size=32", "train.total_steps=40", "train.log_every=20", 'train.precision="bf16"',
+                 "train.channels_last=true"]
+    if algo.startswith("spin"):
+        sizes += ['train.init_from=""']  # SPIN starts from a trained HMR; a speed figure needs none
+    overrides = [*sizes, f'train.device="{device}"', "train.checkpoint_every=100000", 'model.backbone_checkpoint=""',
+                 'data.source="shards"', f'data.shards=["{set_dir}"]', f"data.num_workers={workers}",
+                 "data.augment=true"]
+    return train(algo, overrides, out=run_dir, progress=False)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workers", type=int, nargs="*", default=None,
@@ -120,27 +160,43 @@ def main() -> int:
     part("HMR-ResNet-50 train step", lambda: run_script(
         ["benchmarks/train_step.py", *(smoke or ["--device", "cuda", "--batch", "64", "--size", "224"])]))
 
-    # 3. Does the loader keep the GPU fed?
+    # 3. Does the loader keep the GPU fed? (The shards are kept for part 6.)
+    scratch = Path(tempfile.mkdtemp(prefix="hmr-gpu-check-"))
+    shards: list[Path] = []
+
     def loader_feed() -> None:
-        scratch = Path(tempfile.mkdtemp(prefix="hmr-gpu-check-"))
-        try:
-            t0 = time.perf_counter()
-            set_dir = make_shards(scratch, 16 if args.smoke else args.images, 64 if args.smoke else 256)
-            print(f"rendered, converted and sharded in {time.perf_counter() - t0:.0f} s: {set_dir}", flush=True)
-            for w in workers:
-                last = feed(set_dir, scratch / f"run_w{w}", w, device, args.smoke)
-                line = (f"loader workers {w:2d}: {last.get('images_per_s', float('nan')):8.0f} images/s, "
-                        f"waiting for data {100 * last.get('data_wait_fraction', float('nan')):5.1f}% of the time")
-                print(line, flush=True)
-                summary.append("  " + line)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        t0 = time.perf_counter()
+        shards.append(make_shards(scratch, 16 if args.smoke else args.images, 64 if args.smoke else 256))
+        print(f"rendered, converted and sharded in {time.perf_counter() - t0:.0f} s: {shards[0]}", flush=True)
+        for w in workers:
+            last = feed(shards[0], scratch / f"run_w{w}", w, device, args.smoke)
+            line = (f"loader workers {w:2d}: {last.get('images_per_s', float('nan')):8.0f} images/s, "
+                    f"waiting for data {100 * last.get('data_wait_fraction', float('nan')):5.1f}% of the time")
+            print(line, flush=True)
+            summary.append("  " + line)
 
     part("loader feeding the GPU (ResNet-50, bf16 + channels-last, batch 64)", loader_feed)
     # 4. Evaluation.
     part("evaluation throughput", lambda: run_script(["benchmarks/evaluate.py", *(smoke or dev)]))
     # 5. SMPLify.
     part("SMPLify", lambda: run_script(["benchmarks/smplify.py", *(smoke or [*dev, "--batch", "1024"])]))
+
+    # 6. Each algorithm, a short bf16 training on the same shards.
+    def algorithms() -> None:
+        if not shards:
+            raise RuntimeError("no shards (part 3 failed)")
+        w = 0 if args.smoke else max(workers)
+        for algo in ALGORITHMS:
+            last = train_algorithm(algo, shards[0], scratch / f"run_{algo}", w, device, args.smoke)
+            line = (f"{algo:18s} {last.get('images_per_s', float('nan')):8.0f} images/s "
+                    f"(data wait {100 * last.get('data_wait_fraction', float('nan')):4.1f}%)")
+            print(line, flush=True)
+            summary.append("  " + line)
+
+    try:
+        part("each algorithm, bf16 + channels-last training (its normal config)", algorithms)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
     print("\n== summary")
     print("\n".join(summary))
