@@ -1,7 +1,9 @@
 """``gs://`` shard sets against a Google-Cloud-Storage-compatible server on the loopback
 (``gcp-storage-emulator``, in memory), read through fsspec + gcsfs exactly as a user's
 bucket is: the emulator's address and anonymous credentials come from the environment
-(``STORAGE_EMULATOR_HOST``, fsspec's ``FSSPEC_GS_TOKEN``), nothing from the project's files."""
+(``STORAGE_EMULATOR_HOST``, fsspec's ``FSSPEC_GS_TOKEN``), nothing from the project's files.
+Batches equal those from disk; mixes resolve and sets are listed under a ``gs://`` root;
+``hmr verify`` of a set by ``gs://`` URL finds what it finds on disk."""
 
 from __future__ import annotations
 
@@ -22,8 +24,12 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 gcsfs = pytest.importorskip("gcsfs")
 pytest.importorskip("gcp_storage_emulator")
 
-from loaders.shard import load_shard_set  # noqa: E402
+from loaders.mixes import MIXES, find_shard_sets, resolve_mix  # noqa: E402
+from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
+from loaders.shard_check import verify_shard_set  # noqa: E402
 from loaders.stream import EpochLoader, ShardStream, StreamConfig  # noqa: E402
+
+MIX2_SETS = ("h36m-train", "humandata-mpi_inf_3dhp_train", "eft_coco-train")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +46,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def bucket(shard_dir, monkeypatch):
-    """The shard set uploaded to ``gs://hmr/sets/<name>`` on an emulator; yields that URL."""
+def gcs(monkeypatch):
+    """A GCS emulator on the loopback with a bucket ``hmr``; yields a gcsfs filesystem on it."""
     port = _free_port()
     exe = Path(sys.executable).with_name("gcp-storage-emulator")
     proc = subprocess.Popen([str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
@@ -64,14 +70,23 @@ def bucket(shard_dir, monkeypatch):
 
         monkeypatch.setattr(fsspec.config, "conf", {})
         fsspec.config.set_conf_env(fsspec.config.conf)  # FSSPEC_GS_* as a user's shell would give them
-        fs = gcsfs.GCSFileSystem(token="anon", project="hmr-test", skip_instance_cache=True)
-        for f in sorted(shard_dir.iterdir()):
-            if f.is_file():
-                fs.pipe_file(f"hmr/sets/{shard_dir.name}/{f.name}", f.read_bytes())
-        yield f"gs://hmr/sets/{shard_dir.name}"
+        yield gcsfs.GCSFileSystem(token="anon", project="hmr-test", skip_instance_cache=True)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def upload(fs, folder: Path, prefix: str) -> None:
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            fs.pipe_file(f"{prefix}/{f.relative_to(folder).as_posix()}", f.read_bytes())
+
+
+@pytest.fixture
+def bucket(shard_dir, gcs):
+    """The shard set uploaded to ``gs://hmr/sets/<name>``; yields that URL."""
+    upload(gcs, shard_dir, f"hmr/sets/{shard_dir.name}")
+    return f"gs://hmr/sets/{shard_dir.name}"
 
 
 def batches(set_ref, n: int = 3) -> list[dict]:
@@ -99,3 +114,23 @@ def test_missing_gcs_set_is_a_clear_error(bucket):
 
     with pytest.raises(HmrError, match="index.json"):
         load_shard_set(bucket + "-missing")
+
+
+@pytest.mark.slow
+def test_mix_listing_and_verify_over_gcs(gcs, tmp_path):
+    from tests.fixtures.loaders import pinhole_store
+
+    for dataset, split, seed in (("h36m", "train", 1), ("humandata", "mpi_inf_3dhp_train", 2),
+                                 ("eft_coco", "train", 3)):
+        store = pinhole_store(tmp_path, n=8, seed=seed, dataset=dataset, split=split)
+        shard_store(store, tmp_path / "shards", ShardConfig(samples_per_shard=4, crop_size=64), progress=False)
+    upload(gcs, tmp_path / "shards", "hmr/sets")
+    root = "gs://hmr/sets"
+    assert [s.root for s, _ in resolve_mix(MIXES["mix2"], root)] == [f"{root}/{n}" for n in MIX2_SETS]
+    found = find_shard_sets(root)
+    assert sorted(found) == sorted(MIX2_SETS)
+    assert all(u.startswith(f"{root}/") for s in found.values() for u in s.urls)
+    assert verify_shard_set(f"{root}/eft_coco-train") == []
+    gcs.pipe_file("hmr/sets/eft_coco-train/shard-000099.tar", b"x" * 512)
+    assert verify_shard_set(f"{root}/eft_coco-train") == [
+        f"{root}/eft_coco-train/shard-000099.tar: a shard file the index does not list"]
