@@ -1,49 +1,33 @@
-"""Slow: GraphCMR trains on synthetic shards through the ordinary trainer and is evaluated."""
+"""Slow: GraphCMR learns. Trained on small synthetic shards through the ordinary trainer (CPU,
+small sizes), its mesh scores a lower PA-MPJPE than the mean-pose baseline on a synthetic test set.
+
+Figures of this test's runs: docs/models.md, GraphCMR, "Synthetic check".
+"""
 
 import numpy as np
 import pytest
 
-from hmr.core.body.smpl import load_body_model
-from hmr.core.geometry import rot6d_to_matrix
-from hmr.core.schema.store import open_store
-from hmr.evaluation import get_benchmark, score_predictions, select_samples
-from hmr.evaluation.run import EvalOptions, evaluate
-from hmr.models.hmr import default_mean_params_path
-from hmr.models.regressor import load_mean_params
-from hmr.training.launch import train
-from hmr.training.logs import read_metrics
-from tests.fixtures.spin import spin_shards
+from tests.hmr.models._beats_baseline import synthetic_split, train_and_compare
 
-
-def _mean_pose_pa_mpjpe(store_path) -> float:
-    """PA-MPJPE (mm) of predicting the body model's mean pose and shape for every sample."""
-    store, bench = open_store(store_path), get_benchmark("smpl")
-    rows = select_samples(bench, store)
-    mean = load_mean_params(default_mean_params_path())
-    rot = rot6d_to_matrix(mean.pose6d.reshape(1, 24, 6)).expand(len(rows), -1, -1, -1)
-    errors = score_predictions(bench, store, rows, rot, mean.betas[None].expand(len(rows), -1),
-                               lambda g: load_body_model(gender=g))
-    return float(errors.pa_mpjpe_mm.mean())
+# The benchmark's L1 variant (graphcmr_l1) at the test's sizes: the test backbone, graph width 64,
+# one residual layer, the 431-vertex mesh level, batch 16, Adam 1e-3 with a cosine decay over 600
+# steps (docs/models.md, "Synthetic check": the runs that chose these)
+OVERRIDES = ['model.backbone="test_resnet"', "model.img_size=64", "model.graph_channels=64", "model.graph_layers=1",
+             "model.mesh_level=2", "data.shuffle_buffer=200", "data.augment=false", 'train.precision="fp32"',
+             "train.batch_size=16", "train.total_steps=600", "train.checkpoint_every=600", "train.log_every=25",
+             "train.keep_checkpoints=0", "optim.lr=1e-3", 'optim.scheduler="cosine"', "optim.warmup_steps=0"]
 
 
 @pytest.mark.slow
-def test_graphcmr_trains_on_synthetic_shards(tmp_path):
-    set_dir = spin_shards(tmp_path, n=32)
-    overrides = ['model.backbone="test_resnet"', "model.img_size=64", "model.graph_channels=64",
-                 "model.graph_layers=1", "model.mesh_level=2", 'model.backbone_checkpoint=""',
-                 'data.source="shards"', f'data.shards=["{set_dir}"]', "data.num_workers=0", "data.shuffle_buffer=16",
-                 "data.augment=false", "train.total_steps=40", "train.checkpoint_every=40", "train.log_every=5",
-                 "train.batch_size=8", 'train.device="cpu"', 'train.precision="fp32"', "optim.lr=1e-3"]
-    train("graphcmr_normal", overrides, out=tmp_path / "run", progress=False)
-    records = read_metrics(tmp_path / "run")
-    assert len(records) == 8
-    for term in ("loss", "loss_vertices", "loss_vertices_smpl"):
-        first, last = records[0][term], np.mean([r[term] for r in records[-2:]])
+def test_graphcmr_beats_the_mean_pose_baseline(tmp_path):
+    # yaw within ±0.3 rad (the demo's renders turn ±90°): at this budget the network cannot yet
+    # tell the yaw, and GraphCMR's camera-frame mesh then blurs over it (docs/models.md)
+    split = synthetic_split(tmp_path / "data", n_train=2000, n_test=100, max_yaw=0.3)
+    result = train_and_compare("graphcmr_l1", OVERRIDES, split, tmp_path)
+    print(result.line())
+    records = result.records
+    for term in ("loss", "loss_vertices", "loss_vertices_smpl", "loss_mesh_keypoints2d"):
+        first, last = records[0][term], np.mean([r[term] for r in records[-3:]])
         assert last < 0.8 * first, (term, first, last)
-    store = next((tmp_path / "stores").glob("*.zarr"))
-    result = evaluate(tmp_path / "run" / "last.pt", "smpl", store, tmp_path / "eval",
-                      EvalOptions(num_workers=0, worst=0, device="cpu", allow_other_dataset=True))
-    baseline = _mean_pose_pa_mpjpe(store)
-    # 40 steps prove the path, not the accuracy: the error is finite and of the right order
-    # (docs/models.md records longer runs against this baseline)
-    assert np.isfinite(result["PA-MPJPE"]) and 0 < result["PA-MPJPE"] < 4 * baseline
+    # 600 steps give 128.1 vs 137.8 mm (7%); 400 steps of the Normal variant stopped at 132-134
+    assert result.gain("PA-MPJPE") > 0.03, result.line()
