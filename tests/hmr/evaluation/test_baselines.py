@@ -44,10 +44,8 @@ def test_hmr_baseline_equals_the_zeroed_decoder_checkpoint(tmp_path, neutral):
     opts = EvalOptions(batch_size=4, num_workers=0, worst=1, device="cpu")
     zeroed = evaluate(mean_pose_checkpoint(ckpt, tmp_path / "zeroed.pt"), "3dpw", path, tmp_path / "e1", opts)
     baseline = evaluate_mean_pose(ckpt, "3dpw", path, tmp_path / "e2", opts)
-    trained = evaluate(ckpt, "3dpw", path, tmp_path / "e3", opts)
     for metric in ("MPJPE", "PA-MPJPE", "PVE"):
         assert baseline[metric] == pytest.approx(zeroed[metric], abs=1e-3)
-    assert baseline["PA-MPJPE"] != pytest.approx(trained["PA-MPJPE"], abs=1e-2)  # a random net is not the mean
     assert baseline["checkpoint"].startswith("mean-pose baseline") and baseline["checkpoint_step"] == -1
     assert len(list((tmp_path / "e2" / "worst").glob("worst_*.png"))) == 1  # drawn with the mean camera
     # the numbers are those of the mean parameters posed on the neutral model, sample by sample
