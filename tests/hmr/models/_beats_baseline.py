@@ -38,13 +38,14 @@ class SyntheticSplit:
 def synthetic_split(root: Path, *, n_train: int, n_test: int, image_size: int = 96, crop_px: int = 64,
                     tail: float = 0.0, max_yaw: float = SynthConfig.max_yaw, seed: int = 0) -> SyntheticSplit:
     """Render ``n_train`` + ``n_test`` mannequins (``hmr.synth``, the default body model, pose
-    rarity drawn with ``tail``: 0 = uniform, as the demo's test set), convert both, shard the
-    training store at ``crop_px``."""
+    rarity drawn with ``tail``: 0 = uniform, as the demo's test set; the body turned about the
+    vertical by up to ``max_yaw`` radians, ±90° by default as in the demo), convert both, shard
+    the training store at ``crop_px``."""
     raw, stores = root / "raw", root / "stores"
     paths = {}
     for split, n in (("train", n_train), ("test", n_test)):
-        generate(raw, SynthConfig(n=n, split=split, image_size=image_size, seed=seed, tail=tail, max_yaw=max_yaw, workers=1,
-                                  supersample=1, photo_fraction=0.0), progress=False)
+        generate(raw, SynthConfig(n=n, split=split, image_size=image_size, seed=seed, tail=tail, max_yaw=max_yaw,
+                                  workers=1, supersample=1, photo_fraction=0.0), progress=False)
         paths[split] = run_conversion("synth", raw, stores, split=split, progress=False).store
     shards = shard_store(paths["train"], root / "shards",
                          ShardConfig(crop_size=crop_px, samples_per_shard=max(8, n_train // 4), workers=1),
