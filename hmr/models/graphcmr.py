@@ -26,8 +26,9 @@ Deliberate differences, each for the shared trainer/evaluation: layers keep vert
 ``(B, n, C)`` (channels last); the initial weights are PyTorch's defaults rather than the
 repository's tiny uniform ranges (tried: slower to start on the synthetic check,
 docs/models.md); the camera's last layer starts at ``s = 0.9`` (SPIN's mean scale) so the
-perspective translation ``cam_t`` the shared objective projects with is finite from step one. ``cam_t`` is computed from the *detached* camera, so only the mesh branch
-trains the camera, as GraphCMR detaches it for the SMPL branch's keypoints.
+perspective translation ``cam_t`` the shared objective projects with is finite from step one.
+``cam_t`` is computed from the *detached* camera, so only the mesh branch trains the camera, as
+GraphCMR detaches it for the SMPL branch's keypoints.
 """
 
 from __future__ import annotations
