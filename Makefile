@@ -20,10 +20,14 @@ $(STAMP): pyproject.toml .ci/tested-versions.txt
 venv install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) -q -m "not long"
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(JOBS) -q -m "not slow"
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow and not long"
+
+# Everything, with the tests marked long (a model trained for minutes to an accuracy figure).
+test-all: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
 
 demo: $(STAMP)
 	$(VENV)/bin/hmr demo --out $(OUT)

@@ -110,6 +110,7 @@ BEATS = ['model.backbone="test_resnet"', "model.img_size=64", "model.pare_branch
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_pare_beats_the_mean_pose_baseline(tmp_path):
     from tests.hmr.models._beats_baseline import synthetic_split, train_and_compare
 
