@@ -43,7 +43,7 @@ from hmr.core.crop import InputConfig
 from hmr.core.errors import ConfigError
 from hmr.core.geometry import weak_perspective_to_translation
 from hmr.models.backbone import create_backbone, flattened_feature_dim, load_backbone_weights
-from hmr.models.hmr import ModelConfig
+from hmr.models.hmr import ModelConfig, model_input_config
 from hmr.models.mesh_sampling import mesh_hierarchy, normalised_adjacency
 
 SMPL_OUT = 24 * 9 + 10
@@ -185,10 +185,7 @@ class GraphCMR(nn.Module):
         body model: ``$HMR_BODY_MODEL`` or the mannequin)."""
         super().__init__()
         self.config = config
-        self.input_config = input_config or InputConfig(size_px=config.img_size)
-        if self.input_config.size_px != config.img_size:
-            raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
-                              f"model's img_size {config.img_size}")
+        self.input_config = model_input_config(config, input_config)
         c = config.graph_channels
         if c < 64 or c % 16:
             raise ConfigError(f"model.graph_channels = {c}: need a multiple of 16, at least 64 (GroupNorm groups)")

@@ -61,7 +61,7 @@ from hmr.core.errors import ConfigError
 from hmr.core.geometry import weak_perspective_to_translation
 from hmr.models.backbone import create_backbone, load_backbone_weights
 from hmr.models.graphcmr import GraphMesh, batched_spmm
-from hmr.models.hmr import ModelConfig
+from hmr.models.hmr import ModelConfig, model_input_config
 from hmr.models.mesh_sampling import level_size, mesh_hierarchy
 
 #: the joint tokens' convention: MeshGraphormer's 14 (``J24_TO_J14`` / ``H36M_J17_TO_J14``)
@@ -232,10 +232,7 @@ class Graphormer(nn.Module):
         ``body_model``, else the default body model (``$HMR_BODY_MODEL`` or the mannequin)."""
         super().__init__()
         self.config = config
-        self.input_config = input_config or InputConfig(size_px=config.img_size)
-        if self.input_config.size_px != config.img_size:
-            raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
-                              f"model's img_size {config.img_size}")
+        self.input_config = model_input_config(config, input_config)
         hidden, dims = check_encoder_config(config)
         self.backbone = create_backbone(config.backbone, pooling="flatten", img_size=config.img_size,
                                         drop_path_rate=config.drop_path_rate, extra=config.backbone_args)

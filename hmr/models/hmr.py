@@ -105,6 +105,16 @@ def default_mean_params_path(body_model_path: str | None = None) -> str:
                          "(set model.mean_params)", path=pkl.parent)
 
 
+def model_input_config(config: ModelConfig, input_config: InputConfig | None) -> InputConfig:
+    """What a network of ``config`` is fed: ``input_config`` (from a checkpoint) or
+    ``config.img_size`` crops with the defaults; a size that differs from ``img_size`` is a
+    ConfigError (every model type checks this in its constructor)."""
+    chosen = input_config or InputConfig(size_px=config.img_size)
+    if chosen.size_px != config.img_size:
+        raise ConfigError(f"input config size {chosen.size_px} px differs from the model's img_size {config.img_size}")
+    return chosen
+
+
 class HMR(nn.Module):
     predicts = ("smpl",)  # what hmr.models.prediction reads from the output
 
@@ -117,10 +127,7 @@ class HMR(nn.Module):
         ImageNet mean/std, crop scale not recorded)."""
         super().__init__()
         self.config = config
-        self.input_config = input_config or InputConfig(size_px=config.img_size)
-        if self.input_config.size_px != config.img_size:
-            raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
-                              f"model's img_size {config.img_size}")
+        self.input_config = model_input_config(config, input_config)
         self.backbone = create_backbone(config.backbone, pooling=config.pooling or None,
                                         img_size=config.img_size, drop_path_rate=config.drop_path_rate,
                                         extra=config.backbone_args)

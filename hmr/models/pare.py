@@ -44,7 +44,7 @@ from hmr.core.errors import ConfigError
 from hmr.core.geometry import rot6d_to_matrix, weak_perspective_to_translation
 from hmr.models.backbone import load_backbone_weights
 from hmr.models.feature_backbone import FusedFeatures
-from hmr.models.hmr import ModelConfig
+from hmr.models.hmr import ModelConfig, model_input_config
 from hmr.models.part_segmentation import NUM_PARTS
 
 
@@ -95,10 +95,7 @@ class PARE(nn.Module):
                  input_config: InputConfig | None = None):
         super().__init__()
         self.config = config
-        self.input_config = input_config or InputConfig(size_px=config.img_size)
-        if self.input_config.size_px != config.img_size:
-            raise ConfigError(f"input config size {self.input_config.size_px} px differs from the "
-                              f"model's img_size {config.img_size}")
+        self.input_config = model_input_config(config, input_config)
         if config.img_size % 32:
             raise ConfigError(f"model.img_size = {config.img_size}: PARE needs a multiple of 32 (HRNet's strides)")
         c, cs = config.pare_branch_channels, config.pare_smpl_features
