@@ -18,8 +18,10 @@ from hmr.core.utils.atomic import atomic_write_text
 JSONL = "metrics.jsonl"
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    path = Path(run_dir) / JSONL
+def read_jsonl(path: str | Path) -> list[dict]:
+    """The records of a JSON-lines log; a line cut by a kill ends it (everything before it
+    is intact); a missing file has none."""
+    path = Path(path)
     if not path.is_file():
         return []
     records = []
@@ -27,8 +29,12 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
-            break  # a line cut by a kill: everything before it is intact
+            break
     return records
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    return read_jsonl(Path(run_dir) / JSONL)
 
 
 class RunLogger:

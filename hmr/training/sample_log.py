@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from hmr.core.utils.atomic import atomic_write_text
+from hmr.training.logs import read_jsonl
 
 FOLDER = "samples"
 
@@ -26,16 +27,7 @@ def sample_log_path(run_dir: str | Path, rank: int) -> Path:
 
 def read_sample_log(run_dir: str | Path, rank: int) -> list[dict]:
     """``[{"step": ..., "keys": [...]}, ...]`` of one rank; a line cut by a kill ends it."""
-    path = sample_log_path(run_dir, rank)
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return records
+    return read_jsonl(sample_log_path(run_dir, rank))
 
 
 class SampleLog:
