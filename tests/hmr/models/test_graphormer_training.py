@@ -71,7 +71,7 @@ def test_graphormer_trains_on_synthetic_shards_and_is_evaluated(tmp_path):
 
 #: the beats-the-baseline run (docs/models.md, Graphormer "Synthetic check"): GraphCMR's
 #: protocol (2,000 / 100 renders, yaw within ±0.3 rad, test backbone, batch 16, Adam 1e-3 with
-#: a cosine decay) with a two-block encoder of hidden sizes 128 / 64, 1,200 steps (~17 min)
+#: a cosine decay) with a two-block encoder of hidden sizes 128 / 64, 1,200 steps (~25 min)
 BEATS = ['model.backbone="test_resnet"', "model.img_size=64", "model.transformer_hidden=[128, 64]",
          "model.transformer_dims=[64]", "model.transformer_graph=[0, 1]", "model.transformer_layers=1",
          "model.transformer_heads=4", 'model.backbone_checkpoint=""', "data.shuffle_buffer=200",
