@@ -14,61 +14,26 @@ Run:  hmr demo --out /tmp/d --steps 2     # any shard set works; this makes one
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
-
-import cv2
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common.timing import bench_stream, run_on_shard_set, time_epochs  # noqa: E402
 from hmr.core.utils.machine import machine_line  # noqa: E402
-from loaders.shard import load_shard_set  # noqa: E402
-from loaders.stream import EpochLoader, ShardStream, StreamConfig  # noqa: E402
 
 
 def epoch_rates(set_dir: Path, epochs: int, train: bool, cache_mb: int) -> tuple[list[float], int]:
     """Samples per CPU-second of each epoch, and the cache's bytes at the end."""
-    cfg = StreamConfig(out_size=64, batch_size=64, shuffle_buffer=500, resampled=False, train=train,
-                       convention="spin_49", cache_mb=cache_mb)
-    stream = ShardStream([(load_shard_set(set_dir), 1.0)], cfg)
-    loader = EpochLoader(stream, None)
-    rates = []
-    for epoch in range(epochs):
-        loader.set_epoch(epoch)
-        t0 = time.process_time()
-        count = sum(len(batch["key"]) for batch in loader)
-        rates.append(count / (time.process_time() - t0))
+    stream = bench_stream(set_dir, train=train, cache_mb=cache_mb)
+    rates = [t.per_cpu_s for t in time_epochs(stream, epochs)]
     return rates, stream.cache.nbytes if stream.cache is not None else 0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("shard_set", type=Path, nargs="?")
-    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--cache-mb", type=int, default=2048)
-    ap.add_argument("--smoke", action="store_true",
-                    help="seconds: a 64-sample shard set made in a temporary folder, 2 epochs "
-                         "(checks the script runs; figures meaningless)")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    if args.smoke:
-        from tests.fixtures.spin import spin_shards
-
-        scratch = Path(tempfile.mkdtemp(prefix="hmr-bench-cache-"))
-        try:
-            args.shard_set, args.epochs = spin_shards(scratch, n=64), 2
-            measure(args)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return
-    if args.shard_set is None:
-        ap.error("SHARD_SET is required (or pass --smoke)")
-    measure(args)
+    run_on_shard_set(ap, measure, epochs=3, smoke_epochs=2, prefix="hmr-bench-cache-")
 
 
 def measure(args: argparse.Namespace) -> None:

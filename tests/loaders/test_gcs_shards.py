@@ -8,10 +8,7 @@ Batches equal those from disk; mixes resolve and sets are listed under a ``gs://
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +25,7 @@ from loaders.mixes import MIXES, find_shard_sets, resolve_mix  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.shard_check import verify_shard_set  # noqa: E402
 from loaders.stream import EpochLoader, ShardStream, StreamConfig  # noqa: E402
+from tests.fixtures.servers import HOST, server_process  # noqa: E402
 
 MIX2_SETS = ("h36m-train", "humandata-mpi_inf_3dhp_train", "eft_coco-train")
 
@@ -39,31 +37,18 @@ def shard_dir(tmp_path_factory) -> Path:
     return spin_shards(tmp_path_factory.mktemp("gcs"), n=24)  # 3 shards of 8
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def emulator_command(port: int) -> list[str]:
+    """The GCS emulator, in memory, with the bucket ``hmr``, on ``port``."""
+    exe = Path(sys.executable).with_name("gcp-storage-emulator")
+    return [str(exe), "start", "--host", HOST, "--port", str(port), "--in-memory", "--default-bucket", "hmr",
+            "--quiet"]
 
 
 @pytest.fixture
 def gcs(monkeypatch):
     """A GCS emulator on the loopback with a bucket ``hmr``; yields a gcsfs filesystem on it."""
-    port = _free_port()
-    exe = Path(sys.executable).with_name("gcp-storage-emulator")
-    proc = subprocess.Popen([str(exe), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
-                             "--default-bucket", "hmr", "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("the GCS emulator did not start")
-                time.sleep(0.2)
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    with server_process(emulator_command, "the GCS emulator") as endpoint:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", endpoint)
         monkeypatch.setenv("FSSPEC_GS_TOKEN", "anon")
         monkeypatch.setenv("FSSPEC_GS_PROJECT", "hmr-test")
         import fsspec.config
@@ -71,9 +56,6 @@ def gcs(monkeypatch):
         monkeypatch.setattr(fsspec.config, "conf", {})
         fsspec.config.set_conf_env(fsspec.config.conf)  # FSSPEC_GS_* as a user's shell would give them
         yield gcsfs.GCSFileSystem(token="anon", project="hmr-test", skip_instance_cache=True)
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def upload(fs, folder: Path, prefix: str) -> None:

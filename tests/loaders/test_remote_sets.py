@@ -4,14 +4,9 @@ sets listed, and ``hmr verify`` of a set given by URL — over a real HTTP serve
 
 from __future__ import annotations
 
-import functools
 import shutil
-import subprocess
-import sys
-import threading
-import time
+from contextlib import ExitStack
 from http import HTTPStatus
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +21,7 @@ from loaders.mixes import MIXES, find_shard_sets, resolve_mix  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.shard_check import verify_shard_set  # noqa: E402
 from tests.fixtures.loaders import pinhole_store  # noqa: E402
+from tests.fixtures.servers import QuietHandler, moto_s3, serve_folder  # noqa: E402
 
 MIX2_SETS = ("h36m-train", "humandata-mpi_inf_3dhp_train", "eft_coco-train")
 
@@ -41,12 +37,7 @@ def shard_root(tmp_path_factory) -> Path:
     return out / "shards"
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-class _NoListing(_Quiet):
+class _NoListing(QuietHandler):
     """A static server without directory pages (most object-store gateways, a CDN)."""
 
     def list_directory(self, path):
@@ -54,28 +45,12 @@ class _NoListing(_Quiet):
         return None
 
 
-def _serve(folder: Path, handler=_Quiet):
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    return httpd, thread, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
 @pytest.fixture
 def served():
     """``serve(folder, listing=True) -> base URL``; servers stop at the end of the test."""
-    running = []
-
-    def serve(folder: Path, listing: bool = True) -> str:
-        httpd, thread, url = _serve(folder, _Quiet if listing else _NoListing)
-        running.append((httpd, thread))
-        return url
-
-    yield serve
-    for httpd, thread in running:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with ExitStack() as running:
+        yield lambda folder, listing=True: running.enter_context(
+            serve_folder(folder, QuietHandler if listing else _NoListing))
 
 
 @pytest.mark.parametrize("listing", [True, False])
@@ -184,35 +159,12 @@ def test_mix_listing_and_verify_over_s3(shard_root, tmp_path, monkeypatch):
     come back without their ``s3://``, which the set's URLs must keep."""
     pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
-    boto3 = pytest.importorskip("boto3")
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(var, value)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.2)
-        s3 = boto3.client("s3", endpoint_url=endpoint)
+    pytest.importorskip("boto3")
+    with moto_s3(monkeypatch) as s3:
         s3.create_bucket(Bucket="hmr")
         for f in sorted(shard_root.rglob("*")):
             if f.is_file():
                 s3.upload_file(str(f), "hmr", f"sets/{f.relative_to(shard_root).as_posix()}")
-        import fsspec
-
-        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
         root = "s3://hmr/sets"
         assert [s.root for s, _ in resolve_mix(MIXES["mix2"], root)] == [f"{root}/{n}" for n in MIX2_SETS]
         found = find_shard_sets(root)
@@ -222,6 +174,3 @@ def test_mix_listing_and_verify_over_s3(shard_root, tmp_path, monkeypatch):
         s3.put_object(Bucket="hmr", Key="sets/eft_coco-train/shard-000099.tar", Body=b"x" * 512)
         assert verify_shard_set(f"{root}/eft_coco-train") == [
             f"{root}/eft_coco-train/shard-000099.tar: a shard file the index does not list"]
-    finally:
-        proc.terminate()
-        proc.wait(10)

@@ -7,11 +7,8 @@ from __future__ import annotations
 import functools
 import logging
 import socket
-import subprocess
 import sys
-import threading
-import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,6 +21,14 @@ import loaders.stream as stream_mod  # noqa: E402
 from hmr.core.errors import HmrError  # noqa: E402
 from loaders.shard import load_shard_set  # noqa: E402
 from loaders.stream import EpochLoader, ShardStream, StreamConfig, iter_shard  # noqa: E402
+from tests.fixtures.servers import (  # noqa: E402
+    QuietHandler,
+    ServerStartError,
+    http_server_command,
+    moto_s3,
+    serve_folder,
+    server_process,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +38,12 @@ def shard_dir(tmp_path_factory) -> Path:
     return spin_shards(tmp_path_factory.mktemp("remote"), n=24)  # 3 shards of 8
 
 
-class _Handler(SimpleHTTPRequestHandler):
+class _Handler(QuietHandler):
     """Serves the folder; the first ``drops[name]`` requests for a file send half its bytes
     (with the full Content-Length) and close the connection."""
 
     drops: dict[str, int] = {}
     requests: list[str] = []
-
-    def log_message(self, *args) -> None:  # quiet
-        pass
 
     def do_GET(self) -> None:
         name = self.path.rsplit("/", 1)[-1]
@@ -64,15 +66,8 @@ class _Handler(SimpleHTTPRequestHandler):
 def server(shard_dir):
     """(base URL, handler class) of a server on 127.0.0.1 (a free port) serving the set."""
     handler = type("Handler", (_Handler,), {"drops": {}, "requests": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(shard_dir)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with serve_folder(shard_dir, handler) as url:
+        yield url, handler
 
 
 @pytest.fixture(autouse=True)
@@ -179,48 +174,41 @@ def test_pipe_prefix_is_refused_for_a_set(shard_dir):
         load_shard_set(f"pipe:cat {shard_dir}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_server_process_answers_and_is_stopped_after_the_block(shard_dir):
+    with (server_process(functools.partial(http_server_command, shard_dir), "http.server") as url,
+          urllib.request.urlopen(url + "/index.json", timeout=30) as r):
+        assert r.read() == (shard_dir / "index.json").read_bytes()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/index.json", timeout=5)
+
+
+def test_server_process_that_dies_or_stays_silent_is_a_clear_error():
+    def dies(port: int) -> list[str]:
+        return [sys.executable, "-u", "-c", "print('bucket hmr: no such thing'); raise SystemExit(3)"]
+
+    def silent(port: int) -> list[str]:
+        return [sys.executable, "-u", "-c", "import time; print('still starting'); time.sleep(60)"]
+
+    with (pytest.raises(ServerStartError, match=r"(?s)^dies exited with code 3 .*bucket hmr: no such thing"),
+          server_process(dies, "dies")):
+        pass
+    with (pytest.raises(ServerStartError, match=r"(?s)^silent did not accept .* within 1 s.*still starting"),
+          server_process(silent, "silent", timeout_s=1)):
+        pass
 
 
 @pytest.mark.slow
 def test_batches_over_s3_equal_batches_from_disk(shard_dir, monkeypatch):
     pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
-    boto3 = pytest.importorskip("boto3")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}.items():
-            monkeypatch.setenv(var, value)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("moto server did not start")
-                time.sleep(0.2)
-        s3 = boto3.client("s3", endpoint_url=endpoint)
+    pytest.importorskip("boto3")
+    with moto_s3(monkeypatch) as s3:
         s3.create_bucket(Bucket="hmr")
         for f in sorted(shard_dir.iterdir()):
             if f.is_file():
                 s3.upload_file(str(f), "hmr", f"sets/{shard_dir.name}/{f.name}")
-        import fsspec
-
-        monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": endpoint}})
         url = f"s3://hmr/sets/{shard_dir.name}"
         assert_same(batches(url, resampled=False), batches(shard_dir, resampled=False))
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
 
 
 def test_training_config_takes_a_url_set(shard_dir, server):
