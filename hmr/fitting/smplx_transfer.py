@@ -40,7 +40,7 @@ from hmr.core.schema.fields import GENDERS, SMPL_SOURCES
 from hmr.fitting.smplify import SMPLParams
 
 __all__ = ["SMPLX_PARAM_WIDTHS", "TransferConfig", "TransferResult", "TransferStoreReport",
-           "smplx_targets", "transfer_smplx_to_smpl", "transfer_store"]
+           "smplx_params", "smplx_targets", "transfer_smplx_to_smpl", "transfer_store"]
 
 SMPLX_PARAM_WIDTHS = {"global_orient": 3, "body_pose": 63, "betas": None, "left_hand_pose": 45,
                       "right_hand_pose": 45, "jaw_pose": 3, "leye_pose": 3, "reye_pose": 3,
@@ -217,8 +217,8 @@ def _hand_pose(cols: dict, side: str, idx: np.ndarray, model, flat: np.ndarray, 
     return out + relative[:, None].to(dtype) * model.hand_mean(side)
 
 
-def _smplx_params(cols: dict, idx: np.ndarray, model, dtype, device, flat_hand_mean: bool = False
-                  ) -> dict[str, torch.Tensor]:
+def smplx_params(cols: dict, idx: np.ndarray, model, dtype, device, flat_hand_mean: bool = False
+                 ) -> dict[str, torch.Tensor]:
     """SMPL-X parameters of rows ``idx`` as ``model.forward`` takes them (``model`` loaded with
     ``flat_hand_mean=True``; hand poses made absolute here)."""
     n = len(cols["image_path"])
@@ -286,7 +286,7 @@ def _transfer_block(cols: dict, models: dict, opts: TransferStoreOptions, skippe
         smpl_model, smplx_model = models[GENDERS[int(code)]]
         for s in range(0, len(rows), opts.batch_size):
             idx = rows[s:s + opts.batch_size]
-            params = _smplx_params(cols, idx, smplx_model, torch.float32, opts.device, opts.flat_hand_mean)
+            params = smplx_params(cols, idx, smplx_model, torch.float32, opts.device, opts.flat_hand_mean)
             res = transfer_smplx_to_smpl(smpl_model, smplx_model, params, opts.config)
             p = res.params
             out["smpl_global_orient"][idx] = p.global_orient.cpu().numpy()

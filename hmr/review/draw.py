@@ -194,7 +194,7 @@ def sample_smplx_mesh(sample: dict, smplx_model: str | None = None
     None without one or without a camera (:func:`smplx_camera`).
 
     The columns are read as ``hmr smplx-to-smpl`` reads them (one reader,
-    :func:`hmr.fitting.smplx_transfer._smplx_params`): PCA hand poses (PROX: 12 components,
+    :func:`hmr.fitting.smplx_transfer.smplx_params`): PCA hand poses (PROX: 12 components,
     ``extra_smplx_hand_pca``; AGORA: ``extra_smplx_num_pca_comps`` 0, axis-angle) expanded with
     the model's components, the mean hand added unless ``extra_smplx_flat_hand_mean``;
     ``extra_smplx_gender`` (AGORA) or ``gender`` picks the model. AGORA's children are drawn
@@ -205,7 +205,7 @@ def sample_smplx_mesh(sample: dict, smplx_model: str | None = None
     import torch
 
     from hmr.core.schema.fields import GENDERS
-    from hmr.fitting.smplx_transfer import _smplx_params  # the transfer's reader: written once
+    from hmr.fitting.smplx_transfer import smplx_params  # the transfer's reader: written once
 
     code = int(np.asarray(sample.get("extra_smplx_gender", sample["gender"])).reshape(-1)[0])
     gender = GENDERS[code] if code < len(GENDERS) else "neutral"
@@ -213,7 +213,7 @@ def sample_smplx_mesh(sample: dict, smplx_model: str | None = None
     cols = {k: np.asarray(v)[None] for k, v in sample.items() if k.startswith("extra_smplx_")}
     cols["image_path"] = np.array([sample["image_path"]], dtype=object)
     with torch.no_grad():
-        params = _smplx_params(cols, np.array([0]), model, torch.float32, "cpu")
+        params = smplx_params(cols, np.array([0]), model, torch.float32, "cpu")
         verts = model(**params).vertices[0].numpy().astype(np.float64)  # (10475, 3), fit frame
     k, rot, transl = camera
     return verts @ rot.T + transl, model.faces, k

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hmr.core.body import SMPLX55_JOINT_NAMES, ensure_smplx_mannequin, load_body_model
-from hmr.fitting.smplx_transfer import _smplx_params, transfer_smplx_to_smpl
+from hmr.fitting.smplx_transfer import smplx_params, transfer_smplx_to_smpl
 
 # Measured on the mannequins (4 random poses, seed 0, default config): mean ~4 mm, max ~7 mm.
 # The bounds leave margin for other BLAS / thread counts.
@@ -85,7 +85,7 @@ def test_columns_pca_hands_mean_and_shape_widths(smplx_model):
         "extra_smplx_left_hand_pose": coeffs, "extra_smplx_right_hand_pose": coeffs,
         "extra_smplx_hand_pca": np.full(n, 12, np.int32),
     }
-    p = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu", flat_hand_mean=True)
+    p = smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu", flat_hand_mean=True)
     assert p["betas"].shape == (n, 10) and "jaw_pose" not in p and "transl" not in p
     comps = smplx_model.hand_components_l.numpy()
     np.testing.assert_allclose(p["left_hand_pose"].numpy(), coeffs @ comps[:12], atol=1e-5)
@@ -95,7 +95,7 @@ def test_columns_pca_hands_mean_and_shape_widths(smplx_model):
     cols["extra_smplx_flat_hand_mean"] = np.array([1, 0, 1], np.uint8)
     cols["extra_smplx_left_hand_pose"] = np.pad(coeffs, ((0, 0), (0, 33)))
     cols["extra_smplx_right_hand_pose"] = cols["extra_smplx_left_hand_pose"]
-    p = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
+    p = smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
     mean = smplx_model.hand_mean("left").numpy()
     assert np.abs(mean).max() > 0.05
     np.testing.assert_allclose(p["left_hand_pose"][0].numpy(), coeffs[0] @ comps[:12], atol=1e-5)
@@ -105,5 +105,5 @@ def test_columns_pca_hands_mean_and_shape_widths(smplx_model):
     del cols["extra_smplx_hand_pca"]
     cols["extra_smplx_num_pca_comps"] = np.array([12, 6, 6], np.int32)
     cols["extra_smplx_use_pca"] = np.array([True, True, False])
-    q = _smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
+    q = smplx_params(cols, np.arange(n), smplx_model, torch.float32, "cpu")
     np.testing.assert_allclose(q["left_hand_pose"].numpy(), p["left_hand_pose"].numpy(), atol=1e-6)
