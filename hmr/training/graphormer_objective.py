@@ -42,6 +42,9 @@ class GraphormerObjective:
     :class:`hmr.models.graphormer.GraphormerOutput`; ``model`` gives the coarse levels' vertex
     indices, ``body_model`` the ground-truth meshes and the joint regressors."""
 
+    #: the terms every call returns
+    TERMS = ("loss", "loss_keypoints2d", "loss_keypoints3d", "loss_vertices")
+
     def __init__(self, config: LossConfig, convention: str, body_model, model):
         for term in ("keypoints2d", "keypoints3d"):
             if getattr(config, term) not in ("mse", "l1"):

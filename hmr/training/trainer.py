@@ -6,6 +6,7 @@ on ``batches``: any iterable of loader-shaped batch dicts (``img``, ``keypoints2
 callable ``start_step -> iterable`` so a resumed run restarts its data stream where it left
 off (the loaders seed their stream from it).
 
+- Loss: the model type's own (:mod:`hmr.training.model_losses`), built once; the step calls it.
 - Device: CUDA when present (bf16 autocast and channels-last there by default), else CPU in
   fp32. The body model always runs in fp32 (its blend shapes lose mm-level accuracy in bf16).
 - Distributed: under ``torchrun`` (``WORLD_SIZE`` > 1, one node or several) the model is
@@ -43,13 +44,12 @@ from hmr.core.body import JointsOnlyBody
 from hmr.core.errors import ConfigError
 from hmr.core.utils.atomic import atomic_path
 from hmr.evaluation.run import EvalOptions, evaluate
-from hmr.losses.mesh import vertex_l1
-from hmr.models import create_model, smpl_output
-from hmr.models.prediction import joints_from_vertices
+from hmr.models import create_model
 from hmr.models.checkpoint import load_checkpoint, save_checkpoint
 from hmr.training.config import Config, OptimConfig
 from hmr.training.data import input_config
 from hmr.training.logs import RunLogger
+from hmr.training.model_losses import LossParts, build_model_loss
 from hmr.training.objective import Objective
 from hmr.training.run_folder import LAST, latest_checkpoint, prune_checkpoints, rng_state, set_rng_state
 from loaders.batch import normalise_batch
@@ -181,11 +181,8 @@ class Trainer:
             label_dists = load_label_distributions(config.loss.label_distribution_file, config.loss)
         self.objective = Objective(config.loss, config.data.convention, focal_length_px=config.model.focal_length_px,
                                    crop_px=config.model.img_size, label_dists=label_dists).to(self.device)
-        self.mesh_objective = None  # a model that regresses no SMPL brings its own loss (Graphormer)
-        if config.model.type == "graphormer":
-            from hmr.training.graphormer_objective import GraphormerObjective
-
-            self.mesh_objective = GraphormerObjective(config.loss, config.data.convention, self.body_model, self.model)
+        # the model type's loss (hmr.training.model_losses): the step calls it and nothing else
+        self.loss_fn = build_model_loss(LossParts(config, self.objective, self.body_model, self.loss_body, self.model))
         self.optimizer = build_optimizer(config.optim, self.model, self.objective.sigma_parameters(),
                                          config.loss.sigma_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(config.optim, t.total_steps))
@@ -276,19 +273,7 @@ class Trainer:
         with torch.autocast(self.device.type, enabled=False):
             if self.spin is not None:  # SPIN: SMPLify from the prediction supervises the SMPL terms
                 batch, spin_terms = self.spin.supervise(batch, out)
-            if self.mesh_objective is not None:  # Graphormer: joints and meshes, no SMPL parameters
-                loss, terms = self.mesh_objective(out, batch)
-            else:
-                body_out = smpl_output(self.loss_body, out.pose_rotmat.float(), out.betas.float())
-                loss, terms = self.objective(out, body_out, batch)
-            if self.mesh_objective is None and getattr(out, "vertices", None) is not None:  # GraphCMR
-                mesh_loss, mesh_terms = self.mesh_terms(out, batch)
-                loss = loss + mesh_loss
-                terms.update(mesh_terms, loss=loss)
-            if getattr(out, "part_logits", None) is not None:  # a part-attention model (PARE)
-                part_loss, part_terms = self.part_terms(out, batch)
-                loss = loss + part_loss
-                terms.update(part_terms, loss=loss)
+            loss, terms = self.loss_fn(out, batch)
         terms.update({k: v.to(loss.device) for k, v in spin_terms.items()})
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss at step {self.step}: "
@@ -301,58 +286,6 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         return {k: v.detach() for k, v in terms.items()}
-
-    def mesh_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """GraphCMR's mesh terms (``nkolot/GraphCMR`` ``train/trainer.py``): per-vertex L1 of the
-        regressed mesh and of the SMPL regressor's mesh against the ground-truth SMPL mesh, and
-        the keypoint terms of the joints regressed from the mesh, projected with the graph's own
-        (not detached) camera; the objective's SMPL-branch terms are added by the caller."""
-        from types import SimpleNamespace
-
-        from hmr.core.geometry import weak_perspective_to_translation
-
-        c, has_smpl = self.config.loss, batch["has_smpl"].float()
-        with torch.no_grad():
-            gt_vertices = self.body_model(global_orient=batch["smpl_global_orient"].float(),
-                                          body_pose=batch["smpl_body_pose"].float(),
-                                          betas=batch["smpl_betas"].float(), pose2rot=True).vertices
-        smpl_vertices = smpl_output(self.body_model, out.pose_rotmat.float(), out.betas.float()).vertices
-        cam_t = weak_perspective_to_translation(out.cam.float(), self.config.model.focal_length_px,
-                                                float(self.config.model.img_size))
-        mesh_out = SimpleNamespace(pose_rotmat=out.pose_rotmat, betas=out.betas, cam=out.cam, cam_t=cam_t)
-        _, kp = self.objective(mesh_out, joints_from_vertices(self.body_model, out.vertices.float()), batch)
-        shape, shape_smpl = vertex_l1(out.vertices.float(), gt_vertices, has_smpl), \
-            vertex_l1(smpl_vertices, gt_vertices, has_smpl)
-        total = c.scale * (c.weight_vertices * (shape + shape_smpl) + c.weight_keypoints2d * kp["loss_keypoints2d"]
-                           + c.weight_keypoints3d * kp["loss_keypoints3d"])
-        return total, {"loss_vertices": shape, "loss_vertices_smpl": shape_smpl,
-                       "loss_mesh_keypoints2d": kp["loss_keypoints2d"], "loss_mesh_keypoints3d": kp["loss_keypoints3d"]}
-
-    def part_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """PARE's body-part segmentation term (``mkocabas/PARE`` ``pare/losses/losses.py``,
-        ``part_segm``): cross-entropy of the part logits against the GT mesh's part map
-        (:mod:`hmr.models.part_segmentation`, drawn at the logits' resolution), for the samples
-        with SMPL ground truth and a camera to draw it with; the keypoint and SMPL terms are the
-        objective's, added by the caller."""
-        from hmr.losses.segmentation import part_segmentation_loss
-        from hmr.models.part_segmentation import PartMapper, part_map_camera
-        from hmr.training.objective import predicted_joints
-
-        if getattr(self, "_part_mapper", None) is None:
-            self._part_mapper = PartMapper.from_body_model(self.body_model).to(self.device)
-        size = out.part_logits.shape[-1]
-        with torch.no_grad():
-            gt = self.body_model(global_orient=batch["smpl_global_orient"].float(),
-                                 body_pose=batch["smpl_body_pose"].float(), betas=batch["smpl_betas"].float(),
-                                 pose2rot=True)
-            transl, intrinsics, ok = part_map_camera(
-                batch, predicted_joints(gt, self.objective.convention), crop_px=self.config.model.img_size,
-                focal_length_px=self.config.model.focal_length_px, size=size)
-            target = self._part_mapper(gt.vertices, transl, intrinsics, size)  # (B, h, w)
-        keep = batch["has_smpl"].to(self.device).bool() & ok
-        seg = part_segmentation_loss(out.part_logits.float(), target, keep)
-        c = self.config.loss
-        return c.scale * c.weight_part_segmentation * seg, {"loss_part_segmentation": seg}
 
     def _mean_over_ranks(self, scalars: dict[str, float]) -> dict[str, float]:
         """Interval means averaged over the processes, so the log shows the global batch."""
