@@ -4,7 +4,8 @@ It runs, in order, and prints every figure with the device and the machine line:
 
 1. the CUDA tests (``pytest tests/gpu tests/loaders/test_golden_stream.py``: body model,
    metrics, a training step in fp32 and bf16 + channels-last, SMPLify, each against the CPU on
-   the same input; the uint8 batch normalised on the device, bit for bit);
+   the same input; the uint8 batch normalised on the device, bit for bit; JPEG crops decoded
+   and warped on the device against the same on the CPU, ``test_device_decode.py``);
 2. the HMR-ResNet-50 training step at batch 64, 224 px: fp32, fp32 + channels-last,
    bf16 + channels-last (``benchmarks/train_step.py``; target: bf16 + CL >= 2x fp32);
 3. whether the shard loader keeps the GPU fed: real training runs (ResNet-50, bf16 + CL, batch
@@ -16,7 +17,13 @@ It runs, in order, and prints every figure with the device and the machine line:
 5. SMPLify fits/s, batched against one at a time (``benchmarks/smplify.py --device cuda``);
 6. each of the five algorithms (HMR, SPIN, GraphCMR, PARE, Graphormer: their ``*_normal``
    configs, backbones and input sizes) in a short bf16 + channels-last training on the same
-   synthetic shards, printing images/s of its last logging interval (issue 18's figure).
+   synthetic shards, printing images/s of its last logging interval (issue 18's figure);
+7. the shard loader with the crops decoded in the loader (``data.decode_on = "cpu"``, OpenCV)
+   against decoded on the GPU (``"device"``: nvJPEG + grid_sample, loaders.device_decode):
+   batches of 64 augmented 224² crops made and moved to the device as the trainer does
+   (``move_batch``), images/s with 0 loader workers (one core: the CPU cost per image) and
+   with the most workers of part 3; the CUDA-vs-CPU decode comparison of
+   ``tests/loaders/test_device_decode.py`` runs in part 1.
 
 A part that fails is reported and the next one still runs; the exit status is non-zero when
 any part failed. ``--smoke`` runs the same parts on the CPU at toy sizes (the test suite does,
@@ -79,6 +86,34 @@ def feed(set_dir: Path, run_dir: Path, workers: int, device: str, smoke: bool) -
     overrides = [*model, f'train.device="{device}"', "train.checkpoint_every=100000", 'data.source="shards"',
                  f'data.shards=["{set_dir}"]', f"data.num_workers={workers}", "data.augment=true"]
     return train("tiny_cpu", overrides, out=run_dir, progress=False)
+
+
+def loader_rate(set_dir: Path, decode_on: str, workers: int, device: str, smoke: bool) -> float:
+    """Images/s of augmented batches read from ``set_dir`` and brought onto ``device`` as the
+    trainer's ``move_batch`` does (normalised there, or decoded and warped there with
+    ``decode_on = "device"``); the first batches (worker start, CUDA warm-up) not timed."""
+    from hmr.training.trainer import move_batch
+    from loaders import build_loader
+    from loaders.stream import StreamConfig
+
+    size, batch, warm, timed = (64, 4, 1, 3) if smoke else (224, 64, 3, 30)
+    cfg = StreamConfig(out_size=size, batch_size=batch, shuffle_buffer=16 if smoke else 256, seed=0,
+                       normalise_on_device=True, decode_on=decode_on)
+    loader = build_loader([str(set_dir)], cfg, num_workers=workers, pin_memory=device == "cuda",
+                          epoch_batches=warm + timed)
+    dev = torch.device(device)
+    it = iter(loader)
+    for _ in range(warm):
+        move_batch(next(it), dev, True)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(timed):
+        img = move_batch(next(it), dev, True)["img"]
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    assert img.shape == (batch, 3, size, size) and img.dtype == torch.float32
+    return timed * batch / (time.perf_counter() - t0)
 
 
 #: the five algorithms of the benchmark table, by their "Normal" config
@@ -152,8 +187,10 @@ def main() -> int:
 
     # 1. CUDA tests (on the CPU in smoke mode: the comparisons run CPU against CPU, one of them).
     tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/gpu"]
-    if not args.smoke:  # the uint8 batch normalised on the device, bit for bit against the CPU path
-        tests.append("tests/loaders/test_golden_stream.py")
+    if not args.smoke:  # the uint8 batch normalised on the device, bit for bit against the CPU path;
+        # JPEGs decoded and warped on the device against the same on the CPU (-s: its figures)
+        tests += ["tests/loaders/test_golden_stream.py",
+                  "tests/loaders/test_device_decode.py::test_cuda_decode_matches_the_cpu_decode", "-s"]
     part("CUDA tests", lambda: run_script(tests + (["-k", "metrics"] if args.smoke else []),
                                           env={"HMR_TEST_DEVICE": device}))
     # 2. Training step.
@@ -193,8 +230,20 @@ def main() -> int:
             print(line, flush=True)
             summary.append("  " + line)
 
+    # 7. Decoding the crops in the loader or on the GPU.
+    def decode_modes() -> None:
+        if not shards:
+            raise RuntimeError("no shards (part 3 failed)")
+        for w in ([0] if args.smoke else [0, max(workers)]):
+            for mode in ("cpu", "device"):
+                rate = loader_rate(shards[0], mode, w, device, args.smoke)
+                line = f"decode_on = {mode!r:8s} loader workers {w:2d}: {rate:8.0f} images/s"
+                print(line, flush=True)
+                summary.append("  " + line)
+
     try:
         part("each algorithm, bf16 + channels-last training (its normal config)", algorithms)
+        part("loader, crops decoded on the CPU vs on the device (batch 64, 224 px, augmented)", decode_modes)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

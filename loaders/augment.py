@@ -144,7 +144,9 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
                      flip_perm: np.ndarray, root: SmplRootModel | None = None) -> CropSample:
     """Warp pixels and labels by an unmirrored similarity ``affine``, then mirror if ``flip``."""
     # The mirror is folded into the warp: one pass over the pixels, no flipped copy.
-    image = geo.warp(sample.image, geo.compose((affine, geo.flip_affine(out_size))) if flip else affine, out_size)
+    # No pixels in device-decode mode (image None): loaders.device_decode warps them there.
+    image = (geo.warp(sample.image, pixel_affine(affine, flip, out_size), out_size)
+             if sample.image is not None else None)
     kp2 = sample.keypoints2d_px.astype(np.float64).copy()
     kp2[:, :2] = geo.apply_points(affine, kp2[:, :2])
     scale, rot2, _ = geo.similarity_parts(affine)
@@ -183,6 +185,12 @@ def transform_sample(sample: CropSample, affine: np.ndarray, out_size: int, flip
         smpl_body_pose=np.asarray(pose, dtype=np.float32), smpl_transl=np.asarray(transl, np.float32),
         has_smpl_transl=has_transl, crop_to_image=to_image, box_center_px=centre,
         box_side_px=sample.box_side_px * scale)
+
+
+def pixel_affine(affine: np.ndarray, flip: bool, out_size: int) -> np.ndarray:
+    """(2, 3) map of the pixels from ``sample.image`` to the output crop: the similarity
+    ``affine``, then the mirror when ``flip`` (what :func:`transform_sample` warps with)."""
+    return geo.compose((affine, geo.flip_affine(out_size))) if flip else affine
 
 
 def compose_frame_change(rotation: np.ndarray, flip: bool, rz: np.ndarray, new_flip: bool

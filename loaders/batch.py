@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD, normalise_into, normalise_lut
+from loaders.device_decode import decode_batch, jpeg_header
 from loaders.sample import CropSample
 
 
@@ -61,20 +62,34 @@ def _vector(meta: dict, name: str, size: int) -> np.ndarray:
     return arr
 
 
-def decode_sample(raw: dict, num_keypoints: int) -> CropSample:
-    """Raw members of one shard sample → :class:`CropSample` (raises CorruptSample)."""
+def decode_sample(raw: dict, num_keypoints: int, decode_image: bool = True) -> CropSample:
+    """Raw members of one shard sample → :class:`CropSample` (raises CorruptSample).
+
+    ``decode_image=False`` (device-decode mode): ``image`` stays None and ``jpeg`` keeps the
+    crop's bytes, checked by their frame header only (:func:`loaders.device_decode.jpeg_header`)."""
     if "jpg" not in raw or "json" not in raw:
         raise CorruptSample("members .jpg / .json missing")
-    bgr = cv2.imdecode(np.frombuffer(raw["jpg"], np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or bgr.ndim != 3 or bgr.shape[0] != bgr.shape[1]:
-        raise CorruptSample("JPEG does not decode to a square colour image")
+    jpeg = np.frombuffer(raw["jpg"], np.uint8)
+    if decode_image:
+        bgr = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        if bgr is None or bgr.ndim != 3 or bgr.shape[0] != bgr.shape[1]:
+            raise CorruptSample("JPEG does not decode to a square colour image")
+        rgb, jpeg = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), None
+    else:
+        try:
+            height, width, channels = jpeg_header(raw["jpg"])
+        except ValueError as exc:
+            raise CorruptSample(f"bad JPEG ({exc})") from None
+        if height != width or height == 0 or channels not in (1, 3):
+            raise CorruptSample("JPEG does not decode to a square colour image")
+        rgb = None
     try:
         meta = json.loads(raw["json"])
         k = meta["cam_intrinsics"]
         kp = _npy(raw, "kp.npy", (num_keypoints, 7))
         smpl = {name: _vector(meta, name, n) for name, n in SMPL_SIZES.items()}
         sample = CropSample(
-            image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), keypoints2d_px=kp[:, :3], keypoints3d_m=kp[:, 3:],
+            image=rgb, jpeg=jpeg, keypoints2d_px=kp[:, :3], keypoints3d_m=kp[:, 3:],
             box_center_px=np.asarray(meta["box_center_px"], dtype=np.float64),
             box_side_px=float(meta["box_side_px"]),
             crop_to_image=np.asarray(meta["crop_to_image"], dtype=np.float64).reshape(2, 3),
@@ -94,10 +109,16 @@ def decode_sample(raw: dict, num_keypoints: int) -> CropSample:
 
 def identity_resize(sample: CropSample, out_size: int, flip_perm: np.ndarray) -> CropSample:
     """The evaluation crop: the person box, no augmentation."""
+    return identity_resize_affine(sample, out_size, flip_perm)[0]
+
+
+def identity_resize_affine(sample: CropSample, out_size: int, flip_perm: np.ndarray
+                           ) -> tuple[CropSample, np.ndarray]:
+    """:func:`identity_resize` and its pixel map (2, 3), stored crop → output crop."""
     from loaders.augment import geometric_affine, identity_geometry, transform_sample
 
     affine = geometric_affine(sample, identity_geometry(), out_size)
-    return transform_sample(sample, affine, out_size, False, flip_perm)
+    return transform_sample(sample, affine, out_size, False, flip_perm), affine
 
 
 def training_arrays(sample: CropSample, out_size: int, src_convention: str,
@@ -150,7 +171,23 @@ def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_ME
     ``normalise=False`` leaves the lookup to the device (:func:`normalise_batch`): ``img`` is
     then (B, 3, S, S) uint8 over NHWC memory (a quarter of the bytes to copy and move) and
     ``img_lut`` (B, 3, 256) float32 holds each sample's table; the float values are the same.
+
+    Items of the device-decode mode (``jpeg`` and ``img_affine`` instead of ``img``) give no
+    ``img`` at all but what :mod:`loaders.device_decode` makes it from on the device:
+    ``img_jpeg``, ``img_affine``, ``img_lut``, ``img_size_px`` (``normalise`` does not apply).
     """
+    if "jpeg" in items[0]:
+        batch = _device_decode_inputs(items, mean, std)
+    else:
+        batch = _image_batch(items, channels_last, mean, std, normalise)
+    for name, dtype in TENSOR_DTYPES.items():
+        batch[name] = torch.as_tensor(np.stack([np.asarray(it[name]) for it in items]), dtype=dtype)
+    batch["key"] = [it["key"] for it in items]
+    batch["dataset"] = [it["dataset"] for it in items]
+    return batch
+
+
+def _image_batch(items: Sequence[dict], channels_last: bool, mean, std, normalise: bool) -> dict:
     b, s = len(items), items[0]["img"].shape[0]
     if normalise:
         buf = np.empty((b, s, s, 3) if channels_last else (b, 3, s, s), np.float32)
@@ -167,17 +204,27 @@ def collate(items: Sequence[dict], channels_last: bool = False, mean=IMAGENET_ME
             pixels[i] = it["img"]
             luts[i] = normalise_lut(it["gains"], mean, std)[:, 0, :].T
         batch = {"img": torch.from_numpy(pixels).permute(0, 3, 1, 2), "img_lut": torch.from_numpy(luts)}
-    for name, dtype in TENSOR_DTYPES.items():
-        batch[name] = torch.as_tensor(np.stack([np.asarray(it[name]) for it in items]), dtype=dtype)
-    batch["key"] = [it["key"] for it in items]
-    batch["dataset"] = [it["dataset"] for it in items]
     return batch
+
+
+def _device_decode_inputs(items: Sequence[dict], mean, std) -> dict:
+    """The undecoded image part of a device-decode batch (:mod:`loaders.device_decode`)."""
+    luts = np.empty((len(items), 3, 256), np.float32)
+    for i, it in enumerate(items):
+        luts[i] = normalise_lut(it["gains"], mean, std)[:, 0, :].T
+    return {"img_jpeg": [torch.from_numpy(np.array(it["jpeg"], np.uint8)) for it in items],  # copies: writable
+            "img_affine": torch.as_tensor(np.stack([it["img_affine"] for it in items]), dtype=torch.float32),
+            "img_lut": torch.from_numpy(luts), "img_size_px": int(items[0]["img_size_px"])}
 
 
 def normalise_batch(batch: dict) -> dict:
     """A batch collated with ``normalise=False`` → the same batch with ``img`` (B, 3, S, S)
     float32, looked up in its ``img_lut`` where the tensors are (the GPU): the very values
-    ``collate`` would have written. Other batches are returned as they are."""
+    ``collate`` would have written. A device-decode batch (``img_jpeg``) is decoded, warped
+    and normalised there (:func:`loaders.device_decode.decode_batch`). Other batches are
+    returned as they are."""
+    if "img_jpeg" in batch:
+        return decode_batch(batch)
     img = batch["img"]
     if img.dtype != torch.uint8:
         return batch

@@ -11,6 +11,9 @@ memory budget:
 - with augmentation the decoded :class:`~loaders.sample.CropSample`, before any random change
   (augmentations return new samples and never write into it).
 
+In device-decode mode (``StreamConfig.decode_on = "device"``) those items hold the crop's JPEG
+bytes instead of its pixels (counted by :func:`item_bytes` like any array).
+
 A shard whose samples are all cached is not opened again: the stream yields small markers
 in the shard's own key order, so shuffling, mixing, the per-sample random generators and
 therefore the batches are exactly those of an uncached stream (``tests/loaders/test_stream.py``).

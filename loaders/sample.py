@@ -16,6 +16,10 @@ and returns. All labels live in the coordinates of ``image``:
   store fits in the un-augmented frame.
 
 Keypoints are in the store's convention (the superset) until the final batch stage.
+
+In device-decode mode (``StreamConfig.decode_on = "device"``, :mod:`loaders.device_decode`)
+``image`` is None and ``jpeg`` holds the crop's undecoded JPEG bytes: the labels are
+transformed as usual, the pixels are decoded and warped on the training device.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 
 @dataclass
 class CropSample:
-    image: np.ndarray                 # (H, W, 3) uint8 RGB
+    image: np.ndarray | None          # (H, W, 3) uint8 RGB; None in device-decode mode
     keypoints2d_px: np.ndarray        # (K, 3) float32
     keypoints3d_m: np.ndarray         # (K, 4) float32
     box_center_px: np.ndarray         # (2,) float64
@@ -49,6 +53,7 @@ class CropSample:
     meta: dict = field(default_factory=dict)
     aug_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))  # (3, 3) Rz about the optical axis
     aug_flip: bool = False
+    jpeg: np.ndarray | None = None    # (N,) uint8 JPEG bytes of ``image`` (device-decode mode only)
 
     def replace(self, **changes) -> "CropSample":
         return dataclasses.replace(self, **changes)

@@ -9,7 +9,8 @@ Stages, each a generator over the previous one (webdataset style)::
       → decode (JPEG, npy with allow_pickle=False, JSON)        CropSample
       → geometric augmentation (one warp) → occlusion-style → channel noise
       → labels for training (normalised keypoints, conventions) → batch of tensors
-        (img float32, or uint8 + per-sample tables for the device to normalise)
+        (img float32, or uint8 + per-sample tables for the device to normalise, or with
+        ``decode_on = "device"`` the JPEG bytes + pixel maps: loaders.device_decode)
 
 Seeding: every random choice comes from a generator seeded by ``(seed, epoch, rank,
 worker, …)`` — shard order, shuffle buffer, mix draws, and a per-sample generator keyed
@@ -45,11 +46,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD
-from hmr.core.errors import HmrError
-from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment
+from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD, invert
+from hmr.core.errors import ConfigError, HmrError
+from loaders.augment import (AugmentConfig, SmplRootModel, channel_gains, draw_geometry, geometric_affine,
+                             geometric_augment, pixel_affine, transform_sample)
 from loaders.cache import CACHED, MISSING, SampleCache
-from loaders.batch import CorruptSample, collate, decode_sample, identity_resize, training_arrays
+from loaders.batch import (CorruptSample, collate, decode_sample, identity_resize, identity_resize_affine,
+                           training_arrays)
+from loaders.device_decode import DECODE_MODES
+from loaders.sample import CropSample
 from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
 from loaders.shard import ShardSet, is_remote
 
@@ -100,6 +105,9 @@ class StreamConfig:
     #: keep up to this many MiB of decoded samples in memory and read shards held whole from
     #: there (loaders.cache; pays where the loading runs in one long-lived process)
     cache_mb: int = 0
+    #: "device": leave each crop's JPEG undecoded, with the pixel map of its augmentation, for
+    #: the training device to decode, warp and normalise (loaders.device_decode); labels as "cpu"
+    decode_on: str = "cpu"
 
 
 # --------------------------------------------------------------------------------------
@@ -490,6 +498,16 @@ class ShardStream(IterableDataset):
         self.src_convention = conventions.pop()
         self.num_keypoints = sizes.pop()
         self.cache = SampleCache(self.cfg.cache_mb * 2**20) if self.cfg.cache_mb > 0 else None
+        self._check_decode_mode()
+
+    def _check_decode_mode(self) -> None:
+        mode = self.cfg.decode_on
+        if mode not in DECODE_MODES:
+            raise ConfigError(f"decode_on = {mode!r}: choose one of {', '.join(map(repr, DECODE_MODES))}")
+        if mode == "device" and self.cfg.train and self.cfg.occlusion.enabled():
+            # they change decoded pixels with their own random draws, in the loader
+            raise ConfigError(f"decode_on = 'device' cannot apply the occlusion-style augmentations "
+                              f"{self.cfg.occlusion.enabled()}: switch them off or decode on the CPU")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -559,7 +577,8 @@ class ShardStream(IterableDataset):
             sample = item
         else:
             try:
-                sample = decode_sample(raw, self.num_keypoints)
+                sample = (decode_sample(raw, self.num_keypoints) if cfg.decode_on == "cpu"
+                          else decode_sample(raw, self.num_keypoints, decode_image=False))
             except CorruptSample as exc:
                 self._count_corrupt(raw, exc)
                 if cache is not None:
@@ -568,6 +587,8 @@ class ShardStream(IterableDataset):
             STATS.samples += 1
             if cache is not None and cfg.train:
                 cache.put(raw, sample)
+        if cfg.decode_on == "device":
+            return self._device_item(sample, rng, raw)
         if cfg.train:
             sample = geometric_augment(sample, cfg.augment, rng, cfg.out_size, self._flip_perm, self.smpl_root)
             image = apply_occlusions(sample.image, cfg.occlusion, rng, keypoints2d_px=sample.keypoints2d_px,
@@ -582,6 +603,27 @@ class ShardStream(IterableDataset):
         arrays["gains"] = gains  # colour noise, applied with the normalisation in collate
         if cache is not None and not cfg.train:
             cache.put(raw, dict(arrays))
+        return arrays
+
+    def _device_item(self, sample: CropSample, rng: np.random.Generator, raw: dict) -> dict:
+        """Device-decode mode: the labels as :meth:`_process` makes them (the same draws from
+        ``rng``, in the same order; occlusion is refused), the crop still a JPEG, with the
+        inverse of its pixel map (:mod:`loaders.device_decode`)."""
+        cfg = self.cfg
+        if cfg.train:
+            draw = draw_geometry(cfg.augment, rng)
+            affine = geometric_affine(sample, draw, cfg.out_size)
+            sample = transform_sample(sample, affine, cfg.out_size, draw.flip, self._flip_perm, self.smpl_root)
+            pixels = pixel_affine(affine, draw.flip, cfg.out_size)
+            gains = channel_gains(cfg.augment.channel_noise, rng)
+        else:
+            sample, pixels = identity_resize_affine(sample, cfg.out_size, self._flip_perm)
+            gains = np.ones(3)
+        arrays = training_arrays(sample, cfg.out_size, self.src_convention, cfg.convention)
+        del arrays["img"]
+        arrays.update(jpeg=sample.jpeg, img_affine=invert(pixels), img_size_px=cfg.out_size, gains=gains)
+        if self.cache is not None and not cfg.train:
+            self.cache.put(raw, dict(arrays))
         return arrays
 
     def _count_corrupt(self, raw: dict, exc: Exception) -> None:

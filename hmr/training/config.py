@@ -30,6 +30,7 @@ from hmr.fitting.smplify import SMPLifyConfig
 from hmr.models.backbone import check_backbone
 from hmr.models.hmr import MODEL_TYPES, ModelConfig
 from loaders.augment import AugmentConfig
+from loaders.device_decode import DECODE_MODES
 from loaders.occlusion import OcclusionConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -145,6 +146,10 @@ class DataConfig:
     cache_mb: int = 0
     #: occlusion-style augmentations: probabilities by name (loaders.occlusion.OcclusionConfig)
     occlusion: dict = field(default_factory=dict)
+    #: where each crop's JPEG is decoded and warped: "cpu" (the loader, OpenCV) or "device" (the
+    #: training device, torchvision's decode_jpeg + grid_sample: loaders.device_decode; the
+    #: same labels, pixels within docs/loaders.md's tolerance; refuses occlusion augmentations)
+    decode_on: str = "cpu"
     #: random source: distinct batches, cycled (labels from the body model)
     random_batches: int = 8
 
@@ -209,7 +214,20 @@ class Config:
             raise ConfigError("spin.enabled needs data.source = 'shards' (fits are kept per shard sample)")
         if self.spin.enabled and self.model.type != "hmr":
             raise ConfigError(f"spin.enabled needs model.type = 'hmr' (SPIN refines HMR's SMPL), not {self.model.type!r}")
+        self._check_decode_on()
         return self
+
+    def _check_decode_on(self) -> None:
+        data = self.data
+        if data.decode_on != "device":
+            return
+        if data.source != "shards":
+            raise ConfigError(f"data.decode_on = 'device' decodes shard JPEGs; data.source = {data.source!r} has none")
+        occluding = sorted(k for k, v in data.occlusion.items() if k != "occluder_images" and v)
+        if data.augment and occluding:
+            # they draw on decoded pixels in the loader; the device path cannot reproduce them
+            raise ConfigError(f"data.decode_on = 'device' cannot apply data.occlusion {occluding}: "
+                              "set them to 0 or decode on the cpu")
 
 
 SECTIONS = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig,
@@ -261,7 +279,7 @@ CHOICES: dict[str, tuple] = {
     **{f"loss.{term}": LOSS_KINDS for term in ("keypoints2d", "keypoints3d", "pose", "betas")},
     "optim.optimizer": ("adam", "adamw", "sgd"), "optim.scheduler": ("constant", "cosine", "step"),
     "train.precision": ("auto", "bf16", "fp32"), "data.source": ("shards", "random"), "model.pooling": POOLINGS,
-    "model.type": MODEL_TYPES,
+    "model.type": MODEL_TYPES, "data.decode_on": DECODE_MODES,
 }
 DEVICES = ("", "cpu", "cuda", "mps")  # and "cuda:N"
 

@@ -95,8 +95,8 @@ def _shard_batches(config: Config, rank: int, world_size: int) -> Callable[[int]
     stream_cfg = StreamConfig(out_size=net_input.size_px, mean=net_input.mean, std=net_input.std,
                               batch_size=t.batch_size, shuffle_buffer=data.shuffle_buffer, resampled=data.resampled,
                               seed=t.seed, train=data.augment, convention=data.convention, occlusion=occlusion,
-                              augment=augment, cache_mb=data.cache_mb,
-                              normalise_on_device=True)  # the trainer's move_batch normalises
+                              augment=augment, cache_mb=data.cache_mb, decode_on=data.decode_on,
+                              normalise_on_device=True)  # the trainer's move_batch normalises (or decodes)
     epoch = None if data.resampled else exact_epoch_batches(sources, t.batch_size, world_size, data.num_workers)
     loader = build_loader(sources, stream_cfg, num_workers=data.num_workers, pin_memory=t.device != "cpu",
                           rank=rank, world_size=world_size, epoch_batches=epoch)

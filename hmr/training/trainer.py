@@ -107,7 +107,9 @@ def lr_factor(cfg: OptimConfig, total_steps: int) -> Callable[[int], float]:
 
 def move_batch(batch: dict, device: torch.device, channels_last: bool) -> dict:
     """Tensors to ``device``; a uint8 image batch (``StreamConfig.normalise_on_device``) is
-    normalised there, after the move (a quarter of the bytes to copy), to the same floats."""
+    normalised there, after the move (a quarter of the bytes to copy), to the same floats; a
+    JPEG batch (``data.decode_on = "device"``) is decoded, warped and normalised there
+    (``normalise_batch`` hands it to :func:`loaders.device_decode.decode_batch`)."""
     out = {key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
            for key, value in batch.items()}
     out = normalise_batch(out)
@@ -389,7 +391,7 @@ class Trainer:
                     elapsed = time.perf_counter() - t0
                     last = self._mean_over_ranks({k: float(v) / count for k, v in sums.items()})
                     last.update({f"lr/{g.get('name', i)}": g["lr"] for i, g in enumerate(self.optimizer.param_groups)})
-                    last["images_per_s"] = count * len(batch["img"]) * self.world / max(elapsed, 1e-9)
+                    last["images_per_s"] = count * len(batch["keypoints2d"]) * self.world / max(elapsed, 1e-9)
                     last["data_wait_fraction"] = wait_s / max(elapsed, 1e-9)
                     logger.log(self.step, last)
                     bar.set_postfix(loss=f"{last['loss']:.4g}")
