@@ -40,7 +40,8 @@ from hmr.synth.backgrounds import BackgroundSource
 from hmr.synth.poses import PoseSampler, upright_orient
 from manifests import lock_manifest
 
-GENERATOR_VERSION = 1
+#: 2: hair on the back and crown of the head (renders show which way a body faces)
+GENERATOR_VERSION = 2
 
 # Body-part colours (RGB in [0, 1]) chosen by each vertex's dominant skinning joint.
 _SKIN = (0.87, 0.72, 0.6)
@@ -71,12 +72,37 @@ class SynthConfig:
     supersample: int = 2
 
 
-def vertex_colors(lbs_weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(V, 24) skinning weights -> (V, 3) colours: skin, shirt, trousers, shoes."""
+_HEAD = 15
+_HAIR = (0.24, 0.16, 0.09)  # a mid brown, scaled per render from near-black to fair
+
+
+def vertex_colors(lbs_weights: np.ndarray, rng: np.random.Generator,
+                  hair: np.ndarray | None = None) -> np.ndarray:
+    """(V, 24) skinning weights -> (V, 3) colours: skin, shirt, trousers, shoes, and hair where
+    ``hair`` (V,) weights it (:func:`hair_weights`)."""
     palette = {"skin": np.array(_SKIN) * rng.uniform(0.7, 1.1), "shirt": rng.uniform(0.1, 0.95, 3),
                "pants": rng.uniform(0.05, 0.7, 3), "shoes": rng.uniform(0.0, 0.3, 3)}
     table = np.stack([palette[_PART_OF_JOINT[j]] for j in range(24)])  # (24, 3)
-    return np.clip(lbs_weights @ table, 0, 1)
+    colors = lbs_weights @ table
+    if hair is not None:
+        colors += hair[:, None] * (np.array(_HAIR) * rng.uniform(0.3, 2.2) - colors)
+    return np.clip(colors, 0, 1)
+
+
+def hair_weights(template: np.ndarray, lbs_weights: np.ndarray) -> np.ndarray:
+    """(V,) in [0, 1]: hair on the head of the rest-pose mesh ``template`` (V, 3; SMPL's frame,
+    y up, the face towards +z): the back half of the head above the nape, and the crown.
+
+    Without it the mannequin's head is skin all round and its left and right limbs share their
+    colours, so a body turned towards the camera and one turned away look nearly the same: the
+    network cannot tell which way it faces (a real photo shows a face or the back of a head)."""
+    head = lbs_weights[:, _HEAD]
+    verts = template[head > 0.5]
+    lo, extent = verts.min(axis=0), np.ptp(verts, axis=0)
+    y, z = (template[:, 1] - lo[1]) / extent[1], (template[:, 2] - lo[2]) / extent[2]
+    back = np.clip((0.55 - z) / 0.15, 0, 1) * np.clip((y - 0.25) / 0.1, 0, 1)
+    crown = np.clip((y - 0.8) / 0.1, 0, 1)
+    return head * np.maximum(back, crown)
 
 
 def place_in_view(verts: np.ndarray, focal: float, size: int, fraction: float,
@@ -104,9 +130,9 @@ def default_workers(n: int) -> int:
 _WORKER: dict = {}
 
 
-def _init_worker(faces: np.ndarray, lbs_weights: np.ndarray, photo_dirs: list[Path] | None,
+def _init_worker(faces: np.ndarray, lbs_weights: np.ndarray, hair: np.ndarray, photo_dirs: list[Path] | None,
                  photo_fraction: float) -> None:
-    _WORKER.update(faces=faces, lbs_weights=lbs_weights,
+    _WORKER.update(faces=faces, lbs_weights=lbs_weights, hair=hair,
                    backgrounds=BackgroundSource(photo_dirs, photo_fraction))
 
 
@@ -117,7 +143,7 @@ def _render_one(job: dict) -> dict:
     rng = np.random.default_rng(job["seed"])
     size = job["size"]
     background, description = _WORKER["backgrounds"].draw(size, rng)
-    colors = vertex_colors(_WORKER["lbs_weights"], rng)
+    colors = vertex_colors(_WORKER["lbs_weights"], rng, _WORKER["hair"])
     light = tuple(rng.normal(0, 0.4, 3) + (0.0, 0.3, 1.0))
     image, coverage, _ = render_mesh(job["verts"], _WORKER["faces"], job["K"], size, size,
                                      vertex_colors=colors, background=background, light_dir=light,
@@ -143,6 +169,16 @@ def skinning_weights(model) -> np.ndarray:
             return np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights,
                               dtype=np.float64)
     raise AttributeError("body model exposes no lbs_weights")
+
+
+def rest_template(model) -> np.ndarray:
+    """(V, 3) rest-pose vertices (``v_template``) of a loaded body model."""
+    for holder in (model, getattr(model, "smpl", None)):
+        template = getattr(holder, "v_template", None)
+        if template is not None:
+            return np.asarray(template.detach().cpu() if hasattr(template, "detach") else template,
+                              dtype=np.float64)
+    raise AttributeError("body model exposes no v_template")
 
 
 @dataclass
@@ -204,7 +240,9 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig, *, progress: bool 
     remove_partials_in(image_dir)  # leftovers of a killed run, once (not per image)
     workers = default_workers(config.n) if config.workers is None else config.workers
     ctx = mp.get_context("spawn")
-    init = (faces, skinning_weights(model), [Path(d) for d in config.photo_dirs], config.photo_fraction)
+    weights = skinning_weights(model)
+    init = (faces, weights, hair_weights(rest_template(model), weights), [Path(d) for d in config.photo_dirs],
+            config.photo_fraction)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=init) if workers > 1 else None
     if pool is None:
         _init_worker(*init)

@@ -152,3 +152,30 @@ def test_small_sets_render_in_this_process_large_ones_on_every_core():
 
     assert default_workers(200) == 1 and default_workers(RENDERS_PER_WORKER - 1) == 1
     assert default_workers(10**7) == (os.cpu_count() or 1)
+
+
+def test_hair_covers_the_back_and_crown_of_the_head_not_the_face():
+    """Hair is what tells a body facing the camera from one facing away (left and right limbs
+    share their colours): it sits on head vertices only, behind the head's middle or on top,
+    and never on the face (the frontmost head vertices)."""
+    from hmr.core.body import load_body_model
+    from hmr.synth.generate import hair_weights, rest_template, skinning_weights, vertex_colors
+
+    model = load_body_model(None, gender="neutral")
+    template, weights = rest_template(model), skinning_weights(model)
+    hair = hair_weights(template, weights)
+    head = weights[:, 15] > 0.5
+    assert hair.min() >= 0 and hair.max() <= 1
+    assert hair[weights[:, 15] == 0].max() == 0  # nowhere off the head
+    haired = hair > 0.5
+    assert 0.3 < haired.sum() / head.sum() < 0.8
+    z = template[:, 2]
+    face = head & (z > np.quantile(z[head], 0.9))
+    assert hair[face].max() == 0
+    back = head & (z < np.quantile(z[head], 0.1)) & (template[:, 1] > np.median(template[head, 1]))
+    assert hair[back].min() > 0.9
+    # the hair colour replaces the part colour where the weight is 1 and nowhere else
+    plain = vertex_colors(weights, np.random.default_rng(0))
+    with_hair = vertex_colors(weights, np.random.default_rng(0), hair)
+    assert np.array_equal(plain[hair == 0], with_hair[hair == 0])
+    assert np.abs(plain[hair == 1] - with_hair[hair == 1]).max() > 0.05
