@@ -25,6 +25,7 @@ from hmr.core.schema.inspect import draw_samples, summarize
 from hmr.evaluation.baselines import mean_pose_checkpoint
 from hmr.evaluation.run import EvalOptions, evaluate
 from hmr.synth.generate import MANIFEST_RELPATH, SynthConfig, generate
+from hmr.training.config import load_config
 from hmr.training.launch import train
 from loaders import ShardConfig, load_shard_set, shard_store
 from manifests import verify_source
@@ -87,6 +88,8 @@ class DemoReport:
 DEMO_ENTRIES = ("body_model", "raw_synth", "stores", "shards", "run", "eval", "train_samples.png",
                 "demo_report.md", "demo_report.json")
 DEMO_MARKER = ".hmr-demo"
+#: the demo's training config (hmr/configs/demo_cpu.toml)
+DEMO_CONFIG = "demo_cpu"
 
 
 def prepare_out(out: Path) -> bool:
@@ -180,7 +183,9 @@ def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path])
         def run(split: str = split, path: Path = path) -> str:
             # Several shards so that loader workers each get some (docs/pitfalls.md, WebDataset).
             per_shard = max(8, -(-len(open_store(path)) // 4))
-            dirs[split] = shard_store(path, shards, ShardConfig(crop_size=128, samples_per_shard=per_shard,
+            # crops at the network's input size: no resize per sample, a quarter of the decoding
+            crop = load_config(DEMO_CONFIG).model.img_size
+            dirs[split] = shard_store(path, shards, ShardConfig(crop_size=crop, samples_per_shard=per_shard,
                                                                 workers=1), progress=False)
             shard_set = load_shard_set(dirs[split])
             return f"{shard_set.num_samples} crops in {len(shard_set.shards)} shard(s)"
@@ -201,7 +206,7 @@ def _train_and_evaluate(report: DemoReport, config: DemoConfig, train_set: Path,
         overrides += ["model.img_size=64", "train.batch_size=8", "optim.warmup_steps=0"]
 
     def run_training() -> str:
-        scalars = train("demo_cpu", overrides, out=run_dir, progress=True)
+        scalars = train(DEMO_CONFIG, overrides, out=run_dir, progress=True)
         return f"final loss {scalars.get('loss', float('nan')):.4f}, {scalars.get('images_per_s', 0):.0f} images/s"
 
     report.stage("train", run_training)

@@ -11,9 +11,9 @@ EXAMPLE = "hmr demo --out demo_out"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="demo_out", help="folder for everything the demo writes")
-    p.add_argument("--n-train", type=int, default=20000, help="training renders (default: %(default)s)")
-    p.add_argument("--n-test", type=int, default=200, help="test renders (default: %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="rendered image side (px)")
+    p.add_argument("--n-train", type=int, default=None, help="training renders (default: the demo's)")
+    p.add_argument("--n-test", type=int, default=None, help="test renders (default: the demo's)")
+    p.add_argument("--size", type=int, default=None, help="rendered image side, px (default: the demo's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the renders (poses, cameras, backgrounds)")
     p.add_argument("--train-tail", type=float, default=None,
                    help="long tail of the training poses (hmr synth --tail; 0 = uniform rarity)")
@@ -30,10 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
     from hmr.demo import gain, metrics_table
 
-    extra = {name: value for name, value in (("train_tail", args.train_tail), ("supersample", args.supersample))
-             if value is not None}
-    config = DemoConfig(out=args.out, n_train=args.n_train, n_test=args.n_test, image_size=args.size,
-                        seed=args.seed, workers=args.workers, quick=args.quick, train_steps=args.steps, **extra)
+    # options left out keep DemoConfig's defaults (one place holds them)
+    given = (("n_train", args.n_train), ("n_test", args.n_test), ("image_size", args.size),
+             ("train_tail", args.train_tail), ("supersample", args.supersample))
+    extra = {name: value for name, value in given if value is not None}
+    config = DemoConfig(out=args.out, seed=args.seed, workers=args.workers, quick=args.quick,
+                        train_steps=args.steps, **extra)
     report = run_demo(config)
     print("\n" + report.table())
     print("\nsynthetic test set, millimetres (lower is better)\n" + metrics_table(report.metrics))
