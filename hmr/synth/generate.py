@@ -161,24 +161,23 @@ def _render_one(job: dict) -> dict:
     return {"bbox": bbox, "background": description}
 
 
+def _model_array(model, name: str) -> np.ndarray:
+    """The float64 array ``name`` of a loaded body model (or of the smplx model it wraps)."""
+    for holder in (model, getattr(model, "smpl", None)):
+        value = getattr(holder, name, None)
+        if value is not None:
+            return np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float64)
+    raise AttributeError(f"body model exposes no {name}")
+
+
 def skinning_weights(model) -> np.ndarray:
     """(V, 24) linear-blend-skinning weights of a loaded body model."""
-    for holder in (model, getattr(model, "smpl", None)):
-        weights = getattr(holder, "lbs_weights", None)
-        if weights is not None:
-            return np.asarray(weights.detach().cpu() if hasattr(weights, "detach") else weights,
-                              dtype=np.float64)
-    raise AttributeError("body model exposes no lbs_weights")
+    return _model_array(model, "lbs_weights")
 
 
 def rest_template(model) -> np.ndarray:
     """(V, 3) rest-pose vertices (``v_template``) of a loaded body model."""
-    for holder in (model, getattr(model, "smpl", None)):
-        template = getattr(holder, "v_template", None)
-        if template is not None:
-            return np.asarray(template.detach().cpu() if hasattr(template, "detach") else template,
-                              dtype=np.float64)
-    raise AttributeError("body model exposes no v_template")
+    return _model_array(model, "v_template")
 
 
 @dataclass

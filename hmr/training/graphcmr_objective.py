@@ -31,18 +31,15 @@ class GraphCMRObjective(SmplObjective):
         super().__init__(objective, loss_body)
         self.config, self.body_model = config, body_model
 
-    def __call__(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss, terms = super().__call__(out, batch)
-        mesh_loss, mesh_terms = self.mesh_terms(out, batch)
-        loss = loss + mesh_loss
-        terms.update(mesh_terms, loss=loss)
-        return loss, terms
+    def added_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.mesh_terms(out, batch)
 
     def mesh_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """GraphCMR's mesh terms (``nkolot/GraphCMR`` ``train/trainer.py``): per-vertex L1 of the
         regressed mesh and of the SMPL regressor's mesh against the ground-truth SMPL mesh, and
         the keypoint terms of the joints regressed from the mesh, projected with the graph's own
-        (not detached) camera; the SMPL branch's terms are added by :meth:`__call__`."""
+        (not detached) camera; the SMPL branch's terms are added by
+        :meth:`SmplObjective.__call__`."""
         c, has_smpl = self.config.loss, batch["has_smpl"].float()
         with torch.no_grad():
             gt_vertices = self.body_model(global_orient=batch["smpl_global_orient"].float(),

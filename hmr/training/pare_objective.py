@@ -26,19 +26,15 @@ class PAREObjective(SmplObjective):
         self.config, self.body_model = config, body_model
         self.part_mapper = PartMapper.from_body_model(body_model).to(body_model.lbs_weights.device)
 
-    def __call__(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        loss, terms = super().__call__(out, batch)
-        part_loss, part_terms = self.part_terms(out, batch)
-        loss = loss + part_loss
-        terms.update(part_terms, loss=loss)
-        return loss, terms
+    def added_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.part_terms(out, batch)
 
     def part_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """PARE's body-part segmentation term (``mkocabas/PARE`` ``pare/losses/losses.py``,
         ``part_segm``): cross-entropy of the part logits against the GT mesh's part map
         (:mod:`hmr.models.part_segmentation`, drawn at the logits' resolution), for the samples
         with SMPL ground truth and a camera to draw it with; the keypoint and SMPL terms are the
-        SMPL branch's, added by :meth:`__call__`."""
+        SMPL branch's, added by :meth:`SmplObjective.__call__`."""
         size = out.part_logits.shape[-1]
         with torch.no_grad():
             gt = self.body_model(global_orient=batch["smpl_global_orient"].float(),

@@ -27,4 +27,14 @@ class SmplObjective:
 
     def __call__(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         body_out = smpl_output(self.loss_body, out.pose_rotmat.float(), out.betas.float())
-        return self.objective(out, body_out, batch)
+        loss, terms = self.objective(out, body_out, batch)
+        added = self.added_terms(out, batch)
+        if added is not None:
+            added_loss, added_terms = added
+            loss = loss + added_loss
+            terms.update(added_terms, loss=loss)
+        return loss, terms
+
+    def added_terms(self, out, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+        """A model's terms beyond the SMPL branch's, added to its total (HMR and SPIN: none)."""
+        return None
