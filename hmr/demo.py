@@ -183,7 +183,7 @@ def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path])
             # Several shards so that loader workers each get some (docs/pitfalls.md, WebDataset).
             per_shard = max(8, -(-len(open_store(path)) // 4))
             # 128 px crops, which the loader scales to the network's 64 (what the learning runs
-            # used); crops stored at 64 px save ~5 s and scored 97.8 against 97.1 mm, one demo
+            # used); crops stored at 64 px were no faster end to end and scored 97.8 against 97.1 mm, one demo
             # run each: within the runs' scatter (docs/dev/demo-history.md, session 8)
             dirs[split] = shard_store(path, shards, ShardConfig(crop_size=128, samples_per_shard=per_shard,
                                                                 workers=1), progress=False)
