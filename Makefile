@@ -12,7 +12,7 @@ JOBS   ?= 2
 
 # Two stages: the package (what `make demo` needs) and the test extras on top (`make test`).
 # --no-compile: pip would byte-compile every module of torch and its CUDA wheels (~45 s here);
-# Python compiles the few hundred a run imports on first use instead.
+# the demo's few processes compile what they import instead (test stage: compileall below).
 $(BASE): pyproject.toml .ci/tested-versions.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	# torch/torchvision first, pinned to the releases on this machine's disk.
@@ -22,6 +22,11 @@ $(BASE): pyproject.toml .ci/tested-versions.txt
 
 $(STAMP): $(BASE)
 	$(PY) -m pip install -q --no-compile -c .ci/tested-versions.txt -e ".[test]"
+	# The suite starts hundreds of Python processes: compile the venv once (~30 s on 2 cores).
+	# Where PYTHONDONTWRITEBYTECODE is set (CI machines) nothing else would, and every process
+	# would compile torch again (+3 min of make test). A few files of torch's own tests do not
+	# compile under 3.11: its status is ignored.
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	@touch $(STAMP)
 
 venv install: $(STAMP)
