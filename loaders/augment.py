@@ -231,9 +231,18 @@ def geometric_augment(sample: CropSample, cfg: AugmentConfig, rng: np.random.Gen
                       out_size: int, flip_perm: np.ndarray,
                       root: SmplRootModel | None = None) -> CropSample:
     """Draw and apply the geometric augmentations (one warp)."""
+    return geometric_augment_map(sample, cfg, rng, out_size, flip_perm, root)[0]
+
+
+def geometric_augment_map(sample: CropSample, cfg: AugmentConfig, rng: np.random.Generator,
+                          out_size: int, flip_perm: np.ndarray,
+                          root: SmplRootModel | None = None) -> tuple[CropSample, np.ndarray]:
+    """:func:`geometric_augment` and its pixel map (2, 3), stored crop → output crop
+    (:func:`pixel_affine`; what device decoding warps with)."""
     draw = draw_geometry(cfg, rng)
     affine = geometric_affine(sample, draw, out_size)
-    return transform_sample(sample, affine, out_size, draw.flip, flip_perm, root)
+    return (transform_sample(sample, affine, out_size, draw.flip, flip_perm, root),
+            pixel_affine(affine, draw.flip, out_size))
 
 
 def channel_gains(factor: float, rng: np.random.Generator) -> np.ndarray:

@@ -48,13 +48,10 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from hmr.core.crop import IMAGENET_MEAN, IMAGENET_STD, invert
 from hmr.core.errors import ConfigError, HmrError
-from loaders.augment import (AugmentConfig, SmplRootModel, channel_gains, draw_geometry, geometric_affine,
-                             geometric_augment, pixel_affine, transform_sample)
+from loaders.augment import AugmentConfig, SmplRootModel, channel_gains, geometric_augment_map
 from loaders.cache import CACHED, MISSING, SampleCache
-from loaders.batch import (CorruptSample, collate, decode_sample, identity_resize, identity_resize_affine,
-                           training_arrays)
+from loaders.batch import CorruptSample, collate, decode_sample, identity_resize_affine, training_arrays
 from loaders.device_decode import DECODE_MODES
-from loaders.sample import CropSample
 from loaders.occlusion import OccluderBank, OcclusionConfig, apply_occlusions
 from loaders.shard import ShardSet, is_remote
 
@@ -587,43 +584,29 @@ class ShardStream(IterableDataset):
             STATS.samples += 1
             if cache is not None and cfg.train:
                 cache.put(raw, sample)
-        if cfg.decode_on == "device":
-            return self._device_item(sample, rng, raw)
+        # Device-decode mode (loaders.device_decode): the same draws from ``rng`` in the same
+        # order, the same labels; the crop stays a JPEG with the inverse of its pixel map
+        # (occlusion-style augmentations are refused there).
+        on_device = cfg.decode_on == "device"
         if cfg.train:
-            sample = geometric_augment(sample, cfg.augment, rng, cfg.out_size, self._flip_perm, self.smpl_root)
-            image = apply_occlusions(sample.image, cfg.occlusion, rng, keypoints2d_px=sample.keypoints2d_px,
-                                     box_center_px=sample.box_center_px, box_side_px=sample.box_side_px,
-                                     bank=self._bank)
-            sample = sample.replace(image=image)
-            gains = channel_gains(cfg.augment.channel_noise, rng)
-        else:
-            sample = identity_resize(sample, cfg.out_size, self._flip_perm)
-            gains = np.ones(3)
-        arrays = training_arrays(sample, cfg.out_size, self.src_convention, cfg.convention)
-        arrays["gains"] = gains  # colour noise, applied with the normalisation in collate
-        if cache is not None and not cfg.train:
-            cache.put(raw, dict(arrays))
-        return arrays
-
-    def _device_item(self, sample: CropSample, rng: np.random.Generator, raw: dict) -> dict:
-        """Device-decode mode: the labels as :meth:`_process` makes them (the same draws from
-        ``rng``, in the same order; occlusion is refused), the crop still a JPEG, with the
-        inverse of its pixel map (:mod:`loaders.device_decode`)."""
-        cfg = self.cfg
-        if cfg.train:
-            draw = draw_geometry(cfg.augment, rng)
-            affine = geometric_affine(sample, draw, cfg.out_size)
-            sample = transform_sample(sample, affine, cfg.out_size, draw.flip, self._flip_perm, self.smpl_root)
-            pixels = pixel_affine(affine, draw.flip, cfg.out_size)
+            sample, pixels = geometric_augment_map(sample, cfg.augment, rng, cfg.out_size, self._flip_perm,
+                                                   self.smpl_root)
+            if not on_device:
+                image = apply_occlusions(sample.image, cfg.occlusion, rng, keypoints2d_px=sample.keypoints2d_px,
+                                         box_center_px=sample.box_center_px, box_side_px=sample.box_side_px,
+                                         bank=self._bank)
+                sample = sample.replace(image=image)
             gains = channel_gains(cfg.augment.channel_noise, rng)
         else:
             sample, pixels = identity_resize_affine(sample, cfg.out_size, self._flip_perm)
             gains = np.ones(3)
         arrays = training_arrays(sample, cfg.out_size, self.src_convention, cfg.convention)
-        del arrays["img"]
-        arrays.update(jpeg=sample.jpeg, img_affine=invert(pixels), img_size_px=cfg.out_size, gains=gains)
-        if self.cache is not None and not cfg.train:
-            self.cache.put(raw, dict(arrays))
+        arrays["gains"] = gains  # colour noise, applied with the normalisation in collate
+        if on_device:
+            del arrays["img"]
+            arrays.update(jpeg=sample.jpeg, img_affine=invert(pixels), img_size_px=cfg.out_size)
+        if cache is not None and not cfg.train:
+            cache.put(raw, dict(arrays))
         return arrays
 
     def _count_corrupt(self, raw: dict, exc: Exception) -> None:
