@@ -7,6 +7,8 @@ each run prints one JSON line and appends it to ``--results`` (docs/dev/demo-his
 Run:  hmr demo --out /tmp/d8k --steps 2          # data only (the 2-step model is ignored)
       python benchmarks/demo_learning.py NAME /tmp/d8k [OVERRIDE ...]
       e.g.  ... r18 /tmp/d8k 'model.backbone="resnet18"' train.total_steps=2000
+      OMP_NUM_THREADS=1 torchrun --nproc-per-node 2 benchmarks/demo_learning.py NAME /tmp/d8k train.batch_size=32
+                                                       # two one-thread DDP ranks, 32 samples each
       python benchmarks/demo_learning.py --smoke   # seconds: quick demo data, 2 steps, in a temp folder
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -71,6 +74,8 @@ def run(args: argparse.Namespace) -> None:
                  *args.overrides]
     t0 = time.perf_counter()
     scalars = train("demo_cpu", overrides, out=out / "run", progress=True)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0 scores the run
+        return
     result = {"name": args.name, "overrides": args.overrides, "train_s": round(time.perf_counter() - t0, 1),
               "images_per_s": round(scalars.get("images_per_s", 0.0), 1)}
     trained, baseline = out / "run" / "last.pt", out / "run" / "mean_pose_baseline.pt"
