@@ -184,7 +184,8 @@ def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path])
             # Several shards so that loader workers each get some (docs/pitfalls.md, WebDataset).
             n = len(open_store(path))
             per_shard = max(8, -(-n // 4))
-            # One process per shard for the training set (20,000 crops: 20 -> 13-17 s on 2 cores);
+            # One process per shard for the training set (20,000 crops on 2 cores: 20 -> 13-17 s;
+            # 21 -> 20 s where the workers compile torch on import, PYTHONDONTWRITEBYTECODE set);
             # a small set is done before worker processes would have started.
             workers = min(4, os.cpu_count() or 1) if n >= 2000 else 1
             # 128 px crops, which the loader scales to the network's 64 (what the learning runs
