@@ -21,13 +21,11 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 gcsfs = pytest.importorskip("gcsfs")
 pytest.importorskip("gcp_storage_emulator")
 
-from loaders.mixes import MIXES, find_shard_sets, resolve_mix  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
-from loaders.shard_check import verify_shard_set  # noqa: E402
 from loaders.stream import EpochLoader, ShardStream, StreamConfig  # noqa: E402
+from tests.fixtures.loaders import check_mix2_listing_and_verify  # noqa: E402
 from tests.fixtures.servers import HOST, server_process  # noqa: E402
 
-MIX2_SETS = ("h36m-train", "humandata-mpi_inf_3dhp_train", "eft_coco-train")
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +105,4 @@ def test_mix_listing_and_verify_over_gcs(gcs, tmp_path):
         store = pinhole_store(tmp_path, n=8, seed=seed, dataset=dataset, split=split)
         shard_store(store, tmp_path / "shards", ShardConfig(samples_per_shard=4, crop_size=64), progress=False)
     upload(gcs, tmp_path / "shards", "hmr/sets")
-    root = "gs://hmr/sets"
-    assert [s.root for s, _ in resolve_mix(MIXES["mix2"], root)] == [f"{root}/{n}" for n in MIX2_SETS]
-    found = find_shard_sets(root)
-    assert sorted(found) == sorted(MIX2_SETS)
-    assert all(u.startswith(f"{root}/") for s in found.values() for u in s.urls)
-    assert verify_shard_set(f"{root}/eft_coco-train") == []
-    gcs.pipe_file("hmr/sets/eft_coco-train/shard-000099.tar", b"x" * 512)
-    assert verify_shard_set(f"{root}/eft_coco-train") == [
-        f"{root}/eft_coco-train/shard-000099.tar: a shard file the index does not list"]
+    check_mix2_listing_and_verify("gs://hmr/sets", lambda key, data: gcs.pipe_file(f"hmr/sets/{key}", data))

@@ -20,10 +20,9 @@ from loaders.build import resolve_sources  # noqa: E402
 from loaders.mixes import MIXES, find_shard_sets, resolve_mix  # noqa: E402
 from loaders.shard import ShardConfig, load_shard_set, shard_store  # noqa: E402
 from loaders.shard_check import verify_shard_set  # noqa: E402
-from tests.fixtures.loaders import pinhole_store  # noqa: E402
+from tests.fixtures.loaders import MIX2_SETS, check_mix2_listing_and_verify, pinhole_store  # noqa: E402
 from tests.fixtures.servers import QuietHandler, moto_s3, serve_folder  # noqa: E402
 
-MIX2_SETS = ("h36m-train", "humandata-mpi_inf_3dhp_train", "eft_coco-train")
 
 
 @pytest.fixture(scope="module")
@@ -165,12 +164,5 @@ def test_mix_listing_and_verify_over_s3(shard_root, tmp_path, monkeypatch):
         for f in sorted(shard_root.rglob("*")):
             if f.is_file():
                 s3.upload_file(str(f), "hmr", f"sets/{f.relative_to(shard_root).as_posix()}")
-        root = "s3://hmr/sets"
-        assert [s.root for s, _ in resolve_mix(MIXES["mix2"], root)] == [f"{root}/{n}" for n in MIX2_SETS]
-        found = find_shard_sets(root)
-        assert sorted(found) == sorted(MIX2_SETS)
-        assert all(u.startswith(f"{root}/") for s in found.values() for u in s.urls)
-        assert verify_shard_set(f"{root}/eft_coco-train") == []
-        s3.put_object(Bucket="hmr", Key="sets/eft_coco-train/shard-000099.tar", Body=b"x" * 512)
-        assert verify_shard_set(f"{root}/eft_coco-train") == [
-            f"{root}/eft_coco-train/shard-000099.tar: a shard file the index does not list"]
+        check_mix2_listing_and_verify(
+            "s3://hmr/sets", lambda key, data: s3.put_object(Bucket="hmr", Key=f"sets/{key}", Body=data))
