@@ -27,7 +27,6 @@ from tests.fixtures.loaders import check_mix2_listing_and_verify  # noqa: E402
 from tests.fixtures.servers import HOST, server_process  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def shard_dir(tmp_path_factory) -> Path:
     from tests.fixtures.spin import spin_shards

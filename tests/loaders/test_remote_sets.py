@@ -24,7 +24,6 @@ from tests.fixtures.loaders import MIX2_SETS, check_mix2_listing_and_verify, pin
 from tests.fixtures.servers import QuietHandler, moto_s3, serve_folder  # noqa: E402
 
 
-
 @pytest.fixture(scope="module")
 def shard_root(tmp_path_factory) -> Path:
     """The three sets of mix2 (one under the name of the benchmark's HumanData file)."""
