@@ -90,6 +90,8 @@ DEMO_ENTRIES = ("body_model", "raw_synth", "stores", "shards", "run", "eval", "t
 DEMO_MARKER = ".hmr-demo"
 #: the demo's training config (hmr/configs/demo_cpu.toml)
 DEMO_CONFIG = "demo_cpu"
+#: shards of each demo split: several, so that loader workers each get some (docs/pitfalls.md)
+SHARDS_PER_SET = 4
 
 
 def prepare_out(out: Path) -> bool:
@@ -181,13 +183,12 @@ def _shard(report: DemoReport, config: DemoConfig, store_paths: dict[str, Path])
     shards, dirs = config.out / "shards", {}
     for split, path in store_paths.items():
         def run(split: str = split, path: Path = path) -> str:
-            # Several shards so that loader workers each get some (docs/pitfalls.md, WebDataset).
             n = len(open_store(path))
-            per_shard = max(8, -(-n // 4))
+            per_shard = max(8, -(-n // SHARDS_PER_SET))
             # One process per shard for the training set (20,000 crops on 2 cores: 20 -> 13-17 s;
             # 21 -> 20 s where the workers compile torch on import, PYTHONDONTWRITEBYTECODE set);
             # a small set is done before worker processes would have started.
-            workers = min(4, os.cpu_count() or 1) if n >= 2000 else 1
+            workers = min(SHARDS_PER_SET, os.cpu_count() or 1) if n >= 2000 else 1
             # 128 px crops, which the loader scales to the network's 64 (what the learning runs
             # used); crops stored at 64 px were no faster end to end and scored 97.8 against 97.1 mm, one demo
             # run each: within the runs' scatter (docs/dev/demo-history.md, session 8)
